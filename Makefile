@@ -1,0 +1,55 @@
+# voyagr_wsgi: the two set-up commands are `make demo` and `make test`; both install what
+# they need on a fresh machine (a venv with the Python packages; Debian packages via apt-get
+# when running as root).
+
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+PORT    ?= 8000
+STAMP   := $(VENV)/.installed
+# Debian packages the real-part tests use: binary -> package
+SYSTEM_TOOLS := redis-server:redis-server prometheus:prometheus \
+	prometheus-alertmanager:prometheus-alertmanager promtool:prometheus \
+	chromium:chromium chromedriver:chromium-driver wrk:wrk sqlite3:sqlite3
+
+.PHONY: demo test bench lint system venv clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,bench,redis,gunicorn]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+system:
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+	  bin=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || [ -x /usr/bin/$$bin ] \
+	    || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "missing system packages (tests needing them skip locally, fail in CI):$$missing"; \
+	  fi; \
+	fi
+
+demo: $(STAMP)
+	PORT=$(PORT) $(BIN)/python demo/run.py
+
+test: system $(STAMP)
+	$(BIN)/python -m pytest tests
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-only \
+	  --benchmark-columns=median,iqr,ops --benchmark-sort=name -p no:randomly -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .voyagr build *.egg-info src/*.egg-info

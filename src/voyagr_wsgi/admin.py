@@ -1,0 +1,174 @@
+"""Admin endpoints under ``/api/production/``, behind one token check.
+
+Use when you want the operational endpoints (metrics JSON, Prometheus exposition, dashboard,
+full health, backups) served by the app's own process::
+
+    from voyagr_wsgi.admin import Admin, AdminRoute
+    application = Admin(app, token=Secret(os.environ["VOYAGR_ADMIN_TOKEN"]), routes=[...])
+
+``compose(app, settings)`` builds it with the routes every enabled area registers.
+
+Access rule (deny by default):
+
+- with a token configured, a request must carry ``Authorization: Bearer <token>``; it is
+  compared with :func:`hmac.compare_digest` (constant time). Otherwise ``401`` with
+  ``WWW-Authenticate: Bearer``;
+- with no token configured, only loopback clients (the *trusted* client IP resolved by
+  ProxyTrust, never a forwarded header) are served; everyone else gets ``404``, as if the
+  endpoints did not exist.
+
+Paths under the prefix that no route claims pass through to the app. A route's handler gets
+the environ and the path parameters (``backup/restore/{name}`` gives ``{"name": ...}``; the
+parameter never contains ``/``) and returns ``(status, headers, body)``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._layer import Layer
+from ._wsgi import Environ, Headers, StartResponse, WSGIApplication, simple_response
+from .request import client_ip
+from .secret import Secret
+
+if TYPE_CHECKING:
+    from .compose import BuildContext
+    from .settings import Settings
+
+__all__ = ["PREFIX", "Admin", "AdminRoute", "Response", "is_authorized", "json_body"]
+
+PREFIX = "/api/production/"
+
+Response = tuple[str, Headers, Iterable[bytes]]
+Handler = Callable[[Environ, Mapping[str, str]], Response]
+
+_JSON = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+
+
+def json_body(status: str, payload: Any, *, content_type: str = "application/json") -> Response:
+    """A complete JSON response for a handler to return."""
+    body = json.dumps(payload, separators=(",", ":"), default=str).encode()
+    headers: Headers = [
+        ("Content-Type", content_type),
+        ("Cache-Control", "no-store"),
+        ("Content-Length", str(len(body))),
+    ]
+    return status, headers, [body]
+
+
+@dataclass(frozen=True, slots=True)
+class AdminRoute:
+    """``method`` + a path relative to the prefix (``backups``, ``backup/restore/{name}``)."""
+
+    method: str
+    path: str
+    handler: Handler
+
+
+def _is_loopback(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip.partition("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def is_authorized(environ: Environ, token: Secret | None) -> bool:
+    """The admin access rule: a matching bearer token, or a loopback client when none is set."""
+    if token is None or not token:
+        return _is_loopback(client_ip(environ))
+    header = environ.get("HTTP_AUTHORIZATION", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode("latin-1"), token.reveal().encode("latin-1"))
+
+
+class Admin(Layer):
+    """Serve the registered admin routes under ``prefix``; pass everything else on."""
+
+    def __init__(
+        self,
+        app: WSGIApplication | None = None,
+        /,
+        *,
+        token: Secret | None = None,
+        routes: Sequence[AdminRoute] = (),
+        prefix: str = PREFIX,
+    ) -> None:
+        self._init(app, {"token": token, "routes": routes, "prefix": prefix})
+        if not prefix.startswith("/") or not prefix.endswith("/"):
+            from .errors import ConfigurationError
+
+            raise ConfigurationError(f"Admin prefix={prefix!r} must start and end with '/'")
+        self.token = token
+        self.prefix = prefix
+        self._exact: dict[str, dict[str, Handler]] = {}
+        self._patterns: list[tuple[re.Pattern[str], str, Handler]] = []
+        for route in routes:
+            if "{" in route.path:
+                regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(route.path))
+                self._patterns.append((re.compile(regex + r"\Z"), route.method, route.handler))
+            else:
+                self._exact.setdefault(route.path, {})[route.method] = route.handler
+
+    @classmethod
+    def from_settings(cls, settings: Settings, context: BuildContext) -> Admin | None:
+        """The admin layer with every route the enabled areas registered (None if none)."""
+        if not context.admin_routes:
+            return None
+        return cls(token=settings.admin_token, routes=tuple(context.admin_routes))
+
+    def _match(self, rel: str) -> tuple[dict[str, Handler], dict[str, str]] | None:
+        methods = self._exact.get(rel)
+        if methods is not None:
+            return methods, {}
+        found: dict[str, Handler] = {}
+        params: dict[str, str] = {}
+        for regex, method, handler in self._patterns:
+            m = regex.match(rel)
+            if m:
+                found[method] = handler
+                params = m.groupdict()
+        return (found, params) if found else None
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(self.prefix):
+            return self.app(environ, start_response)
+        match = self._match(path[len(self.prefix) :])
+        if match is None:
+            return self.app(environ, start_response)
+        if not is_authorized(environ, self.token):
+            if self.token is None:
+                return simple_response(start_response, "404 Not Found", b'{"error":"not found"}', _JSON)
+            return simple_response(
+                start_response,
+                "401 Unauthorized",
+                b'{"error":"admin token required"}',
+                [*_JSON, ("WWW-Authenticate", 'Bearer realm="voyagr"')],
+            )
+        methods, params = match
+        method = environ.get("REQUEST_METHOD", "GET")
+        handler = methods.get(method) or (methods.get("GET") if method == "HEAD" else None)
+        if handler is None:
+            allow = ", ".join(sorted(methods))
+            return simple_response(
+                start_response,
+                "405 Method Not Allowed",
+                b'{"error":"method not allowed"}',
+                [*_JSON, ("Allow", allow)],
+            )
+        status, headers, body = handler(environ, params)
+        start_response(status, headers)
+        if method == "HEAD":
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+            return []
+        return body

@@ -1,0 +1,182 @@
+"""``compose``: the one place that knows the default order of the layers.
+
+Two ways to build a stack::
+
+    from voyagr_wsgi import compose, Settings
+    application = compose(app, Settings.from_env())        # everything the settings ask for
+
+    from voyagr_wsgi.layers import ProxyTrust, SecurityHeaders, HTTPSRedirect
+    application = compose(app, ProxyTrust(trusted=["10.0.0.0/8"]), HTTPSRedirect(),
+                          SecurityHeaders())               # first listed = outermost
+
+The default order, outermost first (see :data:`DEFAULT_ORDER`):
+
+1. ``ProxyTrust``: resolve client IP, scheme and host once;
+2. ``Metrics``: so 4xx answers from later layers are counted, timed until ``close()``;
+3. ``Probe``: ``/api/production/health``, ``livez``, ``readyz`` before host check and redirect;
+4. ``HostCheck``: 400 for a Host outside ``ALLOWED_HOSTS``;
+5. ``HTTPSRedirect``: 301 (GET/HEAD) / 308 to the same validated host;
+6. ``SecurityHeaders``: HSTS on HTTPS only, CSP, the OWASP set, cookie flags;
+7. ``CrossOriginProtection``: stateless CSRF for unsafe methods, 403;
+8. ``RateLimit``: GCRA per client, 429 with ``Retry-After`` and ``RateLimit`` fields;
+9. ``Admin``: the endpoints under ``/api/production/``;
+10. the app.
+
+The result is a :class:`Stack`: a WSGI callable with ``start()`` / ``stop(timeout)`` that run
+the background services (backup scheduler, alert evaluation and dispatch) through a
+:class:`~voyagr_wsgi.services.Supervisor`. Nothing starts until ``start()`` is called.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._layer import Layer
+from ._wsgi import Environ, StartResponse, WSGIApplication
+from .admin import AdminRoute
+from .errors import ConfigurationError
+from .health import Health
+from .services import Service, Supervisor
+from .settings import Settings
+
+__all__ = ["AREAS", "DEFAULT_ORDER", "BuildContext", "Stack", "compose"]
+
+#: the layers ``compose(app, settings)`` builds, outermost first (names in voyagr_wsgi.layers)
+DEFAULT_ORDER: tuple[str, ...] = (
+    "ProxyTrust",
+    "Metrics",
+    "Probe",
+    "HostCheck",
+    "HTTPSRedirect",
+    "SecurityHeaders",
+    "CrossOriginProtection",
+    "RateLimit",
+    "Admin",
+)
+
+#: service areas set up before the layers; each module has ``setup(settings, context)``
+AREAS: tuple[str, ...] = (
+    "voyagr_wsgi.metrics",
+    "voyagr_wsgi.backups",
+    "voyagr_wsgi.alerts",
+)
+
+
+@dataclass
+class BuildContext:
+    """What the areas share while ``compose(app, settings)`` builds a stack.
+
+    Areas register shared objects in ``components`` (``"metrics"``: the registry,
+    ``"backups"``: the backup manager, ...), admin routes, health sources and services;
+    layers' ``from_settings(settings, context)`` read them.
+    """
+
+    settings: Settings
+    components: dict[str, Any] = field(default_factory=dict)
+    admin_routes: list[AdminRoute] = field(default_factory=list)
+    health: Health = field(default_factory=Health)
+    services: list[Service] = field(default_factory=list)
+
+
+class Stack:
+    """A composed WSGI application plus the services it runs."""
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        layers: Iterable[Any] = (),
+        services: Iterable[Service] = (),
+        components: dict[str, Any] | None = None,
+        health: Health | None = None,
+        state_dir: str = ".voyagr",
+    ) -> None:
+        self.app = app
+        self.layers = tuple(layers)
+        self.components = components or {}
+        self.health = health or Health()
+        self.supervisor = Supervisor(
+            services, lock_path=os.path.join(state_dir, "services.lock")
+        )
+
+    @property
+    def services(self) -> list[Service]:
+        return self.supervisor.services
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        return self.app(environ, start_response)
+
+    def start(self) -> None:
+        """Start the background services (singletons only in the elected process)."""
+        self.supervisor.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the services, letting each finish its work within ``timeout`` seconds."""
+        self.supervisor.stop(timeout)
+
+    def state(self) -> dict[str, Any]:
+        return self.supervisor.state()
+
+    def layer(self, name: str) -> Any:
+        """The first layer whose class is called ``name`` (for tests and introspection)."""
+        for layer in self.layers:
+            if type(layer).__name__ == name:
+                return layer
+        raise KeyError(name)
+
+
+def _layer_class(name: str) -> Any:
+    layers = importlib.import_module("voyagr_wsgi.layers")
+    return getattr(layers, name)
+
+
+def compose(app: WSGIApplication, *parts: Any) -> Stack:
+    """Wrap ``app`` in layers: ``compose(app, settings)`` or ``compose(app, layer, ...)``.
+
+    With explicit layers the first listed is the outermost. A part may be an unbound
+    :class:`~voyagr_wsgi._layer.Layer` or any ``callable(app) -> app`` (a third-party
+    middleware factory such as ``lambda a: ProxyFix(a)``).
+    """
+    if len(parts) == 1 and isinstance(parts[0], Settings):
+        return _from_settings(app, parts[0])
+    if any(isinstance(p, Settings) for p in parts):
+        raise ConfigurationError("compose: pass either one Settings or layers, not both")
+    built: list[Any] = []
+    wrapped = app
+    for part in reversed(parts):
+        if isinstance(part, Layer):
+            wrapped = part.bind(wrapped)
+        elif callable(part):
+            wrapped = part(wrapped)
+        else:
+            raise ConfigurationError(f"compose: {part!r} is neither a layer nor a callable")
+        built.append(wrapped)
+    built.reverse()
+    services = [s for layer in built for s in getattr(layer, "services", ())]
+    return Stack(wrapped, layers=built, services=services)
+
+
+def _from_settings(app: WSGIApplication, settings: Settings) -> Stack:
+    context = BuildContext(settings)
+    for area in AREAS:
+        setup: Callable[[Settings, BuildContext], None] = importlib.import_module(area).setup
+        setup(settings, context)
+    specs = []
+    for name in DEFAULT_ORDER:
+        layer = _layer_class(name).from_settings(settings, context)
+        if layer is not None:
+            specs.append(layer)
+    stack = compose(app, *specs)
+    services = [*context.services, *stack.services]
+    return Stack(
+        stack.app,
+        layers=stack.layers,
+        services=services,
+        components=context.components,
+        health=context.health,
+        state_dir=settings.state_dir,
+    )

@@ -1,0 +1,116 @@
+"""Health: checks from every area folded into ``pass`` / ``warn`` / ``fail``.
+
+Each area (metrics, backups, alerts) contributes a *health source*: a callable returning
+:class:`Check` objects. :class:`Health` runs them all and builds the
+``application/health+json`` document (draft-inadarei-api-health-check-06): ``checks`` keyed
+``"component:measurement"``, each a list of observations, ``notes`` listing the issues.
+pass and warn answer 200, fail answers 503, so ``warn`` never fails a load-balancer probe.
+
+A source that raises is itself reported as a failing check (``health:source``), never as a
+traceback: health must answer when something is broken.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["Check", "Health", "HealthReport", "HealthSource", "Status", "worst"]
+
+log = logging.getLogger("voyagr_wsgi.health")
+
+Status = Literal["pass", "warn", "fail"]
+_RANK: dict[str, int] = {"pass": 0, "warn": 1, "fail": 2}
+
+
+def worst(statuses: Iterable[Status]) -> Status:
+    """The most severe of ``statuses`` (``pass`` when empty)."""
+    result: Status = "pass"
+    for status in statuses:
+        if _RANK[status] > _RANK[result]:
+            result = status
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One observation: ``name`` is ``component:measurement`` (``http:errorRate``)."""
+
+    name: str
+    status: Status
+    observed_value: float | int | str | None = None
+    observed_unit: str | None = None
+    output: str | None = None  # the issue, in words; omitted when passing
+    component_id: str | None = None
+    component_type: Literal["component", "datastore", "system"] = "component"
+
+    def as_json(self, now_iso: str) -> dict[str, Any]:
+        doc: dict[str, Any] = {"componentType": self.component_type, "status": self.status}
+        if self.component_id is not None:
+            doc["componentId"] = self.component_id
+        if self.observed_value is not None:
+            doc["observedValue"] = self.observed_value
+        if self.observed_unit is not None:
+            doc["observedUnit"] = self.observed_unit
+        if self.output and self.status != "pass":
+            doc["output"] = self.output
+        doc["time"] = now_iso
+        return doc
+
+
+HealthSource = Callable[[], Iterable[Check]]
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    status: Status
+    checks: tuple[Check, ...] = ()
+    issues: tuple[str, ...] = field(default=())
+
+    @property
+    def http_status(self) -> str:
+        return "503 Service Unavailable" if self.status == "fail" else "200 OK"
+
+    def document(self, *, service_id: str = "voyagr_wsgi") -> dict[str, Any]:
+        now_iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        checks: dict[str, list[dict[str, Any]]] = {}
+        for check in self.checks:
+            checks.setdefault(check.name, []).append(check.as_json(now_iso))
+        doc: dict[str, Any] = {
+            "status": self.status,
+            "version": "1",
+            "serviceId": service_id,
+            "description": "voyagr_wsgi health",
+            "checks": checks,
+        }
+        if self.issues:
+            doc["notes"] = list(self.issues)
+            if self.status != "pass":
+                doc["output"] = "; ".join(self.issues)
+        return doc
+
+
+class Health:
+    """Run every health source and fold the results."""
+
+    def __init__(self, sources: Iterable[HealthSource] = ()) -> None:
+        self.sources: list[HealthSource] = list(sources)
+
+    def add(self, source: HealthSource) -> None:
+        self.sources.append(source)
+
+    def evaluate(self) -> HealthReport:
+        checks: list[Check] = []
+        for source in self.sources:
+            try:
+                checks.extend(source())
+            except Exception as exc:
+                log.exception("health source %r raised", source)
+                checks.append(
+                    Check("health:source", "fail", output=f"{type(exc).__name__} in a check")
+                )
+        issues = tuple(c.output for c in checks if c.status != "pass" and c.output)
+        return HealthReport(worst(c.status for c in checks), tuple(checks), issues)

@@ -1,0 +1,50 @@
+"""Every WSGI layer of voyagr_wsgi, importable on its own.
+
+``from voyagr_wsgi.layers import ProxyTrust, SecurityHeaders, RateLimit, Metrics`` imports
+only the modules you name (lazily), so a user composing two layers pays for two.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..admin import Admin
+    from ..metrics.layer import Metrics
+    from ..ratelimit.layer import RateLimit
+    from .cross_origin import CrossOriginProtection
+    from .csp import ContentSecurityPolicy
+    from .host_check import HostCheck
+    from .https_redirect import HTTPSRedirect
+    from .probe import Probe
+    from .proxy_trust import ProxyTrust
+    from .security_headers import SecurityHeaders
+
+_WHERE = {
+    "Admin": "voyagr_wsgi.admin",
+    "ContentSecurityPolicy": "voyagr_wsgi.layers.csp",
+    "CrossOriginProtection": "voyagr_wsgi.layers.cross_origin",
+    "HostCheck": "voyagr_wsgi.layers.host_check",
+    "HTTPSRedirect": "voyagr_wsgi.layers.https_redirect",
+    "Metrics": "voyagr_wsgi.metrics.layer",
+    "Probe": "voyagr_wsgi.layers.probe",
+    "ProxyTrust": "voyagr_wsgi.layers.proxy_trust",
+    "RateLimit": "voyagr_wsgi.ratelimit.layer",
+    "SecurityHeaders": "voyagr_wsgi.layers.security_headers",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'voyagr_wsgi.layers' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

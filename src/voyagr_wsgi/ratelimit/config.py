@@ -1,0 +1,18 @@
+"""Settings section for this area (placeholder until the area's issue lands)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._env import Env
+
+__all__ = ["RateLimitSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitSettings:
+    """Options of this area; filled in by the area's issue."""
+
+    @classmethod
+    def from_env(cls, env: Env) -> RateLimitSettings:
+        return cls()

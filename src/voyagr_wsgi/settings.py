@@ -1,0 +1,125 @@
+"""Settings: every option of the stack, read from the environment in one place.
+
+``Settings.from_env()`` reads ``os.environ`` (or a mapping you pass) and validates every value;
+a bad one raises :class:`~voyagr_wsgi.ConfigurationError` naming the variable and what it
+accepts. The ``.env.production`` template at the repository root lists every variable with its
+default and meaning. ``compose(app, settings)`` turns a ``Settings`` into the layer stack.
+
+The request-path options live on ``Settings`` itself; each service area keeps its options in
+its own section (``settings.ratelimit``, ``settings.metrics``, ``settings.backups``,
+``settings.alerts``), defined beside the code that uses them.
+
+Defaults are safe: nothing forwarded is trusted, admin endpoints answer loopback only until a
+token is set, cross-origin protection is on. ``ENFORCE_HTTPS`` is off by default because a
+redirect behind an undeclared TLS-terminating proxy loops forever; ``voyagr-wsgi check``
+warns about it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from ._env import Env
+from .alerts.config import AlertSettings
+from .backups.config import BackupSettings
+from .errors import ConfigurationError
+from .metrics.config import MetricsSettings
+from .ratelimit.config import RateLimitSettings
+from .secret import Secret
+
+__all__ = ["Network", "Settings"]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Preset = Literal["balanced", "strict", "api"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """All options of a voyagr_wsgi stack. Build with ``Settings.from_env()`` or directly."""
+
+    # -- proxy trust --------------------------------------------------------------------
+    trusted_proxies: tuple[Network, ...] = ()
+    # -- host check ---------------------------------------------------------------------
+    allowed_hosts: tuple[str, ...] = ()
+    # -- HTTPS redirect -----------------------------------------------------------------
+    enforce_https: bool = False
+    https_redirect_exempt: tuple[str, ...] = ()
+    # -- security headers ---------------------------------------------------------------
+    security_preset: Preset = "balanced"
+    hsts: bool = True
+    hsts_max_age: int = 31_536_000  # seconds
+    hsts_include_subdomains: bool = True
+    hsts_preload: bool = False
+    csp: str | None = None  # a full policy overriding the preset's
+    csp_report_only: bool = False
+    csp_nonce: bool = False
+    x_xss_protection: Literal["0", "1; mode=block"] = "0"
+    secure_cookies: bool = True
+    # -- cross-origin protection --------------------------------------------------------
+    csrf_enabled: bool = True
+    csrf_trusted_origins: tuple[str, ...] = ()
+    csrf_exempt_paths: tuple[str, ...] = ()
+    # -- admin endpoints ----------------------------------------------------------------
+    admin_token: Secret | None = None
+    # -- background services -----------------------------------------------------------
+    state_dir: str = ".voyagr"  # lock file and per-worker metrics files live here
+    # -- service areas ------------------------------------------------------------------
+    ratelimit: RateLimitSettings = field(default_factory=RateLimitSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    backups: BackupSettings = field(default_factory=BackupSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+
+    @classmethod
+    def from_env(cls, mapping: Mapping[str, str] | None = None) -> Settings:
+        """Read every variable from ``mapping`` (default ``os.environ``) and validate it."""
+        env = Env(mapping)
+        xss = env.str("X_XSS_PROTECTION", "0")
+        if xss not in ("0", "1; mode=block"):
+            raise ConfigurationError(
+                f"X_XSS_PROTECTION={xss!r} is not accepted; use '0' (OWASP) or '1; mode=block'"
+            )
+        return cls(
+            trusted_proxies=env.networks("TRUSTED_PROXIES"),
+            allowed_hosts=_hosts(env.list("ALLOWED_HOSTS")),
+            enforce_https=env.bool("ENFORCE_HTTPS", False),
+            https_redirect_exempt=env.list("HTTPS_REDIRECT_EXEMPT"),
+            security_preset=env.choice(
+                "SECURITY_PRESET", "balanced", ("balanced", "strict", "api")
+            ),
+            hsts=env.bool("HSTS_ENABLED", True),
+            hsts_max_age=env.int("HSTS_MAX_AGE", 31_536_000, minimum=0),
+            hsts_include_subdomains=env.bool("HSTS_INCLUDE_SUBDOMAINS", True),
+            hsts_preload=env.bool("HSTS_PRELOAD", False),
+            csp=env.str("CSP_POLICY") or None,
+            csp_report_only=env.bool("CSP_REPORT_ONLY", False),
+            csp_nonce=env.bool("CSP_NONCE", False),
+            x_xss_protection=xss,  # type: ignore[arg-type]
+            secure_cookies=env.bool("SECURE_COOKIES", True),
+            csrf_enabled=env.bool("CSRF_ENABLED", True),
+            csrf_trusted_origins=env.list("CSRF_TRUSTED_ORIGINS"),
+            csrf_exempt_paths=env.list("CSRF_EXEMPT_PATHS"),
+            admin_token=env.secret("VOYAGR_ADMIN_TOKEN"),
+            state_dir=env.str("VOYAGR_STATE_DIR", ".voyagr"),
+            ratelimit=RateLimitSettings.from_env(env),
+            metrics=MetricsSettings.from_env(env),
+            backups=BackupSettings.from_env(env),
+            alerts=AlertSettings.from_env(env),
+        )
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (``dataclasses.replace``)."""
+        return replace(self, **changes)
+
+
+def _hosts(items: tuple[str, ...]) -> tuple[str, ...]:
+    for item in items:
+        bare = item.lstrip(".")
+        if item != "*" and (not bare or any(c in bare for c in "/ @\\")):
+            raise ConfigurationError(
+                f"ALLOWED_HOSTS: {item!r} is not a host name; accepts a comma list of "
+                "names (example.com), subdomain wildcards (.example.com), IPs or '*'"
+            )
+    return tuple(item.lower() for item in items)

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import call, hello_app
+
+import voyagr_wsgi
+from voyagr_wsgi import ConfigurationError, Settings, compose
+from voyagr_wsgi.compose import DEFAULT_ORDER
+
+
+def test_exported_members() -> None:
+    assert sorted(voyagr_wsgi.__all__) == sorted(
+        n for n in dir(voyagr_wsgi) if not n.startswith("_") and n in voyagr_wsgi.__all__
+    )
+    for name in voyagr_wsgi.__all__:
+        assert hasattr(voyagr_wsgi, name), name
+
+
+def test_default_order_is_documented_order() -> None:
+    assert DEFAULT_ORDER == (
+        "ProxyTrust",
+        "Metrics",
+        "Probe",
+        "HostCheck",
+        "HTTPSRedirect",
+        "SecurityHeaders",
+        "CrossOriginProtection",
+        "RateLimit",
+        "Admin",
+    )
+
+
+def test_first_listed_layer_is_outermost() -> None:
+    seen: list[str] = []
+
+    def tag(name: str) -> Any:
+        def factory(app: Any) -> Any:
+            def wrapped(environ: Any, start_response: Any) -> Any:
+                seen.append(name)
+                return app(environ, start_response)
+
+            return wrapped
+
+        return factory
+
+    stack = compose(hello_app, tag("outer"), tag("middle"), tag("inner"))
+    assert call(stack).code == 200
+    assert seen == ["outer", "middle", "inner"]
+
+
+def test_compose_rejects_settings_mixed_with_layers() -> None:
+    with pytest.raises(ConfigurationError):
+        compose(hello_app, Settings(), lambda a: a)
+
+
+def test_stack_start_and_stop_without_services() -> None:
+    stack = compose(hello_app, Settings())
+    stack.start()
+    stack.stop(timeout=1)
+    assert call(stack).body == b"hello"
