@@ -54,6 +54,7 @@ def make_environ(
     environ: dict[str, Any] = {
         "REQUEST_METHOD": method,
         "PATH_INFO": path,
+        "SCRIPT_NAME": "",
         "QUERY_STRING": query,
         "HTTP_HOST": host,
         "REMOTE_ADDR": remote,
