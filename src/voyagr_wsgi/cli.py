@@ -1,0 +1,41 @@
+"""The ``voyagr-wsgi`` console command.
+
+::
+
+    voyagr-wsgi check [--env-file FILE]      deployment warnings, like Django's check --deploy
+    voyagr-wsgi backup create|list|verify ID|restore ID|prune [--dry-run]
+
+Every subcommand reads the same settings as the app (``Settings.from_env``), prints a clear
+message and exits non-zero on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="voyagr-wsgi", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=("check", "backup"), help="what to do")
+    if not args or args[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    if command not in ("check", "backup"):
+        parser.print_usage(sys.stderr)
+        print(f"voyagr-wsgi: unknown command {command!r}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(
+        "voyagr_wsgi.check" if command == "check" else "voyagr_wsgi.backups.cli"
+    )
+    return int(module.main(rest))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
