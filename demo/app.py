@@ -98,13 +98,20 @@ def plan_route(request: Request) -> Response:
         (origin[:200], destination[:200], distance, "osrm"),
     )
     conn.commit()
-    return _json({"id": cur.lastrowid, "from": origin, "to": destination, "distance_km": distance}, 201)
+    return _json(
+        {"id": cur.lastrowid, "from": origin, "to": destination, "distance_km": distance}, 201
+    )
 
 
 def get_route(request: Request, route_id: int) -> Response:
-    row = db().execute(
-        "SELECT id, origin, destination, distance_km, engine FROM routes WHERE id = ?", (route_id,)
-    ).fetchone()
+    row = (
+        db()
+        .execute(
+            "SELECT id, origin, destination, distance_km, engine FROM routes WHERE id = ?",
+            (route_id,),
+        )
+        .fetchone()
+    )
     if row is None:
         raise NotFound()
     return _json(dict(zip(("id", "from", "to", "distance_km", "engine"), row, strict=True)))

@@ -12,6 +12,7 @@ graceful_timeout = 10
 try:  # the hooks that start the services in one worker and merge metrics
     from voyagr_wsgi.gunicorn import *  # noqa: F403
 except ImportError:  # pragma: no cover - before the gunicorn integration landed
+
     def post_worker_init(worker):  # type: ignore[no-untyped-def]
         worker.wsgi.start()
 

@@ -47,7 +47,11 @@ def main() -> None:
     )
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     os.chdir(HERE)
-    os.execve(gunicorn, [gunicorn, "-c", os.path.join(HERE, "gunicorn.conf.py")], env)
+    os.execve(
+        gunicorn,  # noqa: S606 - replace this process by gunicorn
+        [gunicorn, "-c", os.path.join(HERE, "gunicorn.conf.py")],
+        env,
+    )
 
 
 if __name__ == "__main__":

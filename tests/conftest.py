@@ -96,7 +96,9 @@ class Result:
         return [v for k, v in self.headers if k.lower() == low]
 
 
-def call(app: Callable[..., Iterable[bytes]], environ: dict[str, Any] | None = None, **kw: Any) -> Result:
+def call(
+    app: Callable[..., Iterable[bytes]], environ: dict[str, Any] | None = None, **kw: Any
+) -> Result:
     """Call ``app`` through ``wsgiref.validate.validator``, read and close the body."""
     env = environ if environ is not None else make_environ(**kw)
     captured: dict[str, Any] = {}

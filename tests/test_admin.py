@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import call, hello_app, make_environ
 
+from conftest import call, hello_app, make_environ
 from voyagr_wsgi import ConfigurationError, Secret
 from voyagr_wsgi.admin import Admin, AdminRoute, json_body
 
@@ -43,7 +43,9 @@ def test_access_rule(token: str | None, remote: str, auth: str | None, expected:
 
 def test_path_parameters_never_span_segments() -> None:
     app = Admin(hello_app, routes=ROUTES)
-    ok = call(app, make_environ("/api/production/backup/restore/abc", method="POST", remote="127.0.0.1"))
+    ok = call(
+        app, make_environ("/api/production/backup/restore/abc", method="POST", remote="127.0.0.1")
+    )
     assert ok.code == 200 and b'"name":"abc"' in ok.body
     slash = call(
         app, make_environ("/api/production/backup/restore/../x", method="POST", remote="127.0.0.1")

@@ -20,7 +20,9 @@ def test_empty_environment_warns_but_exits_zero(capsys: pytest.CaptureFixture[st
         assert code in out
 
 
-def test_https_without_proxies_warns_about_redirect_loop(capsys: pytest.CaptureFixture[str]) -> None:
+def test_https_without_proxies_warns_about_redirect_loop(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main([], environ={"ENFORCE_HTTPS": "1", "ALLOWED_HOSTS": "a.com"}) == 0
     out = codes(capsys)
     assert "voyagr.W004" in out and "voyagr.W001" not in out
@@ -39,7 +41,9 @@ def test_bad_value_is_an_error_naming_the_variable(capsys: pytest.CaptureFixture
 
 def test_env_file_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     env_file = tmp_path / "prod.env"
-    env_file.write_text("# comment\nALLOWED_HOSTS=example.com\nVOYAGR_ADMIN_TOKEN='" + "x" * 32 + "'\n")
+    env_file.write_text(
+        "# comment\nALLOWED_HOSTS=example.com\nVOYAGR_ADMIN_TOKEN='" + "x" * 32 + "'\n"
+    )
     assert main(["--env-file", str(env_file)], environ={}) == 0
     out = codes(capsys)
     assert "voyagr.W001" not in out and "voyagr.W006" not in out

@@ -3,9 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import call, hello_app
 
 import voyagr_wsgi
+from conftest import call, hello_app
 from voyagr_wsgi import ConfigurationError, Settings, compose
 from voyagr_wsgi.compose import DEFAULT_ORDER
 

@@ -41,7 +41,9 @@ def test_reads_the_seed_variables() -> None:
     ("env", "names"),
     [
         pytest.param({"ENFORCE_HTTPS": "maybe"}, ("ENFORCE_HTTPS", "true/false"), id="bad bool"),
-        pytest.param({"TRUSTED_PROXIES": "10.0.0.0/33"}, ("TRUSTED_PROXIES", "CIDR"), id="bad cidr"),
+        pytest.param(
+            {"TRUSTED_PROXIES": "10.0.0.0/33"}, ("TRUSTED_PROXIES", "CIDR"), id="bad cidr"
+        ),
         pytest.param({"TRUSTED_PROXIES": "proxy.local"}, ("TRUSTED_PROXIES",), id="name not ip"),
         pytest.param({"ALLOWED_HOSTS": "http://x.com/"}, ("ALLOWED_HOSTS",), id="url as host"),
         pytest.param({"HSTS_MAX_AGE": "-5"}, ("HSTS_MAX_AGE", ">= 0"), id="negative max-age"),

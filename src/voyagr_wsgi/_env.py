@@ -6,6 +6,7 @@ typo in a deployment fails at start-up with a message an operator can act on.
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -26,25 +27,25 @@ class Env:
 
     __slots__ = ("_data",)
 
-    def __init__(self, mapping: Mapping[str, str] | None = None) -> None:
-        self._data: Mapping[str, str] = os.environ if mapping is None else mapping
+    def __init__(self, mapping: Mapping[str, builtins.str] | None = None) -> None:
+        self._data: Mapping[str, builtins.str] = os.environ if mapping is None else mapping
 
-    def raw(self, name: str) -> str | None:
+    def raw(self, name: builtins.str) -> builtins.str | None:
         value = self._data.get(name)
         return None if value is None else value.strip()
 
-    def has(self, name: str) -> bool:
+    def has(self, name: builtins.str) -> builtins.bool:
         return self.raw(name) not in (None, "")
 
-    def str(self, name: str, default: str = "") -> str:
+    def str(self, name: builtins.str, default: builtins.str = "") -> builtins.str:
         value = self.raw(name)
-        return default if value in (None, "") else value  # type: ignore[return-value]
+        return value if value else default
 
-    def secret(self, name: str) -> Secret | None:
+    def secret(self, name: builtins.str) -> Secret | None:
         value = self.raw(name)
         return Secret(value) if value else None
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool = False) -> builtins.bool:
         value = self.raw(name)
         if value is None:
             return default
@@ -58,13 +59,18 @@ class Env:
         )
 
     def int(
-        self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
-    ) -> int:
+        self,
+        name: builtins.str,
+        default: builtins.int,
+        *,
+        minimum: builtins.int | None = None,
+        maximum: builtins.int | None = None,
+    ) -> builtins.int:
         value = self.raw(name)
-        if value in (None, ""):
+        if not value:
             return default
         try:
-            number = int(value)  # type: ignore[arg-type]
+            number = int(value)
         except ValueError:
             raise ConfigurationError(f"{name}={value!r} is not an integer") from None
         self._check_range(name, number, minimum, maximum)
@@ -72,17 +78,17 @@ class Env:
 
     def float(
         self,
-        name: str,
-        default: float,
+        name: builtins.str,
+        default: builtins.float,
         *,
-        minimum: float | None = None,
-        maximum: float | None = None,
-    ) -> float:
+        minimum: builtins.float | None = None,
+        maximum: builtins.float | None = None,
+    ) -> builtins.float:
         value = self.raw(name)
-        if value in (None, ""):
+        if not value:
             return default
         try:
-            number = float(value)  # type: ignore[arg-type]
+            number = float(value)
         except ValueError:
             raise ConfigurationError(f"{name}={value!r} is not a number") from None
         if number != number or number in (float("inf"), float("-inf")):
@@ -90,23 +96,27 @@ class Env:
         self._check_range(name, number, minimum, maximum)
         return number
 
-    def list(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    def list(
+        self, name: builtins.str, default: tuple[builtins.str, ...] = ()
+    ) -> tuple[builtins.str, ...]:
         value = self.raw(name)
         if value is None:
             return default
         return tuple(item.strip() for item in value.split(",") if item.strip())
 
-    def choice(self, name: str, default: _S, choices: tuple[_S, ...]) -> _S:
+    def choice(self, name: builtins.str, default: _S, choices: tuple[_S, ...]) -> _S:
         value = self.raw(name)
-        if value in (None, ""):
+        if not value:
             return default
-        low = value.lower()  # type: ignore[union-attr]
+        low = value.lower()
         for option in choices:
             if option == low:
                 return option
         raise ConfigurationError(f"{name}={value!r} is not one of: {', '.join(choices)}")
 
-    def networks(self, name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    def networks(
+        self, name: builtins.str
+    ) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         nets = []
         for item in self.list(name):
             try:
@@ -120,7 +130,10 @@ class Env:
 
     @staticmethod
     def _check_range(
-        name: str, number: float, minimum: float | None, maximum: float | None
+        name: builtins.str,
+        number: builtins.float,
+        minimum: builtins.float | None,
+        maximum: builtins.float | None,
     ) -> None:
         if minimum is not None and number < minimum:
             raise ConfigurationError(f"{name}={number!r} must be >= {minimum}")

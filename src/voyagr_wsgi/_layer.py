@@ -43,7 +43,9 @@ class Layer:
 
     def bind(self, app: WSGIApplication) -> Self:
         """A new layer with the same options, wrapped around ``app``."""
-        return type(self)(app, **self._options)
+        cls: Any = type(self)
+        bound: Self = cls(app, **self._options)
+        return bound
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self._options.items())

@@ -38,7 +38,7 @@ class ClosingBody:
     keep sendfile working returns the inner body itself when it needs no callback.
     """
 
-    __slots__ = ("_iterable", "_iterator", "_on_close", "_closed")
+    __slots__ = ("_closed", "_iterable", "_iterator", "_on_close")
 
     def __init__(self, iterable: Iterable[bytes], on_close: Callable[[], None]) -> None:
         self._iterable = iterable

@@ -146,7 +146,9 @@ class Admin(Layer):
             return self.app(environ, start_response)
         if not is_authorized(environ, self.token):
             if self.token is None:
-                return simple_response(start_response, "404 Not Found", b'{"error":"not found"}', _JSON)
+                return simple_response(
+                    start_response, "404 Not Found", b'{"error":"not found"}', _JSON
+                )
             return simple_response(
                 start_response,
                 "401 Unauthorized",

@@ -87,9 +87,7 @@ def _core(settings: Settings) -> Iterable[Finding]:
             "VOYAGR_ADMIN_TOKEN is not set: admin endpoints answer loopback clients only",
         )
     elif len(settings.admin_token.reveal()) < 24:
-        yield Finding(
-            "WARNING", "voyagr.W007", "VOYAGR_ADMIN_TOKEN is shorter than 24 characters"
-        )
+        yield Finding("WARNING", "voyagr.W007", "VOYAGR_ADMIN_TOKEN is shorter than 24 characters")
     if not settings.csrf_enabled:
         yield Finding("WARNING", "voyagr.W008", "CSRF_ENABLED is off: no cross-origin protection")
 

@@ -99,9 +99,7 @@ class Stack:
         self.layers = tuple(layers)
         self.components = components or {}
         self.health = health or Health()
-        self.supervisor = Supervisor(
-            services, lock_path=os.path.join(state_dir, "services.lock")
-        )
+        self.supervisor = Supervisor(services, lock_path=os.path.join(state_dir, "services.lock"))
 
     @property
     def services(self) -> list[Service]:
@@ -146,7 +144,7 @@ def compose(app: WSGIApplication, *parts: Any) -> Stack:
     if any(isinstance(p, Settings) for p in parts):
         raise ConfigurationError("compose: pass either one Settings or layers, not both")
     built: list[Any] = []
-    wrapped = app
+    wrapped: Any = app
     for part in reversed(parts):
         if isinstance(part, Layer):
             wrapped = part.bind(wrapped)

@@ -49,7 +49,7 @@ def client_ip(environ: Environ) -> str:
     ip = environ.get(CLIENT_IP)
     if ip is None:
         ip = environ.get("REMOTE_ADDR") or ""
-    return ip  # type: ignore[no-any-return]
+    return ip
 
 
 def scheme(environ: Environ) -> str:
@@ -71,7 +71,7 @@ def host(environ: Environ) -> str:
             default = "443" if scheme(environ) == "https" else "80"
             value = name if port in ("", default) else f"{name}:{port}"
         value = value.lower()
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def hostname(host_value: str) -> str:
