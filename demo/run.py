@@ -47,11 +47,8 @@ def main() -> None:
     )
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     os.chdir(HERE)
-    os.execve(
-        gunicorn,  # noqa: S606 - replace this process by gunicorn
-        [gunicorn, "-c", os.path.join(HERE, "gunicorn.conf.py")],
-        env,
-    )
+    argv = [gunicorn, "-c", os.path.join(HERE, "gunicorn.conf.py")]
+    os.execve(gunicorn, argv, env)  # noqa: S606 - this process becomes gunicorn
 
 
 if __name__ == "__main__":
