@@ -1,0 +1,51 @@
+"""Set-Cookie hardening for :class:`~voyagr_wsgi.layers.SecurityHeaders` (RFC 6265bis).
+
+One ``Set-Cookie`` value in, one out: cookies are never folded or split (``Expires`` holds a
+comma). Attributes are detected case-insensitively by name (``secure``, ``HttpOnly``,
+``samesite=strict``), so a flag the app set is never added twice or changed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Literal
+
+__all__ = ["CookieFlags"]
+
+SameSite = Literal["Lax", "Strict", "None"]
+_ATTRIBUTE = re.compile(r";[ \t]*([a-z0-9_-]+)")  # attribute names; a cookie value has no ";"
+
+
+class CookieFlags:
+    """Adds ``Secure`` (HTTPS only), ``HttpOnly`` and ``SameSite`` where a cookie lacks them."""
+
+    __slots__ = ("_httponly", "_httponly_exempt", "_samesite")
+
+    def __init__(
+        self,
+        *,
+        httponly: bool = True,
+        httponly_exempt: Iterable[str] = (),
+        samesite: SameSite | None = "Lax",
+    ) -> None:
+        self._httponly = httponly
+        self._httponly_exempt = frozenset(httponly_exempt)
+        self._samesite = samesite
+
+    def harden(self, value: str, secure: bool) -> str:
+        """``value`` with the missing flags appended; ``secure``: the response is HTTPS."""
+        have = _ATTRIBUTE.findall(value.lower())
+        extra = ""
+        if secure and "secure" not in have:
+            extra += "; Secure"
+        if self._httponly and "httponly" not in have and (
+            not self._httponly_exempt
+            or value.partition("=")[0].strip() not in self._httponly_exempt
+        ):
+            extra += "; HttpOnly"
+        if self._samesite is not None and "samesite" not in have:
+            extra += f"; SameSite={self._samesite}"
+        if not extra:
+            return value
+        return value.rstrip().rstrip(";").rstrip() + extra

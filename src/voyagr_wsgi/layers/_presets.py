@@ -1,0 +1,110 @@
+"""Preset header tables for :class:`~voyagr_wsgi.layers.SecurityHeaders`.
+
+Three presets (values and sources: ``reference/security.md`` sections 1a, 1g, 3d-3g):
+
+- ``balanced`` (default): helmet 8's CSP, ``SAMEORIGIN`` framing, the
+  ``strict-origin-when-cross-origin`` referrer policy, a short Permissions-Policy deny list,
+  one-year HSTS with ``includeSubDomains``. Safe for nearly every server-rendered site.
+- ``strict``: the OWASP Secure Headers Project values (``ci/headers_add.json``): its CSP,
+  ``DENY`` framing, ``no-referrer``, the 29-feature Permissions-Policy, COEP ``require-corp``,
+  ``Cache-Control: no-store, max-age=0`` and two-year HSTS.
+- ``api``: for JSON APIs: ``default-src 'none'; frame-ancestors 'none'``, ``DENY``,
+  ``no-referrer``, ``nosniff``; no COOP/COEP, no Permissions-Policy (no documents to govern).
+
+Every preset sends ``X-XSS-Protection: 0`` (OWASP: the legacy filter is harmful) unless the
+``x_xss_protection`` option changes it. X-Frame-Options is derived from the CSP's
+``frame-ancestors`` (``'self'``: SAMEORIGIN, ``'none'``: DENY) so the two never disagree.
+HSTS is listed apart because it depends on the request (scheme, host) and on options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["PRESETS", "Preset", "PresetName"]
+
+PresetName = Literal["balanced", "strict", "api"]
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    csp: dict[str, tuple[str, ...]]
+    hsts_max_age: int  # seconds
+    headers: tuple[tuple[str, str], ...]  # everything except CSP, XFO, HSTS, X-XSS-Protection
+
+
+_HELMET_CSP: dict[str, tuple[str, ...]] = {
+    "default-src": ("'self'",),
+    "base-uri": ("'self'",),
+    "font-src": ("'self'", "https:", "data:"),
+    "form-action": ("'self'",),
+    "frame-ancestors": ("'self'",),
+    "img-src": ("'self'", "data:"),
+    "object-src": ("'none'",),
+    "script-src": ("'self'",),
+    "script-src-attr": ("'none'",),
+    "style-src": ("'self'", "https:", "'unsafe-inline'"),
+    "upgrade-insecure-requests": (),
+}
+
+_OWASP_CSP: dict[str, tuple[str, ...]] = {
+    "default-src": ("'self'",),
+    "form-action": ("'self'",),
+    "base-uri": ("'self'",),
+    "object-src": ("'none'",),
+    "frame-ancestors": ("'none'",),
+    "upgrade-insecure-requests": (),
+}
+
+_OWASP_PERMISSIONS = (
+    "accelerometer=(), autoplay=(), camera=(), cross-origin-isolated=(), "
+    "display-capture=(), encrypted-media=(), fullscreen=(), geolocation=(), gyroscope=(), "
+    "keyboard-map=(), magnetometer=(), microphone=(), midi=(), payment=(), "
+    "picture-in-picture=(), publickey-credentials-get=(), screen-wake-lock=(), "
+    "sync-xhr=(self), usb=(), web-share=(), xr-spatial-tracking=(), clipboard-read=(), "
+    "clipboard-write=(), gamepad=(), hid=(), idle-detection=(), interest-cohort=(), "
+    "serial=(), unload=()"
+)
+
+PRESETS: dict[str, Preset] = {
+    "balanced": Preset(
+        csp=_HELMET_CSP,
+        hsts_max_age=31_536_000,
+        headers=(
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "strict-origin-when-cross-origin"),
+            ("Permissions-Policy", "camera=(), geolocation=(), microphone=(), browsing-topics=()"),
+            ("Cross-Origin-Opener-Policy", "same-origin"),
+            ("Cross-Origin-Resource-Policy", "same-origin"),
+            ("Origin-Agent-Cluster", "?1"),
+            ("X-DNS-Prefetch-Control", "off"),
+            ("X-Permitted-Cross-Domain-Policies", "none"),
+        ),
+    ),
+    "strict": Preset(
+        csp=_OWASP_CSP,
+        hsts_max_age=63_072_000,
+        headers=(
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer"),
+            ("Permissions-Policy", _OWASP_PERMISSIONS),
+            ("Cross-Origin-Opener-Policy", "same-origin"),
+            ("Cross-Origin-Resource-Policy", "same-origin"),
+            ("Cross-Origin-Embedder-Policy", "require-corp"),
+            ("X-DNS-Prefetch-Control", "off"),
+            ("X-Permitted-Cross-Domain-Policies", "none"),
+            ("Cache-Control", "no-store, max-age=0"),
+        ),
+    ),
+    "api": Preset(
+        csp={"default-src": ("'none'",), "frame-ancestors": ("'none'",)},
+        hsts_max_age=31_536_000,
+        headers=(
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer"),
+            ("Cross-Origin-Resource-Policy", "same-origin"),
+            ("X-Permitted-Cross-Domain-Policies", "none"),
+        ),
+    ),
+}
