@@ -1,21 +1,244 @@
-"""PLACEHOLDER: replaced by the issue that builds CrossOriginProtection."""
+"""CrossOriginProtection: stateless CSRF protection from Fetch Metadata and ``Origin``.
+
+When: in front of any app that uses cookies for authentication and accepts form posts or
+``fetch`` calls from browsers. Why: it stops cross-site request forgery without tokens,
+cookies or server state. It follows Go 1.25's ``http.CrossOriginProtection``
+(``src/net/http/csrf.go``, proposal golang/go#73626) with the fixes from
+``reference/security.md`` section 3g::
+
+    from voyagr_wsgi.layers import CrossOriginProtection
+    application = CrossOriginProtection(
+        app,
+        trusted_origins=["https://admin.example.com", "https://*.partner.example"],
+        exempt_paths=["/webhooks/stripe", "/hooks/*"],
+    )
+
+The check, for each request:
+
+1. ``GET``, ``HEAD`` and ``OPTIONS`` pass (safe methods; methods are case-sensitive).
+2. ``Sec-Fetch-Site: same-origin`` or ``none`` (typed URL, bookmark) passes; any other value
+   (``same-site``, ``cross-site``) is rejected unless the request is exempt. ``same-site`` is
+   not ``same-origin``: a sibling subdomain is rejected (umputun/secrets#119).
+3. Without ``Sec-Fetch-Site`` (older browsers, non-browser clients): no ``Origin`` passes
+   (not a browser request, or a same-origin one); ``Origin: null`` and an ``Origin`` carrying
+   userinfo (golang/go#78563) are rejected; otherwise the **full** origin
+   ``scheme://host[:port]`` (default ports dropped) must equal the request's own origin,
+   built from :func:`voyagr_wsgi.request.scheme` and :func:`~voyagr_wsgi.request.host`, so
+   a proxy declared to ProxyTrust is respected (Go compares the host only).
+4. Exempt: an ``Origin`` in ``trusted_origins`` (exact ``scheme://host[:port]``, or opt-in
+   ``scheme://*.example.com`` for any subdomain, not the domain itself), or a path in
+   ``exempt_paths`` (exact; a trailing ``*`` makes a prefix, so ``/hooks/*`` does not cover
+   ``/hooks``; golang/go#75054).
+
+A rejection is a ``403`` with ``{"error": "cross-origin request blocked", "reason": ...}``
+and one warning on the ``voyagr_wsgi.cross_origin`` logger, or whatever ``deny_handler``
+answers. This protects browsers only: pair it with ``SameSite=Lax`` cookies and HSTS
+(:class:`~voyagr_wsgi.layers.SecurityHeaders` does both).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .._layer import Layer
 from .._wsgi import Environ, StartResponse, WSGIApplication
+from ..errors import ConfigurationError
+from ..request import host, request_path, scheme
+
+__all__ = ["CrossOriginProtection", "DenyHandler"]
+
+logger = logging.getLogger("voyagr_wsgi.cross_origin")
+
+DenyHandler = Callable[[Environ, StartResponse, str], Iterable[bytes]]
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+_DEFAULT_PORT = {"http": "80", "https": "443"}
+_REASONS = (
+    "Sec-Fetch-Site is cross-site",
+    "Sec-Fetch-Site is same-site, not same-origin",
+    "Sec-Fetch-Site is not same-origin",
+    "Origin is null",
+    "Origin contains userinfo",
+    "Origin is malformed",
+    "Origin does not match the request origin",
+)
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()+=[]:%")
+
+
+def normalize_origin(value: str) -> str | None:
+    """``scheme://host[:port]`` lower-cased with the default port dropped; None if malformed.
+
+    Userinfo, paths, queries and fragments make an origin malformed (browsers never send
+    them)."""
+    scheme_part, sep, rest = value.strip().lower().partition("://")
+    if not sep or scheme_part not in _DEFAULT_PORT or not rest:
+        return None
+    if not set(rest) <= _HOST_CHARS or "@" in rest:
+        return None
+    name, port = rest, ""
+    if rest.startswith("["):
+        end = rest.find("]")
+        if end == -1:
+            return None
+        name, tail = rest[: end + 1], rest[end + 1 :]
+        if tail and not tail.startswith(":"):
+            return None
+        port = tail[1:]
+    elif ":" in rest:
+        name, _, port = rest.partition(":")
+    if not name or (port and (not port.isdigit() or not 0 < int(port) < 65536)):
+        return None
+    if port and port != _DEFAULT_PORT[scheme_part]:
+        return f"{scheme_part}://{name}:{int(port)}"
+    return f"{scheme_part}://{name}"
 
 
 class CrossOriginProtection(Layer):
-    def __init__(self, app: WSGIApplication | None = None, /, **options: Any) -> None:
-        self._init(app, options)
+    """403 for cross-origin browser requests with unsafe methods; see the module docs."""
+
+    def __init__(
+        self,
+        app: WSGIApplication | None = None,
+        /,
+        *,
+        trusted_origins: Iterable[str] = (),
+        exempt_paths: Iterable[str] = (),
+        deny_handler: DenyHandler | None = None,
+    ) -> None:
+        trusted_origins = tuple(trusted_origins)
+        exempt_paths = tuple(exempt_paths)
+        self._init(
+            app,
+            {"trusted_origins": trusted_origins, "exempt_paths": exempt_paths,
+             "deny_handler": deny_handler},
+        )
+        exact: set[str] = set()
+        wildcards: list[tuple[str, str]] = []  # (scheme://, .suffix[:port])
+        for item in trusted_origins:
+            wild = isinstance(item, str) and "://*." in item
+            origin = normalize_origin(item.replace("://*.", "://", 1) if wild else item) \
+                if isinstance(item, str) else None
+            if origin is None or "*" in origin:
+                raise ConfigurationError(
+                    f"trusted_origins (CSRF_TRUSTED_ORIGINS): {item!r} is not an origin; "
+                    "accepts scheme://host[:port] such as https://example.com, or "
+                    "https://*.example.com for every subdomain"
+                )
+            if wild:
+                prefix, _, rest = origin.partition("://")
+                wildcards.append((prefix + "://", "." + rest))
+            else:
+                exact.add(origin)
+        self._exact = frozenset(exact)
+        self._wildcards = tuple(wildcards)
+        paths: set[str] = set()
+        prefixes: list[str] = []
+        for path in exempt_paths:
+            if not isinstance(path, str) or not path.startswith("/") or "*" in path[:-1]:
+                raise ConfigurationError(
+                    f"exempt_paths (CSRF_EXEMPT_PATHS): {path!r} is not a path; accepts "
+                    "exact paths (/webhooks/stripe) or prefixes ending in * (/hooks/*)"
+                )
+            if path.endswith("*"):
+                prefixes.append(path[:-1])
+            else:
+                paths.add(path)
+        self._paths = frozenset(paths)
+        self._prefixes = tuple(prefixes)
+        self._deny_handler = deny_handler
+        self._bodies = {
+            reason: json.dumps(
+                {"error": "cross-origin request blocked", "reason": reason}
+            ).encode()
+            for reason in _REASONS
+        }
 
     @classmethod
     def from_settings(cls, settings: Any, context: Any) -> CrossOriginProtection | None:
-        return None
+        """On unless ``CSRF_ENABLED=false``; ``CSRF_TRUSTED_ORIGINS``, ``CSRF_EXEMPT_PATHS``."""
+        if not settings.csrf_enabled:
+            return None
+        return cls(
+            trusted_origins=settings.csrf_trusted_origins,
+            exempt_paths=settings.csrf_exempt_paths,
+        )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        return self.app(environ, start_response)
+        if environ.get("REQUEST_METHOD") in _SAFE:
+            return self.app(environ, start_response)
+        reason = self.reject_reason(environ)
+        if reason is None:
+            return self.app(environ, start_response)
+        return self._deny(environ, start_response, reason)
+
+    def reject_reason(self, environ: Environ) -> str | None:
+        """Why this request would be rejected, or None when it passes (for any method)."""
+        site = environ.get("HTTP_SEC_FETCH_SITE")
+        origin = environ.get("HTTP_ORIGIN")
+        if site:
+            if site in ("same-origin", "none"):
+                return None
+            if self._exempt(environ, origin):
+                return None
+            if site == "cross-site":
+                return _REASONS[0]
+            return _REASONS[1] if site == "same-site" else _REASONS[2]
+        if not origin:
+            return None
+        if origin == "null":
+            reason = _REASONS[3]
+        elif "@" in origin:
+            reason = _REASONS[4]
+        else:
+            normal = normalize_origin(origin)
+            if normal is not None and normal == _own_origin(environ):
+                return None
+            reason = _REASONS[5] if normal is None else _REASONS[6]
+        return None if self._exempt(environ, origin) else reason
+
+    def _exempt(self, environ: Environ, origin: str | None) -> bool:
+        if self._paths or self._prefixes:
+            path = request_path(environ)
+            if path in self._paths or any(path.startswith(p) for p in self._prefixes):
+                return True
+        if origin and (self._exact or self._wildcards) and "@" not in origin:
+            normal = normalize_origin(origin)
+            if normal is None:
+                return False
+            if normal in self._exact:
+                return True
+            for prefix, suffix in self._wildcards:
+                if normal.startswith(prefix) and normal.endswith(suffix) and len(normal) > len(
+                    prefix
+                ) + len(suffix):
+                    return True
+        return False
+
+    def _deny(
+        self, environ: Environ, start_response: StartResponse, reason: str
+    ) -> Iterable[bytes]:
+        logger.warning(
+            "cross-origin request blocked: %s %r from origin %r: %s",
+            environ.get("REQUEST_METHOD"),
+            request_path(environ)[:200],
+            str(environ.get("HTTP_ORIGIN", ""))[:200],
+            reason,
+        )
+        if self._deny_handler is not None:
+            return self._deny_handler(environ, start_response, reason)
+        body = self._bodies[reason]
+        start_response(
+            "403 Forbidden",
+            [
+                ("Content-Type", "application/json"),
+                ("Cache-Control", "no-store"),
+                ("Content-Length", str(len(body))),
+            ],
+        )
+        return [body]
+
+
+def _own_origin(environ: Environ) -> str | None:
+    return normalize_origin(f"{scheme(environ)}://{host(environ)}")
