@@ -1,18 +1,166 @@
-"""Settings section for this area (placeholder until the area's issue lands)."""
+"""``AlertSettings``: every alerting option, read from the environment.
+
+Thresholds and timings (defaults in brackets)::
+
+    ALERTS_ENABLED [true]                       evaluator + dispatcher at all
+    ALERT_EVALUATION_INTERVAL_SECONDS [15]      how often the rules run
+    ALERT_WINDOW_SECONDS [300]                  the sliding window they look at
+    ALERT_RESPONSE_TIME_THRESHOLD_SECONDS [5]   + ALERT_RESPONSE_TIME_STATISTIC [p95]
+    ALERT_ERROR_RATE_THRESHOLD [0.05]           ALERT_CACHE_HIT_RATE_THRESHOLD [0.5]
+    ALERT_ENGINE_FAILURE_RATE_THRESHOLD [0.3]   per upstream
+    ALERT_SLOW_QUERY_THRESHOLD [10]             slow queries per window (0 disables)
+    ALERT_BACKUP_MAX_AGE_SECONDS [0]            0: twice the backup interval
+    ALERT_MIN_REQUESTS [20]                     ratios need this many events in the window
+    ALERT_FOR_SECONDS [0]                       a condition must hold this long first
+    ALERT_DEDUP_SECONDS [300]                   one notification per type+scope per this
+
+Channels: ``ALERT_EMAIL_ENABLED`` (``SMTP_*``, ``ALERT_EMAIL_FROM``, ``ALERT_EMAIL_TO``),
+``ALERT_SLACK_ENABLED`` (``SLACK_WEBHOOK_URL``), ``ALERT_DISCORD_ENABLED``
+(``DISCORD_WEBHOOK_URL``), ``ALERT_WEBHOOK_ENABLED`` (``ALERT_WEBHOOK_URL``,
+``ALERT_WEBHOOK_SECRET``), ``ALERTMANAGER_URL``; the log channel is always on. Webhook URLs
+and passwords are kept as :class:`~voyagr_wsgi.secret.Secret` and never printed.
+"""
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
 
 from .._env import Env
+from ..errors import ConfigurationError
+from ..secret import Secret
 
-__all__ = ["AlertSettings"]
+__all__ = ["AlertSettings", "SmtpSecurity", "Statistic"]
+
+Statistic = Literal["p50", "p95", "p99", "avg", "max"]
+SmtpSecurity = Literal["starttls", "ssl", "none"]
+_DEFAULT_SMTP_PORT = {"starttls": 587, "ssl": 465, "none": 25}
+
+
+def _url(env: Env, name: str, *, required: bool) -> Secret | None:
+    value = env.secret(name)
+    if value is None:
+        if required:
+            raise ConfigurationError(f"{name} is required when its channel is enabled")
+        return None
+    parts = urlsplit(value.reveal())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        # never echo the value: a webhook URL is a credential
+        raise ConfigurationError(f"{name} must be an http:// or https:// URL")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
 class AlertSettings:
-    """Options of this area; filled in by the area's issue."""
+    """Options of the alerts area (see the module docstring for the variables)."""
+
+    enabled: bool = True
+    evaluation_interval_s: float = 15.0
+    window_s: float = 300.0
+    response_time_threshold_s: float = 5.0
+    response_time_statistic: Statistic = "p95"
+    error_rate_threshold: float = 0.05
+    cache_hit_rate_threshold: float = 0.5
+    engine_failure_rate_threshold: float = 0.3
+    slow_query_threshold: int = 10
+    backup_max_age_s: float = 0.0  # 0: twice the backup interval
+    min_requests: int = 20
+    for_s: float = 0.0
+    dedup_s: float = 300.0
+    queue_size: int = 1000
+    delivery_deadline_s: float = 300.0
+    send_timeout_s: float = 10.0
+    service_name: str = "voyagr"
+    instance: str = ""  # "" = this host's name
+    dashboard_url: str = ""
+    log_enabled: bool = True
+    email_enabled: bool = False
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: Secret | None = None
+    smtp_security: SmtpSecurity = "starttls"
+    email_from: str = ""
+    email_to: tuple[str, ...] = ()
+    slack_enabled: bool = False
+    slack_webhook_url: Secret | None = None
+    discord_enabled: bool = False
+    discord_webhook_url: Secret | None = None
+    webhook_enabled: bool = False
+    webhook_url: Secret | None = None
+    webhook_secret: Secret | None = None
+    alertmanager_url: Secret | None = None
+    alertmanager_resend_s: float = 60.0
+
+    @property
+    def instance_name(self) -> str:
+        return self.instance or socket.gethostname()
 
     @classmethod
     def from_env(cls, env: Env) -> AlertSettings:
-        return cls()
+        email = env.bool("ALERT_EMAIL_ENABLED", False)
+        security: SmtpSecurity = env.choice(
+            "SMTP_SECURITY", "starttls", ("starttls", "ssl", "none")
+        )
+        email_to = env.list("ALERT_EMAIL_TO")
+        if email and not env.has("SMTP_HOST"):
+            raise ConfigurationError("SMTP_HOST is required when ALERT_EMAIL_ENABLED=true")
+        if email and not (env.has("ALERT_EMAIL_FROM") and email_to):
+            raise ConfigurationError(
+                "ALERT_EMAIL_FROM and ALERT_EMAIL_TO (a comma list of addresses) are required "
+                "when ALERT_EMAIL_ENABLED=true"
+            )
+        slack = env.bool("ALERT_SLACK_ENABLED", False)
+        discord = env.bool("ALERT_DISCORD_ENABLED", False)
+        webhook = env.bool("ALERT_WEBHOOK_ENABLED", False)
+        return cls(
+            enabled=env.bool("ALERTS_ENABLED", True),
+            evaluation_interval_s=env.float("ALERT_EVALUATION_INTERVAL_SECONDS", 15.0, minimum=0.1),
+            window_s=env.float("ALERT_WINDOW_SECONDS", 300.0, minimum=1.0),
+            response_time_threshold_s=env.float(
+                "ALERT_RESPONSE_TIME_THRESHOLD_SECONDS", 5.0, minimum=0.0
+            ),
+            response_time_statistic=env.choice(
+                "ALERT_RESPONSE_TIME_STATISTIC", "p95", ("p50", "p95", "p99", "avg", "max")
+            ),
+            error_rate_threshold=env.float(
+                "ALERT_ERROR_RATE_THRESHOLD", 0.05, minimum=0.0, maximum=1.0
+            ),
+            cache_hit_rate_threshold=env.float(
+                "ALERT_CACHE_HIT_RATE_THRESHOLD", 0.5, minimum=0.0, maximum=1.0
+            ),
+            engine_failure_rate_threshold=env.float(
+                "ALERT_ENGINE_FAILURE_RATE_THRESHOLD", 0.3, minimum=0.0, maximum=1.0
+            ),
+            slow_query_threshold=env.int("ALERT_SLOW_QUERY_THRESHOLD", 10, minimum=0),
+            backup_max_age_s=env.float("ALERT_BACKUP_MAX_AGE_SECONDS", 0.0, minimum=0.0),
+            min_requests=env.int("ALERT_MIN_REQUESTS", 20, minimum=1),
+            for_s=env.float("ALERT_FOR_SECONDS", 0.0, minimum=0.0),
+            dedup_s=env.float("ALERT_DEDUP_SECONDS", 300.0, minimum=0.0),
+            queue_size=env.int("ALERT_QUEUE_SIZE", 1000, minimum=1),
+            delivery_deadline_s=env.float("ALERT_DELIVERY_DEADLINE_SECONDS", 300.0, minimum=1.0),
+            send_timeout_s=env.float("ALERT_SEND_TIMEOUT_SECONDS", 10.0, minimum=0.1),
+            service_name=env.str("ALERT_SERVICE_NAME", "voyagr"),
+            instance=env.str("ALERT_INSTANCE", ""),
+            dashboard_url=env.str("ALERT_DASHBOARD_URL", ""),
+            log_enabled=env.bool("ALERT_LOG_ENABLED", True),
+            email_enabled=email,
+            smtp_host=env.str("SMTP_HOST"),
+            smtp_port=env.int("SMTP_PORT", _DEFAULT_SMTP_PORT[security], minimum=1, maximum=65535),
+            smtp_username=env.str("SMTP_USERNAME"),
+            smtp_password=env.secret("SMTP_PASSWORD"),
+            smtp_security=security,
+            email_from=env.str("ALERT_EMAIL_FROM"),
+            email_to=email_to,
+            slack_enabled=slack,
+            slack_webhook_url=_url(env, "SLACK_WEBHOOK_URL", required=slack),
+            discord_enabled=discord,
+            discord_webhook_url=_url(env, "DISCORD_WEBHOOK_URL", required=discord),
+            webhook_enabled=webhook,
+            webhook_url=_url(env, "ALERT_WEBHOOK_URL", required=webhook),
+            webhook_secret=env.secret("ALERT_WEBHOOK_SECRET"),
+            alertmanager_url=_url(env, "ALERTMANAGER_URL", required=False),
+            alertmanager_resend_s=env.float("ALERTMANAGER_RESEND_SECONDS", 60.0, minimum=1.0),
+        )

@@ -1,0 +1,131 @@
+"""The channel contract and the one HTTP helper every webhook channel uses.
+
+A channel has a ``name``, a ``min_interval_s`` (pacing: Slack wants about one message per
+second per webhook), ``accepts(notification)`` (chat and mail skip Alertmanager's ``refresh``
+notifications) and ``send(notification, timeout)``, which returns on success and raises
+:class:`DeliveryFailed` otherwise, saying whether a retry may help and after how long the
+receiver asked us to wait (``Retry-After``, Discord's ``retry_after``).
+
+:func:`post_json` uses only :mod:`urllib.request`, with a timeout, no redirects (a webhook
+that redirects a POST is misconfigured) and error messages that never contain the URL: a
+Slack or Discord webhook URL is a credential.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http.client
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from ...errors import ChannelError
+from ...secret import Secret
+from ..model import Notification
+
+__all__ = ["Channel", "DeliveryFailed", "HttpResult", "parse_retry_after", "post_json"]
+
+
+class DeliveryFailed(ChannelError):
+    """One delivery attempt failed; ``retryable`` and ``retry_after_s`` guide the dispatcher."""
+
+    def __init__(
+        self, message: str, *, retryable: bool = True, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after_s = retry_after_s
+
+
+@runtime_checkable
+class Channel(Protocol):
+    name: str
+    min_interval_s: float  # pacing between two sends on this channel
+
+    def accepts(self, notification: Notification) -> bool: ...
+
+    def send(self, notification: Notification, timeout: float) -> None: ...
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the 3xx surfaces as an HTTPError
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect())
+
+HttpResult = tuple[int, Mapping[str, str], bytes]
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` value: delta-seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+def post_json(
+    url: Secret,
+    payload: Any,
+    *,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+) -> HttpResult:
+    """POST ``payload`` as JSON; 2xx returns, anything else raises :class:`DeliveryFailed`.
+
+    5xx, 429, 408 and network errors are retryable; other 4xx are not.
+    """
+    data = body if body is not None else json.dumps(payload).encode()
+    if not url.reveal().lower().startswith(("http://", "https://")):
+        raise DeliveryFailed("not an http(s) URL", retryable=False)
+    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+        url.reveal(),
+        data=data,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "voyagr-wsgi",
+            **(headers or {}),
+        },
+    )
+    try:
+        with _OPENER.open(request, timeout=timeout) as response:
+            return response.status, dict(response.headers.items()), response.read()
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+        raw = exc.read() if exc.fp is not None else b""
+        exc.close()
+        retry_after = parse_retry_after(exc.headers.get("Retry-After") if exc.headers else None)
+        if status == 429 and raw:
+            retry_after = _body_retry_after(raw, retry_after)
+        retryable = status >= 500 or status in (408, 429)
+        raise DeliveryFailed(
+            f"HTTP {status}", retryable=retryable, retry_after_s=retry_after
+        ) from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", exc)
+        kind = type(reason).__name__ if isinstance(reason, BaseException) else "URLError"
+        raise DeliveryFailed(f"network error ({kind})") from None
+
+
+def _body_retry_after(raw: bytes, fallback: float | None) -> float | None:
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return fallback
+    value = doc.get("retry_after") if isinstance(doc, dict) else None
+    if isinstance(value, int | float) and value >= 0:
+        return float(value) if fallback is None else max(float(value), fallback)
+    return fallback

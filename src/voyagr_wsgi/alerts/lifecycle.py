@@ -1,0 +1,131 @@
+"""Alert lifecycle: dedup, suppressed counts, resolved notices, mute. Pure and clock-driven.
+
+:meth:`Lifecycle.update` takes the alerts firing in one evaluation and the current time and
+returns the notifications to send:
+
+- the first time a key ``(alert_type, scope)`` fires: a ``new_alert`` notification;
+- while it keeps firing, at most one notification per key per ``dedup_s``: evaluations in
+  between are *suppressed* and counted, and the next ``repeat`` notification carries the
+  count. The dedup clock survives a resolve, so a flapping condition still produces at most
+  one firing notification per ``dedup_s``;
+- when a key that was notified stops firing: one ``resolved`` notification. A key that never
+  got a notification (suppressed or muted the whole time) resolves silently;
+- every ``refresh_s`` while firing, a ``refresh`` notification that only Alertmanager takes
+  (its API wants firing alerts re-sent so ``endsAt`` keeps moving);
+- while ``muted`` (a maintenance window), nothing is sent: firing evaluations are counted as
+  suppressed and reported by the first notification after the mute ends.
+
+The evaluator runs in exactly one process (the elected one), so this state is not per worker
+(pain point 12: one worker, one notification).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .model import Alert, AlertKey, Notification, Reason, Status, iso_utc
+
+__all__ = ["Active", "Lifecycle"]
+
+
+@dataclass
+class Active:
+    alert: Alert
+    starts_at: float  # wall clock
+    notified: bool = False
+    last_refresh: float = 0.0  # monotonic
+
+
+class Lifecycle:
+    """Turns per-evaluation firing sets into notifications (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        dedup_s: float = 300.0,
+        refresh_s: float = 60.0,
+        service: str = "voyagr",
+        instance: str = "",
+        dashboard_url: str = "",
+    ) -> None:
+        self.dedup_s = dedup_s
+        self.refresh_s = refresh_s
+        self.service = service
+        self.instance = instance
+        self.dashboard_url = dashboard_url
+        self.active: dict[AlertKey, Active] = {}
+        self._last_sent: dict[AlertKey, float] = {}
+        self._suppressed: dict[AlertKey, int] = {}
+
+    def _make(
+        self,
+        act: Active,
+        status: Status,
+        reason: Reason,
+        now_wall: float,
+        suppressed: int = 0,
+    ) -> Notification:
+        return Notification(
+            alert=act.alert,
+            status=status,
+            reason=reason,
+            starts_at=act.starts_at,
+            sent_at=now_wall,
+            ends_at=now_wall if status == "resolved" else None,
+            suppressed=suppressed,
+            service=self.service,
+            instance=self.instance,
+            dashboard_url=self.dashboard_url,
+        )
+
+    def update(
+        self, firing: Sequence[Alert], *, now: float, now_wall: float, muted: bool = False
+    ) -> list[Notification]:
+        """Notifications for one evaluation; ``now`` monotonic, ``now_wall`` epoch seconds."""
+        out: list[Notification] = []
+        current = {alert.key: alert for alert in firing}
+        for key, alert in current.items():
+            act = self.active.get(key)
+            if act is None:
+                act = self.active[key] = Active(alert, starts_at=now_wall)
+            else:
+                act.alert = alert  # keep the latest value in the text
+            last = self._last_sent.get(key)
+            if muted or (last is not None and now - last < self.dedup_s):
+                self._suppressed[key] = self._suppressed.get(key, 0) + 1
+                if not muted and act.notified and now - act.last_refresh >= self.refresh_s:
+                    act.last_refresh = now
+                    out.append(self._make(act, "firing", "refresh", now_wall))
+                continue
+            reason: Reason = "repeat" if act.notified else "new_alert"
+            out.append(self._make(act, "firing", reason, now_wall, self._suppressed.pop(key, 0)))
+            self._last_sent[key] = now
+            act.notified = True
+            act.last_refresh = now
+        for key in [k for k in self.active if k not in current]:
+            act = self.active.pop(key)
+            if act.notified and not muted:
+                out.append(self._make(act, "resolved", "resolved", now_wall))
+        return out
+
+    def suppressed(self, key: AlertKey) -> int:
+        return self._suppressed.get(key, 0)
+
+    def describe(self) -> list[dict[str, Any]]:
+        """The active alerts, for the admin endpoint."""
+        return [
+            {
+                "alert_type": act.alert.alert_type,
+                "scope": act.alert.scope,
+                "severity": act.alert.severity,
+                "summary": act.alert.summary,
+                "value": act.alert.value,
+                "threshold": act.alert.threshold,
+                "since": iso_utc(act.starts_at),
+                "notified": act.notified,
+                "suppressed": self._suppressed.get(key, 0),
+            }
+            for key, act in sorted(self.active.items())
+        ]
