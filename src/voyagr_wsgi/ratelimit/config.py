@@ -1,18 +1,120 @@
-"""Settings section for this area (placeholder until the area's issue lands)."""
+"""Rate-limit settings (``settings.ratelimit``), read from the environment.
+
+Variables (documented in ``docs/env/30-ratelimit.env``):
+
+- ``RATE_LIMIT_ENABLED`` (true), ``RATE_LIMIT_REQUESTS`` (100) per
+  ``RATE_LIMIT_WINDOW_SECONDS`` (60), ``RATE_LIMIT_BURST`` (empty = the quota);
+- ``RATE_LIMIT_STORAGE``: ``memory`` (default) or ``redis://host:port/db`` (``rediss://``);
+- ``RATE_LIMIT_REDIS_FAILURE``: ``open`` (default: let requests through) or ``closed`` (503);
+- ``RATE_LIMIT_MAX_KEYS`` (1000000), ``RATE_LIMIT_IPV6_PREFIX`` (64);
+- ``RATE_LIMIT_HEADERS`` (true), ``RATE_LIMIT_LEGACY_HEADERS`` (false);
+- ``RATE_LIMIT_EXEMPT_PATHS``, ``RATE_LIMIT_ALLOW`` (CIDRs), ``RATE_LIMIT_ROUTES``
+  (``/login=5/60s,/api/upload=10/1m``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._env import Env
+from ..errors import ConfigurationError
+from .spec import Rate, parse_rate
+
+if TYPE_CHECKING:
+    from .layer import RateLimit
 
 __all__ = ["RateLimitSettings"]
 
 
 @dataclass(frozen=True, slots=True)
 class RateLimitSettings:
-    """Options of this area; filled in by the area's issue."""
+    enabled: bool = True
+    requests: int = 100
+    window_s: float = 60.0  # seconds
+    burst: int | None = None  # None: the quota
+    storage: str = "memory"  # or a redis:// URL
+    redis_failure: Literal["open", "closed"] = "open"
+    max_keys: int = 1_000_000
+    ipv6_prefix: int = 64
+    headers: bool = True
+    legacy_headers: bool = False
+    exempt_paths: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+    routes: tuple[tuple[str, str], ...] = ()  # (path, spec)
 
     @classmethod
     def from_env(cls, env: Env) -> RateLimitSettings:
-        return cls()
+        burst = env.int("RATE_LIMIT_BURST", 0, minimum=0) or None
+        storage = env.str("RATE_LIMIT_STORAGE", "memory")
+        if storage != "memory" and not storage.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigurationError(
+                f"RATE_LIMIT_STORAGE={storage!r}: use 'memory' or a redis://host:port/db URL"
+            )
+        routes = []
+        for item in env.list("RATE_LIMIT_ROUTES"):
+            path, sep, spec = item.partition("=")
+            if not sep or not path.startswith("/"):
+                raise ConfigurationError(
+                    f"RATE_LIMIT_ROUTES: {item!r} is not '/path=<requests>/<window>' "
+                    "(example: /login=5/60s,/api/upload=10/1m)"
+                )
+            parse_rate(spec, setting="RATE_LIMIT_ROUTES")
+            routes.append((path.strip(), spec.strip()))
+        settings = cls(
+            enabled=env.bool("RATE_LIMIT_ENABLED", True),
+            requests=env.int("RATE_LIMIT_REQUESTS", 100, minimum=1),
+            window_s=env.float("RATE_LIMIT_WINDOW_SECONDS", 60.0, minimum=0.001),
+            burst=burst,
+            storage=storage,
+            redis_failure=env.choice("RATE_LIMIT_REDIS_FAILURE", "open", ("open", "closed")),
+            max_keys=env.int("RATE_LIMIT_MAX_KEYS", 1_000_000, minimum=1),
+            ipv6_prefix=env.int("RATE_LIMIT_IPV6_PREFIX", 64, minimum=1, maximum=128),
+            headers=env.bool("RATE_LIMIT_HEADERS", True),
+            legacy_headers=env.bool("RATE_LIMIT_LEGACY_HEADERS", False),
+            exempt_paths=env.list("RATE_LIMIT_EXEMPT_PATHS"),
+            allow=env.list("RATE_LIMIT_ALLOW"),
+            routes=tuple(routes),
+        )
+        return settings
+
+    @property
+    def rate(self) -> Rate:
+        return Rate(self.requests, self.window_s)
+
+
+def layer_from_settings(
+    cls: type[RateLimit], settings: Any, context: Any
+) -> RateLimit | None:
+    """The unbound layer ``compose(app, settings)`` uses (None when disabled)."""
+    from .memory import MemoryStore
+    from .redis_store import store_health
+    from .rules import Rule
+    from .store import Store
+
+    section: RateLimitSettings = settings.ratelimit
+    if not section.enabled:
+        return None
+    store: Store
+    if section.storage == "memory":
+        store = MemoryStore(max_keys=section.max_keys)
+    else:
+        from .redis_store import RedisStore
+
+        store = RedisStore(section.storage)
+        if context is not None:
+            context.health.add(store_health(store, section.redis_failure))
+    if context is not None:
+        context.components["ratelimit"] = store
+    return cls(
+        section.rate,
+        burst=section.burst,
+        rules=[Rule(path, spec) for path, spec in section.routes],
+        exempt=section.exempt_paths,
+        allow=section.allow,
+        store=store,
+        ipv6_prefix=section.ipv6_prefix,
+        headers=section.headers,
+        legacy_headers=section.legacy_headers,
+        failure=section.redis_failure,
+    )

@@ -1,0 +1,90 @@
+"""GCRA, the generic cell rate algorithm: one number per client, the TAT.
+
+The *theoretical arrival time* (TAT) is when the client's bucket would be empty again if it
+stopped now. With emission interval ``T = window / quota`` and tolerance ``tau = T * burst``,
+a request of ``cost`` units arriving at ``now`` is allowed iff::
+
+    max(TAT, now) + cost * T - tau <= now
+
+and then ``TAT = max(TAT, now) + cost * T``. A denied request changes nothing (no penalty). A
+missing or past TAT means a full bucket, so a store may forget a key once ``TAT <= now``: the
+state is one float, and its useful life is ``TAT - now``.
+
+``burst`` defaults to the quota: ``100/60s`` lets a fresh client make 100 requests at once,
+then one every 0.6 s. Sources: ITU-T I.371 (GCRA), brandur/redis-cell, throttled (Go).
+
+Everything here is pure arithmetic on *offsets* (``TAT - now`` in seconds after the
+decision), so the stores (in-process monotonic clock, Redis server clock) and the header math
+never compare clocks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .spec import Rate
+
+__all__ = ["Policy", "step"]
+
+#: relative slack on the tolerance: absorbs float rounding when many intervals are summed
+_SLACK = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A named rate with its burst, and the precomputed GCRA constants."""
+
+    name: str
+    rate: Rate
+    burst: int
+    interval: float  # seconds per unit (T)
+    tolerance: float  # seconds (tau = T * burst, plus a tiny float slack)
+
+    @classmethod
+    def build(cls, name: str, rate: Rate, burst: int | None = None) -> Policy:
+        burst = rate.quota if burst is None else burst
+        interval = rate.window_s / rate.quota
+        return cls(name, rate, burst, interval, interval * burst * (1 + _SLACK))
+
+    @property
+    def window_header(self) -> int:
+        """``w`` for RateLimit-Policy: whole seconds (the draft has no sub-second windows)."""
+        return max(1, math.ceil(self.rate.window_s))
+
+    def remaining(self, offset: float) -> int:
+        """Units a client could still spend now, given ``offset = TAT - now`` (>= 0)."""
+        left = int((self.tolerance - offset) / self.interval)
+        return left if left > 0 else 0
+
+    def reset_after(self, offset: float) -> int:
+        """Whole seconds (rounded up) until :meth:`remaining` next grows; 0 when full."""
+        left = self.remaining(offset)
+        if left >= self.burst:
+            return 0
+        wait = offset - (self.tolerance - (left + 1) * self.interval)
+        return max(1, math.ceil(wait - 1e-9)) if wait > 0 else 1
+
+    def retry_after(self, offset: float, cost: int) -> int:
+        """Whole seconds (>= 1, rounded up) until a request of ``cost`` would be allowed."""
+        wait = offset + cost * self.interval - self.tolerance
+        return max(1, math.ceil(wait - 1e-9))
+
+    def can_ever_allow(self, cost: int) -> bool:
+        return cost * self.interval <= self.tolerance
+
+
+def step(
+    tat: float | None, now: float, interval: float, tolerance: float, cost: int
+) -> tuple[bool, float | None, float]:
+    """One GCRA decision: ``(allowed, new_tat, offset)`` with ``offset = TAT - now`` after it.
+
+    The reference every store must agree with (the contract tests compare them).
+    """
+    base = now if tat is None or tat < now else tat
+    new_tat = base + cost * interval
+    if new_tat - tolerance > now:
+        return False, tat, base - now
+    if cost == 0:
+        return True, tat, base - now
+    return True, new_tat, new_tat - now

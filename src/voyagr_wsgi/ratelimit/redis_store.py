@@ -1,0 +1,162 @@
+"""Redis rate-limit store: GCRA in one Lua script, shared by every worker and machine.
+
+When: several gunicorn workers or several instances must share one budget per client.
+``RATE_LIMIT_STORAGE=redis://host:6379/0`` selects it in :meth:`Settings.from_env`; in code::
+
+    RateLimit("100/60s", store=RedisStore("redis://127.0.0.1:6379/0"))
+
+How (``reference/ratelimit.md`` §5): one round trip per decision (``EVALSHA``, falling back to
+loading the script on ``NOSCRIPT``, e.g. after a Redis restart: redis-py's ``Script`` does
+this); the script reads the clock with ``TIME`` so app hosts' clocks never matter; one key per
+client (``vy:rl:{<client>}``) holding the TAT in integer microseconds with a ``PEXPIRE`` of
+``TAT - now``, so Redis memory follows the number of *active* clients; denied requests write
+nothing.
+
+Failure: a connection pool with short socket timeouts (100 ms) and no client-side retries.
+A failed call raises :class:`~voyagr_wsgi.errors.StorageError`; the layer applies its policy
+(``RATE_LIMIT_REDIS_FAILURE=open``: let the request through; ``closed``: 503). After a
+failure the store does not try Redis again for ``backoff_s`` (1 s), so an outage costs no
+timeout per request. Failures are counted (``failures``), logged at most once per
+``log_every_s`` (60 s) and reported by :func:`store_health` as ``ratelimit:store``.
+Nothing connects at construction: the pool opens on the first request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, NoReturn
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from ..errors import StorageError
+from ..health import Check
+from ._lua import GCRA_LUA as LUA
+
+__all__ = ["LUA", "RedisStore", "store_health"]
+
+log = logging.getLogger("voyagr_wsgi.ratelimit")
+
+
+class RedisStore:
+    """GCRA on Redis; same Protocol as :class:`~.memory.MemoryStore`."""
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "vy:rl:",
+        socket_timeout: float = 0.1,  # seconds, per command and per connect
+        max_connections: int = 64,
+        backoff_s: float = 1.0,  # seconds without trying after a failure
+        log_every_s: float = 60.0,
+        now: Callable[[], float] = time.monotonic,
+        client: Any = None,  # a redis.Redis, for custom set-ups (sentinel, cluster)
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self._timeout = socket_timeout
+        self._max_connections = max_connections
+        self._backoff = backoff_s
+        self._log_every = log_every_s
+        self._now = now
+        self._client = client
+        self._script: Any = None
+        self._lock = threading.Lock()
+        self._down_until = 0.0
+        self._last_log = float("-inf")
+        self._unlogged = 0
+        self.failures = 0
+        self.available = True
+        self.last_error = ""
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self.url.split('@')[-1]!r})"  # never print a password
+
+    def _connect(self) -> Any:
+        with self._lock:
+            if self._script is None:
+                if self._client is None:
+                    pool = redis.ConnectionPool.from_url(
+                        self.url,
+                        socket_timeout=self._timeout,
+                        socket_connect_timeout=self._timeout,
+                        max_connections=self._max_connections,
+                        retry=Retry(NoBackoff(), 0),
+                    )
+                    self._client = redis.Redis(connection_pool=pool)
+                self._script = self._client.register_script(LUA)
+            return self._script
+
+    def update(self, key: str, interval: float, tolerance: float, cost: int) -> tuple[bool, float]:
+        script = self._script or self._connect()
+        if self._down_until and self._now() < self._down_until:
+            self._failed(None)
+        interval_us = max(1, round(interval * 1e6))
+        try:
+            reply = script(
+                keys=[f"{self.prefix}{{{key}}}"],
+                args=[interval_us, round(tolerance * 1e6), cost],
+            )
+        except (redis.RedisError, OSError) as exc:
+            self._failed(exc)
+        if not self.available:
+            self.available = True
+            self._down_until = 0.0
+            log.warning("rate-limit store %r is reachable again", self)
+        return bool(reply[0]), int(reply[3]) / 1e6
+
+    def _failed(self, exc: BaseException | None) -> NoReturn:
+        self.failures += 1
+        self._unlogged += 1
+        now = self._now()
+        if exc is not None:
+            self.available = False
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self._down_until = now + self._backoff
+        if now - self._last_log >= self._log_every:
+            log.error(
+                "rate-limit store %r unavailable (%d failed decisions since the last report): %s",
+                self, self._unlogged, self.last_error,
+            )
+            self._last_log = now
+            self._unlogged = 0
+        raise StorageError(f"rate-limit store {self!r} unavailable: {self.last_error}") from exc
+
+    def clear(self) -> None:
+        self._connect()
+        keys = list(self._client.scan_iter(match=f"{self.prefix}*", count=1000))
+        if keys:
+            self._client.delete(*keys)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+def store_health(
+    store: RedisStore, failure: Literal["open", "closed"]
+) -> Callable[[], Iterable[Check]]:
+    """A health source: ``ratelimit:store`` warns while failing open, fails while closed."""
+
+    def source() -> list[Check]:
+        if store.available:
+            return [Check("ratelimit:store", "pass", store.failures, "failures",
+                          component_type="datastore")]
+        action = "requests pass unlimited" if failure == "open" else "requests get 503"
+        return [
+            Check(
+                "ratelimit:store",
+                "warn" if failure == "open" else "fail",
+                store.failures,
+                "failures",
+                output=f"rate-limit store unreachable ({store.last_error}); {action}",
+                component_type="datastore",
+            )
+        ]
+
+    return source
