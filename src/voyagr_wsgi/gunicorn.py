@@ -153,8 +153,8 @@ def _memory_rate_limits() -> bool:
     settings = Settings.from_env()
     ratelimit = settings.ratelimit
     enabled = bool(getattr(ratelimit, "enabled", False))
-    storage = str(getattr(ratelimit, "storage", "memory://"))
-    return enabled and storage.startswith("memory")
+    storage = str(getattr(ratelimit, "storage", "memory"))
+    return enabled and storage == "memory"
 
 
 def child_exit(server: Any, worker: Any) -> None:

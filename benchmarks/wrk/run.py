@@ -1,0 +1,192 @@
+"""wrk on loopback against gunicorn: the bare app, the full stack (memory store), the full stack
+(Redis store), alternately, in one run.
+
+::
+
+    .venv/bin/python benchmarks/wrk/run.py                      # 2 rounds x 20 s per variant
+    .venv/bin/python benchmarks/wrk/run.py --duration 60 --rounds 1   # the 60 s memory run
+
+Each variant gets a fresh gunicorn (``--workers``, default 2) with benchmarks/wrk/gunicorn.conf.py
+(the voyagr hooks, no access log) and ``wrk -t1 -c16 -dNs``. The rate limit is set far above
+what the run can reach, so every non-2xx answer is an error. Worker RSS is read from /proc
+after a warm-up and at the end of the timed run. Prints a Markdown table (median req/s over
+the rounds, % of the bare app, errors, RSS start -> end per worker).
+
+The machine has 2 cores shared by gunicorn and wrk: absolute numbers are indicative; the
+ratio against the bare app measured in the same run is what the budget (>= 95 %) is about.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+from gunicorn_apps.harness import (  # noqa: E402
+    free_port,
+    gunicorn,
+    redis_server,
+    rss_kib,
+)
+
+COMMON_ENV = {
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "RATE_LIMIT_ENABLED": "true",
+    "RATE_LIMIT_REQUESTS": "100000000",
+    "RATE_LIMIT_WINDOW_SECONDS": "60",
+    "BACKUP_ENABLED": "false",
+    "PYTHONPATH": HERE,
+}
+
+
+@dataclass
+class Sample:
+    rps: float
+    requests: int
+    non_2xx: int
+    socket_errors: int
+    p99_ms: float
+    rss_start: list[int] = field(default_factory=list)
+    rss_end: list[int] = field(default_factory=list)
+
+
+def parse_wrk(output: str) -> tuple[float, int, int, int, float]:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", output)
+    p99_ms = 0.0
+    if p99:
+        p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    return (
+        rps,
+        requests,
+        int(non_2xx.group(1)) if non_2xx else 0,
+        sum(int(g) for g in errors.groups()) if errors else 0,
+        p99_ms,
+    )
+
+
+def run_variant(
+    name: str, app: str, env: dict[str, str], args: argparse.Namespace, workdir: str
+) -> Sample:
+    port = free_port()
+    with gunicorn(
+        app,
+        port=port,
+        env=env,
+        workers=args.workers,
+        log_dir=workdir,
+        conf=os.path.join(HERE, "gunicorn.conf.py"),
+    ) as server:
+        url = f"http://127.0.0.1:{port}/"
+        subprocess.run(
+            [args.wrk, "-t1", f"-c{args.connections}", f"-d{args.warmup}s", url],
+            check=True, capture_output=True,
+        )
+        workers = server.workers()
+        rss_start = [rss_kib(pid) for pid in workers]
+        done = subprocess.run(
+            [args.wrk, "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--latency", url],
+            check=True, capture_output=True, text=True,
+        )
+        rss_end = [rss_kib(pid) if pid in server.workers() else 0 for pid in workers]
+    sample = Sample(*parse_wrk(done.stdout), rss_start=rss_start, rss_end=rss_end)
+    print(
+        f"  {name:<22} {sample.rps:>9.0f} req/s  non-2xx {sample.non_2xx}  "
+        f"socket errors {sample.socket_errors}  p99 {sample.p99_ms:.1f} ms  "
+        f"RSS KiB {rss_start} -> {rss_end}",
+        flush=True,
+    )
+    return sample
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=20, help="seconds per timed run")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
+    parser.add_argument("--redis-server", default=shutil.which("redis-server") or "")
+    parser.add_argument("--variants", default="bare,memory,redis")
+    args = parser.parse_args()
+    chosen = args.variants.split(",")
+    results: dict[str, list[Sample]] = {name: [] for name in chosen}
+    with tempfile.TemporaryDirectory(prefix="voyagr-wrk-") as workdir:
+        redis_port = free_port()
+        variants = {
+            "bare": ("bare_app:application", {}),
+            "memory": ("bench_app:application", {"RATE_LIMIT_STORAGE": "memory"}),
+            "redis": (
+                "bench_app:application",
+                {"RATE_LIMIT_STORAGE": f"redis://127.0.0.1:{redis_port}/0"},
+            ),
+        }
+        redis_ctx = (
+            redis_server(args.redis_server, redis_port, workdir)
+            if "redis" in chosen and args.redis_server
+            else None
+        )
+        if redis_ctx is not None:
+            redis_ctx.__enter__()
+        try:
+            for round_no in range(1, args.rounds + 1):
+                print(f"round {round_no}/{args.rounds}", flush=True)
+                for name in chosen:
+                    app, extra = variants[name]
+                    state = os.path.join(workdir, f"state-{name}-{round_no}")
+                    env = {**COMMON_ENV, **extra, "VOYAGR_STATE_DIR": state}
+                    results[name].append(run_variant(name, app, env, args, workdir))
+                    time.sleep(1)
+        finally:
+            if redis_ctx is not None:
+                redis_ctx.__exit__(None, None, None)
+    print_table(results, args)
+    return 0
+
+
+def print_table(results: dict[str, list[Sample]], args: argparse.Namespace) -> None:
+    labels = {
+        "bare": "bare app",
+        "memory": "full stack, memory store",
+        "redis": "full stack, Redis store",
+    }
+    bare = statistics.median(s.rps for s in results["bare"]) if results.get("bare") else None
+    print(
+        f"\nwrk -t1 -c{args.connections} -d{args.duration}s, gunicorn {args.workers} sync "
+        f"workers, {args.rounds} alternating round(s), median req/s\n"
+    )
+    print("| variant | req/s (median) | runs | % of bare | non-2xx | socket errors | "
+          "p99 ms | worker RSS KiB start -> end |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |")
+    for name, samples in results.items():
+        rps = statistics.median(s.rps for s in samples)
+        ratio = f"{100 * rps / bare:.1f} %" if bare else "-"
+        runs = " / ".join(f"{s.rps:.0f}" for s in samples)
+        last = samples[-1]
+        rss = ", ".join(f"{a} -> {b}" for a, b in zip(last.rss_start, last.rss_end, strict=True))
+        print(
+            f"| {labels[name]} | {rps:.0f} | {runs} | {ratio} | "
+            f"{sum(s.non_2xx for s in samples)} | {sum(s.socket_errors for s in samples)} | "
+            f"{statistics.median(s.p99_ms for s in samples):.1f} | {rss} |"
+        )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
