@@ -3,13 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import call, hello_app, make_environ
-from wsgi_apps import exc_info_app, lazy_streaming_app
 
+from conftest import call, hello_app, make_environ
 from voyagr_wsgi import ConfigurationError, Settings
 from voyagr_wsgi.compose import BuildContext
 from voyagr_wsgi.layers import HostCheck, ProxyTrust
 from voyagr_wsgi.layers.host_check import split_host
+from wsgi_apps import exc_info_app, lazy_streaming_app
 
 ALLOWED = ("example.com", ".example.org", "[2001:db8::1]", "192.0.2.10")
 
@@ -122,7 +122,8 @@ def test_bad_pattern_raises_naming_the_setting(pattern: str) -> None:
 
 
 def test_trailing_dot_pattern_matches() -> None:
-    assert call(HostCheck(hello_app, allowed_hosts=["example.com."]), host="example.com").code == 200
+    layer = HostCheck(hello_app, allowed_hosts=["example.com."])
+    assert call(layer, host="example.com").code == 200
 
 
 def test_from_settings_always_builds_a_layer() -> None:
