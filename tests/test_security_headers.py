@@ -1,0 +1,368 @@
+"""SecurityHeaders: HSTS rules, presets, merge policy, cookie flags, PEP 3333 mechanics."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from conftest import call, hello_app, make_environ
+from voyagr_wsgi import ConfigurationError, Settings, compose
+from voyagr_wsgi.layers import SecurityHeaders
+from wsgi_apps import CloseCounter, exc_info_app, lazy_streaming_app
+
+
+def app_with(headers: list[tuple[str, str]], status: str = "200 OK") -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response(status, [("Content-Type", "text/plain"), *headers])
+        return [b"body"]
+
+    return app
+
+
+# -- HSTS ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "scheme, host, environ_extra, sent",
+    [
+        pytest.param("https", "example.com", {}, True, id="https name"),
+        pytest.param("https", "example.com:8443", {}, True, id="https name with port"),
+        pytest.param("http", "example.com", {}, False, id="plain http"),
+        pytest.param("https", "203.0.113.5", {}, False, id="https IPv4 literal"),
+        pytest.param("https", "[2001:db8::1]:443", {}, False, id="https IPv6 literal"),
+        pytest.param("https", "localhost", {}, False, id="https localhost"),
+        pytest.param("https", "app.localhost:8443", {}, False, id="https *.localhost"),
+        pytest.param("https", "127.0.0.1:8443", {}, False, id="https 127.0.0.1"),
+        pytest.param("http", "example.com", {"voyagr.scheme": "https"}, True,
+                     id="ProxyTrust says https"),
+        pytest.param("https", "example.com", {"voyagr.scheme": "http"}, False,
+                     id="ProxyTrust says http"),
+        pytest.param("https", "10.0.0.9", {"voyagr.host": "example.com"}, True,
+                     id="ProxyTrust host is a name"),
+    ],
+)
+def test_hsts_only_on_https_to_a_host_name(
+    scheme: str, host: str, environ_extra: dict[str, str], sent: bool
+) -> None:
+    result = call(SecurityHeaders(hello_app),
+                  make_environ(scheme=scheme, host=host, **environ_extra))
+    expected = ["max-age=31536000; includeSubDomains"] if sent else []
+    assert result.all("Strict-Transport-Security") == expected
+
+
+@pytest.mark.parametrize(
+    "options, value",
+    [
+        pytest.param({"hsts_max_age": 600, "hsts_include_subdomains": False}, "max-age=600",
+                     id="short, no subdomains"),
+        pytest.param({"hsts_preload": True}, "max-age=31536000; includeSubDomains; preload",
+                     id="preload"),
+        pytest.param({"hsts": "reset"}, "max-age=0", id="reset"),
+        pytest.param({"preset": "strict"}, "max-age=63072000; includeSubDomains",
+                     id="strict preset"),
+        pytest.param({"hsts": False}, None, id="off"),
+    ],
+)
+def test_hsts_value(options: dict[str, Any], value: str | None) -> None:
+    result = call(SecurityHeaders(hello_app, **options), make_environ(scheme="https"))
+    assert result.all("Strict-Transport-Security") == ([value] if value else [])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({"hsts_preload": True, "hsts_max_age": 86400}, id="max-age too short"),
+        pytest.param({"hsts_preload": True, "hsts_include_subdomains": False},
+                     id="no includeSubDomains"),
+        pytest.param({"hsts_max_age": -1}, id="negative max-age"),
+        pytest.param({"hsts": "yes"}, id="hsts not a bool"),
+    ],
+)
+def test_hsts_misconfiguration_raises_naming_the_setting(options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError, match="HSTS"):
+        SecurityHeaders(hello_app, **options)
+
+
+@pytest.mark.parametrize("status", ["301 Moved Permanently", "404 Not Found", "500 Oops"])
+def test_hsts_on_redirects_and_error_pages(status: str) -> None:
+    result = call(SecurityHeaders(app_with([], status)), make_environ(scheme="https"))
+    assert result.status == status
+    assert result.header("Strict-Transport-Security") is not None
+
+
+def test_app_set_hsts_wins_by_default_and_is_replaced_with_merge_set() -> None:
+    app = app_with([("strict-transport-security", "max-age=5")])
+    env = make_environ(scheme="https")
+    assert call(SecurityHeaders(app), env).all("Strict-Transport-Security") == ["max-age=5"]
+    replaced = call(SecurityHeaders(app, merge={"Strict-Transport-Security": "set"}), env)
+    assert replaced.all("Strict-Transport-Security") == ["max-age=31536000; includeSubDomains"]
+
+
+# -- presets -----------------------------------------------------------------------------
+
+BALANCED = {
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "Content-Security-Policy": (
+        "default-src 'self'; base-uri 'self'; font-src 'self' https: data:; "
+        "form-action 'self'; frame-ancestors 'self'; img-src 'self' data:; "
+        "object-src 'none'; script-src 'self'; script-src-attr 'none'; "
+        "style-src 'self' https: 'unsafe-inline'; upgrade-insecure-requests"
+    ),
+    "X-Frame-Options": "SAMEORIGIN",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Permissions-Policy": "camera=(), geolocation=(), microphone=(), browsing-topics=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Origin-Agent-Cluster": "?1",
+    "X-DNS-Prefetch-Control": "off",
+    "X-Permitted-Cross-Domain-Policies": "none",
+    "X-XSS-Protection": "0",
+}
+STRICT = {  # OWASP Secure Headers Project, ci/headers_add.json
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+    "Content-Security-Policy": (
+        "default-src 'self'; form-action 'self'; base-uri 'self'; object-src 'none'; "
+        "frame-ancestors 'none'; upgrade-insecure-requests"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": (
+        "accelerometer=(), autoplay=(), camera=(), cross-origin-isolated=(), "
+        "display-capture=(), encrypted-media=(), fullscreen=(), geolocation=(), gyroscope=(), "
+        "keyboard-map=(), magnetometer=(), microphone=(), midi=(), payment=(), "
+        "picture-in-picture=(), publickey-credentials-get=(), screen-wake-lock=(), "
+        "sync-xhr=(self), usb=(), web-share=(), xr-spatial-tracking=(), clipboard-read=(), "
+        "clipboard-write=(), gamepad=(), hid=(), idle-detection=(), interest-cohort=(), "
+        "serial=(), unload=()"
+    ),
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "X-DNS-Prefetch-Control": "off",
+    "X-Permitted-Cross-Domain-Policies": "none",
+    "Cache-Control": "no-store, max-age=0",
+    "X-XSS-Protection": "0",
+}
+API = {
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "X-Permitted-Cross-Domain-Policies": "none",
+    "X-XSS-Protection": "0",
+}
+
+
+@pytest.mark.parametrize(
+    "preset, expected",
+    [
+        pytest.param("balanced", BALANCED, id="balanced"),
+        pytest.param("strict", STRICT, id="strict (OWASP)"),
+        pytest.param("api", API, id="api"),
+    ],
+)
+def test_preset_sends_exactly_its_headers(preset: str, expected: dict[str, str]) -> None:
+    result = call(SecurityHeaders(app_with([]), preset=preset),  # type: ignore[arg-type]
+                  make_environ(scheme="https"))
+    added = {k: v for k, v in result.headers if k != "Content-Type"}
+    assert added == expected
+    assert len(result.headers) == len(expected) + 1
+
+
+def test_unknown_preset_raises() -> None:
+    with pytest.raises(ConfigurationError, match="SECURITY_PRESET"):
+        SecurityHeaders(preset="paranoid")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "options, name, value",
+    [
+        pytest.param({"x_xss_protection": "1; mode=block"}, "X-XSS-Protection", "1; mode=block",
+                     id="legacy xss filter"),
+        pytest.param({"x_xss_protection": None}, "X-XSS-Protection", None, id="xss omitted"),
+        pytest.param({"headers": {"Referrer-Policy": "no-referrer"}}, "Referrer-Policy",
+                     "no-referrer", id="override"),
+        pytest.param({"headers": {"Origin-Agent-Cluster": None}}, "Origin-Agent-Cluster", None,
+                     id="removed"),
+        pytest.param({"headers": {"X-Robots-Tag": "noindex"}}, "X-Robots-Tag", "noindex",
+                     id="added"),
+    ],
+)
+def test_header_options(options: dict[str, Any], name: str, value: str | None) -> None:
+    result = call(SecurityHeaders(hello_app, **options), make_environ())
+    assert result.all(name) == ([value] if value else [])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({"headers": {"Bad Name": "x"}}, id="header name with space"),
+        pytest.param({"headers": {"X-A": "a\r\nSet-Cookie: x=1"}}, id="CRLF in value"),
+        pytest.param({"headers": {"Content-Security-Policy": "default-src *"}},
+                     id="CSP through headers"),
+        pytest.param({"merge": {"X-Frame-Options": "sometimes"}}, id="unknown merge policy"),
+        pytest.param({"x_xss_protection": "1"}, id="xss value"),
+        pytest.param({"csp_nonce": ["sandbox"]}, id="nonce in a non-fetch directive"),
+        pytest.param({"frame_ancestors": "partner"}, id="frame_ancestors value"),
+    ],
+)
+def test_bad_options_raise(options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        SecurityHeaders(hello_app, **options)
+
+
+# -- merging -----------------------------------------------------------------------------
+
+APP_HEADERS = [("x-frame-options", "DENY"), ("Referrer-Policy", "no-referrer"),
+               ("CONTENT-SECURITY-POLICY", "default-src 'none'")]
+
+
+@pytest.mark.parametrize(
+    "order", [pytest.param(p, id="/".join(h[0] for h in p))
+              for p in itertools.permutations(APP_HEADERS)]
+)
+def test_app_headers_win_and_nothing_is_duplicated(order: tuple[tuple[str, str], ...]) -> None:
+    result = call(SecurityHeaders(app_with(list(order))), make_environ(scheme="https"))
+    names = [k.lower() for k, _ in result.headers]
+    assert len(names) == len(set(names))
+    for name, value in APP_HEADERS:
+        assert result.all(name) == [value]
+    assert result.header("Cross-Origin-Opener-Policy") == "same-origin"  # not lost (secure#9)
+    assert result.header("Strict-Transport-Security") is not None
+
+
+def test_exact_duplicate_app_headers_are_dropped() -> None:
+    app = app_with([("X-Frame-Options", "DENY"), ("x-frame-options", "DENY")])
+    assert call(SecurityHeaders(app), make_environ()).all("X-Frame-Options") == ["DENY"]
+
+
+@pytest.mark.parametrize(
+    "merge, expected",
+    [
+        pytest.param("default", ["default-src 'none'"], id="app wins"),
+        pytest.param("set", [BALANCED["Content-Security-Policy"]], id="ours replaces"),
+        pytest.param("append", ["default-src 'none'", BALANCED["Content-Security-Policy"]],
+                     id="both sent"),
+    ],
+)
+def test_merge_policy(merge: str, expected: list[str]) -> None:
+    app = app_with([("Content-Security-Policy", "default-src 'none'")])
+    layer = SecurityHeaders(app, merge={"content-security-policy": merge})  # type: ignore[dict-item]
+    assert call(layer, make_environ(scheme="https")).all("Content-Security-Policy") == expected
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param([("X-Powered-By", "PHP/5"), ("Server", "app/1.0")], id="both"),
+        pytest.param([("server", "")], id="empty server"),
+        pytest.param([("x-powered-by", "Express")], id="lower case"),
+    ],
+)
+def test_server_and_x_powered_by_are_removed(headers: list[tuple[str, str]]) -> None:
+    result = call(SecurityHeaders(app_with(headers)), make_environ())
+    assert result.all("Server") == [] and result.all("X-Powered-By") == []
+
+
+# -- cookies ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "scheme, cookie, expected",
+    [
+        pytest.param("https", "sid=1; Path=/", "sid=1; Path=/; Secure; HttpOnly; SameSite=Lax",
+                     id="all flags on https"),
+        pytest.param("http", "sid=1; Path=/", "sid=1; Path=/; HttpOnly; SameSite=Lax",
+                     id="no Secure on http"),
+        pytest.param("https", "sid=1; secure; HTTPONLY; samesite=Strict",
+                     "sid=1; secure; HTTPONLY; samesite=Strict", id="flags kept, any case"),
+        pytest.param("https", "a=b; Expires=Wed, 21 Oct 2037 07:28:00 GMT;",
+                     "a=b; Expires=Wed, 21 Oct 2037 07:28:00 GMT; Secure; HttpOnly; SameSite=Lax",
+                     id="expires comma, trailing semicolon"),
+        pytest.param("https", "name=secure", "name=secure; Secure; HttpOnly; SameSite=Lax",
+                     id="value that looks like a flag"),
+        pytest.param("https", "csrftoken=abc; SameSite=None",
+                     "csrftoken=abc; SameSite=None; Secure", id="httponly exempt name"),
+    ],
+)
+def test_cookie_flags(scheme: str, cookie: str, expected: str) -> None:
+    layer = SecurityHeaders(app_with([("Set-Cookie", cookie)]), httponly_exempt=["csrftoken"])
+    assert call(layer, make_environ(scheme=scheme)).all("Set-Cookie") == [expected]
+
+
+def test_multiple_cookies_stay_separate_and_in_order() -> None:
+    cookies = [("Set-Cookie", "a=1"), ("set-cookie", "b=2; Secure"), ("SET-COOKIE", "c=3")]
+    result = call(SecurityHeaders(app_with(cookies)), make_environ(scheme="https"))
+    assert result.all("Set-Cookie") == [
+        "a=1; Secure; HttpOnly; SameSite=Lax",
+        "b=2; Secure; HttpOnly; SameSite=Lax",
+        "c=3; Secure; HttpOnly; SameSite=Lax",
+    ]
+
+
+def test_secure_cookies_off_leaves_cookies_alone() -> None:
+    layer = SecurityHeaders(app_with([("Set-Cookie", "a=1")]), secure_cookies=False)
+    assert call(layer, make_environ(scheme="https")).all("Set-Cookie") == ["a=1"]
+
+
+# -- PEP 3333 mechanics ------------------------------------------------------------------
+
+
+def test_lazy_start_response_in_a_streaming_body() -> None:
+    bodies: list[CloseCounter] = []
+    result = call(SecurityHeaders(lazy_streaming_app(bodies)), make_environ(scheme="https"))
+    assert result.body == b"onetwothree"
+    assert result.header("Strict-Transport-Security") is not None
+    assert bodies[0].closed == 1 and bodies[0].yielded == 3
+
+
+def test_body_object_is_returned_untouched() -> None:
+    bodies: list[CloseCounter] = []
+    layer = SecurityHeaders(lazy_streaming_app(bodies))
+    body = layer(make_environ(), lambda status, headers, exc_info=None: None)
+    assert body is bodies[0]
+
+
+def test_second_start_response_with_exc_info_gets_the_headers_too() -> None:
+    result = call(SecurityHeaders(exc_info_app), make_environ(scheme="https"))
+    assert result.status.startswith("500")
+    assert result.header("Strict-Transport-Security") is not None
+    assert len(result.all("X-Frame-Options")) == 1
+
+
+def test_from_settings_maps_the_environment() -> None:
+    settings = Settings.from_env({
+        "SECURITY_PRESET": "strict", "HSTS_PRELOAD": "true", "X_XSS_PROTECTION": "1; mode=block",
+        "CSP_POLICY": "default-src 'self'; img-src 'self' data:", "CSP_REPORT_ONLY": "true",
+        "SECURE_COOKIES": "false",
+    })
+    layer = SecurityHeaders.from_settings(settings, None)
+    assert layer is not None
+    result = call(layer.bind(app_with([("Set-Cookie", "a=1")])), make_environ(scheme="https"))
+    assert result.header("Strict-Transport-Security") == (
+        "max-age=63072000; includeSubDomains; preload"
+    )
+    assert result.header("X-XSS-Protection") == "1; mode=block"
+    assert result.header("Content-Security-Policy") is None
+    assert result.header("Content-Security-Policy-Report-Only") == (
+        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+    )
+    assert result.all("Set-Cookie") == ["a=1"]
+
+
+def test_from_settings_rejects_preload_with_a_short_max_age() -> None:
+    settings = Settings.from_env({"HSTS_PRELOAD": "1", "HSTS_MAX_AGE": "600"})
+    with pytest.raises(ConfigurationError, match="HSTS_PRELOAD"):
+        SecurityHeaders.from_settings(settings, None)
+
+
+def test_compose_with_settings_adds_the_headers() -> None:
+    stack = compose(hello_app, Settings())
+    result = call(stack, make_environ(scheme="https"))
+    assert result.header("X-Content-Type-Options") == "nosniff"
