@@ -1,13 +1,107 @@
-"""backups area (filled in by its issue)."""
+"""Backups of the app's SQLite database: taken through SQLite, verified, kept, restorable.
+
+Turn on with ``DATABASE_PATH`` (and ``BACKUP_DIR``); ``compose(app, Settings.from_env())``
+then registers:
+
+- ``context.components["backups"]``: the :class:`BackupManager` (``create()``, ``list()``,
+  ``verify(id)``, ``restore(id)``, ``prune(dry_run=)``, ``status()``);
+- the admin routes ``GET backups``, ``GET backups/retention``, ``POST backup/create``,
+  ``POST backup/restore/{name}`` under ``/api/production/``;
+- the ``backup:age`` health check;
+- with ``BACKUP_ENABLED`` (default on) the :class:`BackupScheduler` service, run by
+  ``stack.start()`` in exactly one process.
+
+From the shell: ``voyagr-wsgi backup create | list | verify ID | restore ID [--offline] |
+prune [--dry-run]``.
+
+How a backup is made and why (online backup API, checks before keeping, gzip + SHA-256 in one
+stream, manifest as the commit marker, restic-style GFS retention, restore by id through the
+backup API) is told in the docstrings of ``snapshot``, ``manifest``, ``retention``,
+``restore`` and ``s3``.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
+from .config import BackupSettings
+from .manager import BackupBusy, BackupManager
+from .scheduler import BackupScheduler
+
 if TYPE_CHECKING:
+    from ..check import Finding
     from ..compose import BuildContext
     from ..settings import Settings
 
+__all__ = [
+    "BackupBusy",
+    "BackupManager",
+    "BackupScheduler",
+    "BackupSettings",
+    "deploy_checks",
+    "setup",
+]
+
 
 def setup(settings: Settings, context: BuildContext) -> None:
-    """Register this area's components, admin routes, health sources and services."""
+    """Register the manager, admin routes, the health check and the scheduler service."""
+    config = settings.backups
+    if not config.database_path:
+        return
+    from .endpoints import routes
+    from .health import health_source
+
+    manager = BackupManager(config)
+    context.components["backups"] = manager
+    context.admin_routes.extend(routes(manager))
+    context.health.add(health_source(manager))
+    if config.enabled:
+        context.services.append(BackupScheduler(manager))
+
+
+def deploy_checks(settings: Settings) -> list[Finding]:
+    from ..check import Finding
+
+    config = settings.backups
+    found: list[Finding] = []
+    if not config.database_path:
+        if config.s3_enabled:
+            found.append(
+                Finding(
+                    "ERROR", "voyagr.E501", "S3_BACKUP_ENABLED is on but DATABASE_PATH is empty"
+                )
+            )
+        return found
+    if not os.path.exists(config.database_path):
+        found.append(
+            Finding(
+                "WARNING",
+                "voyagr.W501",
+                f"DATABASE_PATH={config.database_path!r} does not exist yet",
+            )
+        )
+    backup_dir = os.path.abspath(config.backup_dir)
+    db_dir = os.path.dirname(os.path.abspath(config.database_path))
+    if backup_dir == db_dir:
+        found.append(
+            Finding(
+                "WARNING",
+                "voyagr.W502",
+                "BACKUP_DIR is the database's own folder; use a separate one",
+            )
+        )
+    if not config.s3_enabled:
+        found.append(
+            Finding(
+                "WARNING",
+                "voyagr.W503",
+                "S3_BACKUP_ENABLED is off: backups exist only on this machine's disk "
+                "(on a PaaS with an ephemeral disk they vanish with the instance)",
+            )
+        )
+    if not config.enabled:
+        found.append(
+            Finding("WARNING", "voyagr.W504", "BACKUP_ENABLED is off: no scheduled backups")
+        )
+    return found

@@ -1,18 +1,107 @@
-"""Settings section for this area (placeholder until the area's issue lands)."""
+"""``settings.backups``: where the database is, where backups go, how long they are kept.
+
+Read by ``Settings.from_env()`` (every variable is documented in ``docs/env/50-backups.env``)::
+
+    DATABASE_PATH=/data/app.db        # the app's SQLite database; empty = backups off
+    BACKUP_DIR=/data/backups          # the local store (always on); holds the lock file too
+    BACKUP_ENABLED=true               # the scheduler (endpoints and CLI work anyway)
+    BACKUP_INTERVAL_HOURS=24
+    BACKUP_RETENTION_DAILY=7  BACKUP_RETENTION_WEEKLY=4  BACKUP_RETENTION_MONTHLY=12
+    S3_BACKUP_ENABLED=true  S3_BUCKET=...  S3_PREFIX=voyagr-backups/  S3_SSE=AES256
+
+A bad value raises :class:`~voyagr_wsgi.ConfigurationError` naming the variable.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from .._env import Env
+from ..errors import ConfigurationError
 
 __all__ = ["BackupSettings"]
+
+SSE = Literal["AES256", "aws:kms"]
+_MIB = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class BackupSettings:
-    """Options of this area; filled in by the area's issue."""
+    """Options of the backup area (see the module docstring for the variables)."""
+
+    database_path: str = ""
+    backup_dir: str = "backups"
+    enabled: bool = True  # the scheduler service; needs database_path
+    interval_hours: float = 24.0
+    retention_daily: int = 7
+    retention_weekly: int = 4
+    retention_monthly: int = 12
+    retention_min_keep: int = 3
+    s3_enabled: bool = False
+    s3_bucket: str = ""
+    s3_prefix: str = "voyagr-backups/"
+    s3_region: str = ""
+    s3_endpoint_url: str = ""
+    s3_sse: SSE = "AES256"
+    s3_kms_key_id: str = ""
+    s3_multipart_threshold: int = 64 * _MIB  # bytes
+    s3_multipart_chunksize: int = 16 * _MIB  # bytes
+    s3_checksum_when_required: bool = False  # for S3-compatible services (boto3 >= 1.36)
+    s3_retry_s: float = 900.0  # seconds before a failed upload is retried
+
+    def __post_init__(self) -> None:
+        if self.interval_hours <= 0:
+            raise ConfigurationError(f"BACKUP_INTERVAL_HOURS={self.interval_hours!r} must be > 0")
+        if self.retention_daily + self.retention_weekly + self.retention_monthly <= 0:
+            raise ConfigurationError(
+                "BACKUP_RETENTION_DAILY/_WEEKLY/_MONTHLY are all 0: an empty retention "
+                "policy is refused (it would keep nothing but the minimum)"
+            )
+        if self.s3_enabled and not self.s3_bucket:
+            raise ConfigurationError("S3_BACKUP_ENABLED is on but S3_BUCKET is empty")
+        if self.s3_enabled and self.s3_sse == "aws:kms" and not self.s3_kms_key_id:
+            raise ConfigurationError("S3_SSE=aws:kms needs S3_KMS_KEY_ID (a key id, ARN or alias)")
+        if self.s3_prefix and not self.s3_prefix.endswith("/"):
+            raise ConfigurationError(f"S3_PREFIX={self.s3_prefix!r} must end with '/'")
+        if self.s3_prefix.startswith("/") or ".." in self.s3_prefix.split("/"):
+            raise ConfigurationError(f"S3_PREFIX={self.s3_prefix!r}: no leading '/' or '..'")
+        if self.s3_multipart_chunksize < 5 * _MIB:
+            raise ConfigurationError("S3_MULTIPART_CHUNKSIZE_MB must be >= 5 (the S3 minimum)")
+
+    @property
+    def interval_s(self) -> float:
+        return self.interval_hours * 3600.0
 
     @classmethod
     def from_env(cls, env: Env) -> BackupSettings:
-        return cls()
+        return cls(
+            database_path=env.str("DATABASE_PATH"),
+            backup_dir=env.str("BACKUP_DIR", "backups"),
+            enabled=env.bool("BACKUP_ENABLED", True),
+            interval_hours=env.float("BACKUP_INTERVAL_HOURS", 24.0, minimum=0.001),
+            retention_daily=env.int("BACKUP_RETENTION_DAILY", 7, minimum=0),
+            retention_weekly=env.int("BACKUP_RETENTION_WEEKLY", 4, minimum=0),
+            retention_monthly=env.int("BACKUP_RETENTION_MONTHLY", 12, minimum=0),
+            retention_min_keep=env.int("BACKUP_RETENTION_MIN_KEEP", 3, minimum=1),
+            s3_enabled=env.bool("S3_BACKUP_ENABLED", False),
+            s3_bucket=env.str("S3_BUCKET"),
+            s3_prefix=env.str("S3_PREFIX", "voyagr-backups/"),
+            s3_region=env.str("S3_REGION"),
+            s3_endpoint_url=env.str("S3_ENDPOINT_URL"),
+            s3_sse=_sse(env),
+            s3_kms_key_id=env.str("S3_KMS_KEY_ID"),
+            s3_multipart_threshold=env.int("S3_MULTIPART_THRESHOLD_MB", 64, minimum=5) * _MIB,
+            s3_multipart_chunksize=env.int("S3_MULTIPART_CHUNKSIZE_MB", 16, minimum=5) * _MIB,
+            s3_checksum_when_required=env.bool("S3_CHECKSUM_WHEN_REQUIRED", False),
+            s3_retry_s=env.float("BACKUP_S3_RETRY_SECONDS", 900.0, minimum=1.0),
+        )
+
+
+def _sse(env: Env) -> SSE:
+    value = env.str("S3_SSE", "AES256")
+    if value.upper() == "AES256":
+        return "AES256"
+    if value.lower() == "aws:kms":
+        return "aws:kms"
+    raise ConfigurationError(f"S3_SSE={value!r} is not one of: AES256, aws:kms")

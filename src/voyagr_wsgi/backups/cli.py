@@ -1,0 +1,90 @@
+"""``voyagr-wsgi backup``: the backup commands, reading the same settings as the app.
+
+::
+
+    voyagr-wsgi backup create                 take, verify and commit one backup now
+    voyagr-wsgi backup list                   committed backups in every store
+    voyagr-wsgi backup verify ID              download/decompress/check one backup fully
+    voyagr-wsgi backup restore ID [--offline] restore by id (--offline: the app is stopped;
+                                              an unreadable live DB is moved to quarantine/)
+    voyagr-wsgi backup prune [--dry-run]      apply retention (or show what it would do)
+
+Exit status 0 on success, 1 on failure (with the reason on stderr), 2 on bad usage,
+75 (EX_TEMPFAIL) when another backup or restore holds the lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from ..errors import BackupError, ConfigurationError
+from ..settings import Settings
+from .manager import BackupBusy, BackupManager
+
+__all__ = ["main"]
+
+EX_TEMPFAIL = 75
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voyagr-wsgi backup", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="action", required=True)
+    sub.add_parser("create", help="take a backup now")
+    sub.add_parser("list", help="list committed backups")
+    verify = sub.add_parser("verify", help="check one backup completely")
+    verify.add_argument("id")
+    restore = sub.add_parser("restore", help="restore a backup by id")
+    restore.add_argument("id")
+    restore.add_argument("--offline", action="store_true", help="the app is stopped")
+    prune = sub.add_parser("prune", help="apply the retention policy")
+    prune.add_argument("--dry-run", action="store_true", help="only show the plan")
+    return parser
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        manager = BackupManager(Settings.from_env().backups)
+        if args.action == "create":
+            made = manager.create()
+            print(f"created {made.id} ({made.gz_bytes} bytes gz, sha256 {made.sha256_gz})")
+        elif args.action == "list":
+            for store, listing in manager.list().items():
+                print(f"[{store}] {len(listing.manifests)} backup(s)")
+                for m in reversed(listing.manifests):
+                    flags = " pinned" if m.pinned else ""
+                    print(f"  {m.id}  {_when(m.created_ts)}  {m.gz_bytes:>12}  {m.reason}{flags}")
+                for problem in listing.problems:
+                    print(f"  PROBLEM {problem}")
+        elif args.action == "verify":
+            checked = manager.verify(args.id)
+            print(f"{checked.id}: size, SHA-256, gzip stream and integrity checks passed")
+        elif args.action == "restore":
+            result = manager.restore(args.id, offline=args.offline)
+            print(
+                f"restored {result['restored']}; "
+                f"pre-restore safety backup: {result['safety_backup']}"
+            )
+        else:
+            plans = manager.prune(dry_run=args.dry_run)
+            verb = "would delete" if args.dry_run else "deleted"
+            for store, plan in plans.items():
+                print(f"[{store}] keep {len(plan.keep)}, {verb} {len(plan.delete)}")
+                for backup_id, reasons in sorted(plan.keep.items(), reverse=True):
+                    print(f"  keep {backup_id}  {', '.join(reasons)}")
+                for m in plan.delete:
+                    print(f"  {verb} {m.id}")
+    except BackupBusy as exc:
+        print(f"voyagr-wsgi backup {args.action}: busy: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
+    except (BackupError, ConfigurationError, OSError) as exc:
+        print(f"voyagr-wsgi backup {args.action}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0

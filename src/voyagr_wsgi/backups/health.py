@@ -1,0 +1,47 @@
+"""The ``backup:age`` health check: the age of the last verified backup.
+
+``pass`` when the newest verified backup is younger than 2x the interval, ``warn`` when it is
+older (or there is none yet), ``fail`` when the last backup attempt failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from ..health import Check, HealthSource
+from .manager import BackupManager
+
+__all__ = ["health_source"]
+
+
+def health_source(
+    manager: BackupManager, *, clock: Callable[[], float] | None = None
+) -> HealthSource:
+    now = clock or manager.clock
+
+    def source() -> Iterable[Check]:
+        status = manager.status()
+        last_ok, failed = status["last_success_ts"], status["last_failure_ts"]
+        interval = float(status["interval_s"])
+        if failed is not None and (last_ok is None or failed > last_ok):
+            age = None if last_ok is None else round(now() - last_ok)
+            return [
+                Check("backup:age", "fail", age, "s", f"last backup failed: {status['last_error']}")
+            ]
+        if last_ok is None:
+            return [Check("backup:age", "warn", None, "s", "no verified backup yet")]
+        age_s = now() - last_ok
+        if age_s > 2 * interval:
+            return [
+                Check(
+                    "backup:age",
+                    "warn",
+                    round(age_s),
+                    "s",
+                    f"last verified backup is {age_s / 3600:.1f} h old "
+                    f"(interval {interval / 3600:g} h)",
+                )
+            ]
+        return [Check("backup:age", "pass", round(age_s), "s")]
+
+    return source

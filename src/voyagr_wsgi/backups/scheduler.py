@@ -1,0 +1,101 @@
+"""``BackupScheduler``: the background service that takes a backup every interval.
+
+A :class:`~voyagr_wsgi.services.Service` with ``singleton = True``: the stack's Supervisor
+starts it only in the process holding the services lock, and every run additionally takes
+the backup lock (a ``flock`` beside the backups), so a CLI backup and the scheduler never
+overlap. The next run is due ``BACKUP_INTERVAL_HOURS`` after the newest verified backup
+(read from the shared status, so a restart does not back up again at once); after a failure
+it retries sooner (``BACKUP_S3_RETRY_SECONDS``, capped by the interval). The thread waits on a
+``threading.Event``: ``stop(timeout)`` wakes it and waits for a running backup to finish;
+``wake()`` runs one now. The clock is injectable for tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import BackupError
+from .manager import BackupBusy, BackupManager
+
+__all__ = ["BackupScheduler"]
+
+log = logging.getLogger("voyagr_wsgi.backups")
+
+
+class BackupScheduler:
+    name = "backups"
+    singleton = True
+
+    def __init__(self, manager: BackupManager, *, clock: Callable[[], float] | None = None) -> None:
+        self.manager = manager
+        self.clock = clock or manager.clock
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self.runs = 0
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="voyagr-backups", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stop.set()
+        self._wake.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "running": self._thread is not None,
+            "backup_in_progress": self._running,
+            "next_run_in_s": self.delay(),
+            **self.manager.status(),
+        }
+
+    def tick(self) -> None:
+        """One scheduling step: a backup if due, failed uploads retried if due."""
+        self._running = True
+        try:
+            self.manager.run_scheduled()
+        except BackupBusy as exc:
+            log.info("scheduled backup skipped: %s", exc)
+        except BackupError as exc:
+            log.error("scheduled backup failed: %s", exc)
+        except Exception:
+            log.exception("scheduled backup raised")
+        finally:
+            self._running = False
+            self.runs += 1
+
+    def delay(self) -> float:
+        """Seconds until the next run is due (0 = now)."""
+        status = self.manager.status()
+        settings = self.manager.settings
+        now = self.clock()
+        due = (status["last_success_ts"] or 0.0) + settings.interval_s
+        failed = status["last_failure_ts"]
+        if failed is not None and failed > (status["last_success_ts"] or 0.0):
+            due = min(due, failed + min(settings.s3_retry_s, settings.interval_s))
+        if status["pending_uploads"]:
+            upload_failed = status["last_upload_failure_ts"] or 0.0
+            due = min(due, upload_failed + settings.s3_retry_s)
+        return max(0.0, due - now)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if self.delay() <= 0 or self._wake.is_set():
+                self._wake.clear()
+                self.tick()
+                continue
+            self._wake.wait(max(1.0, min(self.delay(), 3600.0)))

@@ -1,0 +1,65 @@
+"""The backup status shared by every process: last success, last failure, pending uploads.
+
+Kept in ``BACKUP_DIR/.voyagr-backup-status.json`` (atomic rewrite under the backup lock) so
+the CLI, the scheduler in the elected worker and the health check of any worker agree.
+``BackupManager.status()`` returns::
+
+    {"last_success_ts": 1767322800.0 | None,   # epoch seconds of the last verified backup
+     "last_failure_ts": float | None,          # last failed backup or upload
+     "last_error": str | None,                 # what failed (None once a later run succeeds)
+     "interval_s": 86400.0,
+     "pending_uploads": ["<id>", ...]}          # committed locally, not yet in S3
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ._fs import atomic_write
+
+__all__ = ["Status", "StatusFile"]
+
+log = logging.getLogger("voyagr_wsgi.backups")
+
+
+@dataclass
+class Status:
+    last_success_ts: float | None = None
+    last_failure_ts: float | None = None
+    last_error: str | None = None
+    last_backup_id: str | None = None
+    last_upload_failure_ts: float | None = None
+    pending_uploads: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class StatusFile:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def read(self) -> Status:
+        try:
+            with open(self.path, "rb") as handle:
+                doc = json.loads(handle.read())
+        except FileNotFoundError:
+            return Status()
+        except (OSError, ValueError) as exc:
+            log.warning("unreadable backup status file %s: %s", self.path, exc)
+            return Status()
+        status = Status()
+        for key, value in doc.items() if isinstance(doc, dict) else ():
+            if key in status.__dataclass_fields__:
+                setattr(status, key, value)
+        if not isinstance(status.pending_uploads, list):
+            status.pending_uploads = []
+        return status
+
+    def write(self, status: Status) -> None:
+        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        atomic_write(self.path, json.dumps(status.as_dict(), indent=1).encode())
