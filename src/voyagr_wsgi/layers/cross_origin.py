@@ -90,7 +90,7 @@ def normalize_origin(value: str) -> str | None:
         name, _, port = rest.partition(":")
     if not name or (port and (not port.isdigit() or not 0 < int(port) < 65536)):
         return None
-    if port and port != _DEFAULT_PORT[scheme_part]:
+    if port and int(port) != int(_DEFAULT_PORT[scheme_part]):
         return f"{scheme_part}://{name}:{int(port)}"
     return f"{scheme_part}://{name}"
 
