@@ -1,21 +1,160 @@
-"""PLACEHOLDER: replaced by the issue that builds HTTPSRedirect."""
+"""HTTPSRedirect: send plain-HTTP requests to the same URL over HTTPS.
+
+Use it when the site must only be reached over HTTPS (``ENFORCE_HTTPS=true``) and nothing in
+front of the app (load balancer, nginx) redirects already::
+
+    from voyagr_wsgi.layers import ProxyTrust, HostCheck, HTTPSRedirect
+    application = compose(app, ProxyTrust(trusted=["10.0.0.0/8"]),
+                          HostCheck(allowed_hosts=["example.com"]),
+                          HTTPSRedirect(exempt=["/.well-known/acme-challenge/*"]))
+
+Behind a TLS-terminating proxy, declare the proxy (``TRUSTED_PROXIES``) so the scheme it
+forwards is believed; otherwise every request looks like HTTP and redirects loop
+(Gluejar/regluit#1264). The scheme is read through :func:`voyagr_wsgi.request.scheme`.
+
+What it answers (RFC 9110 §15.4):
+
+- ``301 Moved Permanently`` for GET and HEAD, ``308 Permanent Redirect`` for every other
+  method, so a POST stays a POST with its body (rails/rails#23941, flask-sslify#52).
+  Browsers cache both: check the target with a staging host first;
+- ``Location: https://<host>[:https_port]<path>[?<query>]``. The host is the request's own
+  (read through :func:`voyagr_wsgi.request.host`, which :class:`HostCheck` validated in the
+  default order) without its port; ``https_port`` adds one (443 is never written). The path
+  is rebuilt as PEP 3333 "URL Reconstruction" says: ``SCRIPT_NAME + PATH_INFO`` encoded back
+  to bytes (latin-1) and percent-quoted, so CR, LF, spaces, ``\\``, ``#`` and non-ASCII
+  bytes are escaped and a path can never end the header, add a header or name another host
+  (``//evil.com`` stays a path below the host). The query string is kept, with anything
+  outside RFC 3986's query characters percent-escaped. The layer also refuses (400) a host
+  that fails the Host syntax check, so it is safe without HostCheck in front, although only
+  HostCheck stops a well-formed forged host.
+
+Not redirected: HTTPS requests; loopback hosts (``localhost``, ``*.localhost``, 127.0.0.0/8,
+``[::1]``) so local development works (apache/superset#7535); exempt paths. ``exempt``
+lists exact paths (``/healthz``) and prefixes written with a trailing ``*``
+(``/static/*``). Matching is on ``SCRIPT_NAME + PATH_INFO`` and is literal: ``/x/*`` covers
+``/x/`` and below but not ``/x`` (golang/go#75054); ``/x`` covers only ``/x``.
+``HTTPS_REDIRECT_EXEMPT`` sets the list from the environment.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from .._layer import Layer
 from .._wsgi import Environ, StartResponse, WSGIApplication
+from ..errors import ConfigurationError
+from ..request import host as request_host
+from ..request import hostname, is_loopback_host
+from ..request import scheme as request_scheme
+from .host_check import split_host
+
+if TYPE_CHECKING:
+    from ..compose import BuildContext
+    from ..settings import Settings
+
+__all__ = ["HTTPSRedirect", "https_url"]
+
+#: RFC 3986 pchar minus the unreserved set quote() always keeps; "%" is NOT safe in a path:
+#: PATH_INFO is decoded, so a literal "%" must go back out as %25.
+_PATH_SAFE = "/:@!$&'()*+,;="
+#: query characters kept as sent (QUERY_STRING is still percent-encoded, so "%" stays).
+_QUERY_SAFE = "/?:@!$&'()*+,;=%"
+
+_BAD_HOST = b"Bad Request: malformed Host header\n"
+_BAD_HOST_HEADERS = [
+    ("Content-Type", "text/plain; charset=utf-8"),
+    ("Content-Length", str(len(_BAD_HOST))),
+    ("Cache-Control", "no-store"),
+]
+
+
+def _to_bytes(text: str) -> bytes:
+    try:
+        return text.encode("latin-1")  # PEP 3333: native strings carry bytes as latin-1
+    except UnicodeEncodeError:  # a server that decoded as UTF-8 anyway
+        return text.encode("utf-8", "surrogatepass")
+
+
+def https_url(environ: Environ, host: str, port_suffix: str = "") -> str:
+    """``https://host<port_suffix><quoted path>[?query]`` per PEP 3333 URL reconstruction."""
+    path = quote(_to_bytes(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")),
+                 safe=_PATH_SAFE)
+    if not path.startswith("/"):
+        path = "/" + path
+    url = f"https://{host}{port_suffix}{path}"
+    query = environ.get("QUERY_STRING")
+    if query:
+        url += "?" + quote(_to_bytes(query), safe=_QUERY_SAFE)
+    return url
 
 
 class HTTPSRedirect(Layer):
-    def __init__(self, app: WSGIApplication | None = None, /, **options: Any) -> None:
-        self._init(app, options)
+    """301 (GET/HEAD) or 308 (others) from ``http://`` to the same ``https://`` URL."""
+
+    def __init__(
+        self,
+        app: WSGIApplication | None = None,
+        /,
+        *,
+        exempt: Iterable[str] = (),
+        https_port: int | None = None,
+    ) -> None:
+        paths = tuple(exempt)
+        self._init(app, {"exempt": paths, "https_port": https_port})
+        exact: set[str] = set()
+        prefixes: list[str] = []
+        for item in paths:
+            if not isinstance(item, str) or not item.startswith("/") or "*" in item[:-1]:
+                raise ConfigurationError(
+                    f"HTTPS_REDIRECT_EXEMPT (exempt): {item!r} is not accepted; use exact "
+                    "paths starting with '/' (/healthz) or prefixes ending in '*' (/static/*)"
+                )
+            if item.endswith("*"):
+                prefixes.append(item[:-1])
+            else:
+                exact.add(item)
+        if https_port is not None and (
+            isinstance(https_port, bool)
+            or not isinstance(https_port, int)
+            or not 0 < https_port < 65536
+        ):
+            raise ConfigurationError(f"HTTPSRedirect https_port={https_port!r}: use 1-65535")
+        self.exempt = paths
+        self.https_port = https_port
+        self._exact = frozenset(exact)
+        self._prefixes = tuple(prefixes)
+        self._port_suffix = "" if https_port in (None, 443) else f":{https_port}"
 
     @classmethod
-    def from_settings(cls, settings: Any, context: Any) -> HTTPSRedirect | None:
-        return None
+    def from_settings(cls, settings: Settings, context: BuildContext) -> HTTPSRedirect | None:
+        """Built only when ``ENFORCE_HTTPS`` is on."""
+        if not settings.enforce_https:
+            return None
+        return cls(exempt=settings.https_redirect_exempt)
+
+    def is_exempt(self, path: str) -> bool:
+        return path in self._exact or (bool(self._prefixes) and path.startswith(self._prefixes))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        return self.app(environ, start_response)
+        if request_scheme(environ) == "https":
+            return self.app(environ, start_response)
+        host = request_host(environ)
+        if is_loopback_host(host):
+            return self.app(environ, start_response)
+        if self._exact or self._prefixes:
+            path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+            if self.is_exempt(path):
+                return self.app(environ, start_response)
+        if split_host(host) is None:
+            start_response("400 Bad Request", list(_BAD_HOST_HEADERS))
+            return [_BAD_HOST]
+        location = https_url(environ, hostname(host).rstrip("."), self._port_suffix)
+        method = environ.get("REQUEST_METHOD", "GET")
+        status = "301 Moved Permanently" if method in ("GET", "HEAD") else "308 Permanent Redirect"
+        start_response(
+            status,
+            [("Location", location), ("Content-Type", "text/plain"), ("Content-Length", "0")],
+        )
+        return []
