@@ -131,7 +131,7 @@ def on_starting(server: Any) -> None:
     """Master, before the sockets: remove stale per-worker metrics files of a previous run."""
     multiprocess = _metrics_multiprocess()
     if multiprocess is not None:
-        multiprocess.clean(state_dir(server))
+        multiprocess.reset(state_dir(server))
 
 
 def when_ready(server: Any) -> None:
@@ -150,11 +150,8 @@ def when_ready(server: Any) -> None:
 def _memory_rate_limits() -> bool:
     from .settings import Settings
 
-    settings = Settings.from_env()
-    ratelimit = settings.ratelimit
-    enabled = bool(getattr(ratelimit, "enabled", False))
-    storage = str(getattr(ratelimit, "storage", "memory"))
-    return enabled and storage == "memory"
+    section = Settings.from_env().ratelimit
+    return section.enabled and section.storage == "memory"
 
 
 def child_exit(server: Any, worker: Any) -> None:

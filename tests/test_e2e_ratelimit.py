@@ -1,0 +1,137 @@
+"""Real gunicorn (3 workers) and a real redis-server on loopback: one budget for all workers,
+and the failure policy while Redis is down."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port, require_tool
+from gunicorn_apps.harness import get, gunicorn, start_redis, stop_process, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.system, pytest.mark.timeout(90)]
+
+LIMIT = 10
+
+
+@pytest.fixture
+def redis_binary() -> str:
+    return require_tool("redis-server", "apt-get install redis-server")
+
+
+class Redis:
+    def __init__(self, binary: str, workdir: str) -> None:
+        self.binary, self.workdir, self.port = binary, workdir, free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = start_redis(self.binary, self.port, self.workdir)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(5)
+            self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+@pytest.fixture
+def redis(redis_binary: str, tmp_path: Path) -> Iterator[Redis]:
+    server = Redis(redis_binary, str(tmp_path))
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.proc is not None:
+            stop_process(server.proc)
+
+
+def env_for(tmp_path: Path, storage: str, failure: str = "open") -> dict[str, str]:
+    return {
+        "VOYAGR_STATE_DIR": str(tmp_path / "state"),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "RATE_LIMIT_REQUESTS": str(LIMIT),
+        "RATE_LIMIT_WINDOW_SECONDS": "600",
+        "RATE_LIMIT_STORAGE": storage,
+        "RATE_LIMIT_REDIS_FAILURE": failure,
+        "BACKUP_ENABLED": "false",
+    }
+
+
+def burst(port: int, n: int) -> tuple[Counter[int], set[bytes]]:
+    """``n`` requests, each on a new connection (so gunicorn spreads them over workers)."""
+    codes: Counter[int] = Counter()
+    served_by: set[bytes] = set()
+    for _ in range(n):
+        answer = get(port)
+        codes[answer.status] += 1
+        if answer.status == 200:
+            served_by.add(answer.body)
+    return codes, served_by
+
+
+def test_redis_limit_holds_across_three_workers(redis: Redis, tmp_path: Path) -> None:
+    with gunicorn(
+        "stack_app:application", port=free_port(), env=env_for(tmp_path, redis.url),
+        log_dir=str(tmp_path),
+    ) as server:
+        codes, served_by = burst(server.port, 40)
+        assert codes == Counter({200: LIMIT, 429: 40 - LIMIT})
+        assert len(served_by) >= 2, "the allowed requests came from several workers"
+        assert "in-memory rate limits" not in server.log()
+        denied = get(server.port)
+        assert denied.status == 429 and int(denied.headers["retry-after"]) >= 1
+
+
+def test_memory_store_under_three_workers_warns_at_startup(tmp_path: Path) -> None:
+    with gunicorn(
+        "stack_app:application", port=free_port(), env=env_for(tmp_path, "memory"),
+        log_dir=str(tmp_path),
+    ) as server:
+        assert "3 gunicorn workers each keep their own in-memory rate limits" in server.log()
+        codes, _ = burst(server.port, 40)
+        # each worker has its own budget: at least one, at most three budgets are spent
+        assert LIMIT <= codes[200] <= 3 * LIMIT
+
+
+@pytest.mark.parametrize(
+    ("failure", "while_down"),
+    [
+        pytest.param("open", 200, id="fail open: served without limits"),
+        pytest.param("closed", 503, id="fail closed: 503"),
+    ],
+)
+def test_redis_killed_mid_traffic_applies_policy_and_limits_return(
+    redis: Redis, tmp_path: Path, failure: str, while_down: int
+) -> None:
+    with gunicorn(
+        "stack_app:application", port=free_port(),
+        env=env_for(tmp_path, redis.url, failure), log_dir=str(tmp_path),
+    ) as server:
+        codes, _ = burst(server.port, LIMIT + 5)
+        assert codes == Counter({200: LIMIT, 429: 5})
+
+        redis.kill()
+        started = time.monotonic()
+        codes, _ = burst(server.port, 30)
+        assert codes == Counter({while_down: 30}), "every request answered per the policy"
+        assert time.monotonic() - started < 10, "no per-request timeout pile-up"
+
+        redis.start()  # same port, empty (no persistence): a fresh budget
+        back_at = time.monotonic()
+
+        # each worker retries Redis after its backoff (1 s): every worker limits again soon
+        def all_limited() -> bool:
+            return burst(server.port, 6)[0] == Counter({429: 6})
+
+        wait_for(all_limited, timeout=10, every=0.05, what="429s from every worker")
+        assert time.monotonic() - back_at < 5
