@@ -1,21 +1,122 @@
-"""PLACEHOLDER: replaced by the issue that builds Probe."""
+"""Probe: health, liveness and readiness endpoints answered before host check and redirect.
+
+Load balancers and orchestrators probe over plain HTTP with the instance's private IP as the
+Host (courtlistener#2059, EvalAI#5208, flask-sslify#25). ``compose`` therefore puts this
+layer *before* :class:`HostCheck` and :class:`HTTPSRedirect`, so those probes get their
+answer instead of a 400 or a redirect::
+
+    from voyagr_wsgi.layers import Probe
+    application = Probe(app, health=health, token=Secret(os.environ["VOYAGR_ADMIN_TOKEN"]))
+
+Endpoints (under ``prefix``, default ``/api/production/``), for GET and HEAD only (other
+methods get ``405`` with ``Allow: GET, HEAD``); every answer is JSON with
+``Cache-Control: no-store``:
+
+- ``health``: ``{"status": "pass"|"warn"|"fail"}`` from ``health.evaluate()``; ``200`` for
+  pass and warn, ``503`` for fail. A request the admin rule authorizes
+  (:func:`voyagr_wsgi.admin.is_authorized`: the bearer token, or a loopback client when no
+  token is set) gets the full ``application/health+json`` document
+  (draft-inadarei-api-health-check-06) instead;
+- ``livez``: the process answers, so always ``200 {"status":"pass"}``; it runs no check;
+- ``readyz``: ``200`` unless the health status is ``fail`` (``503``).
+
+Only these exact paths are answered (no prefixes, no trailing-slash variants), so the hole
+this opens in host checking and HTTPS enforcement is three read-only URLs. Everything else
+passes to the app untouched: one dict lookup on ``PATH_INFO`` per request.
+``compose(app, settings)`` builds it with the stack's :class:`~voyagr_wsgi.health.Health`
+(every area's checks) and ``VOYAGR_ADMIN_TOKEN``.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .._layer import Layer
-from .._wsgi import Environ, StartResponse, WSGIApplication
+from .._wsgi import Environ, Headers, StartResponse, WSGIApplication
+from ..admin import PREFIX, is_authorized
+from ..errors import ConfigurationError
+from ..health import Health, HealthReport, Status
+from ..secret import Secret
+
+if TYPE_CHECKING:
+    from ..compose import BuildContext
+    from ..settings import Settings
+
+__all__ = ["Probe"]
+
+_OK = "200 OK"
+_FAIL = "503 Service Unavailable"
+_Prepared = tuple[str, Headers, bytes]
+
+
+def _prepare(status: str, payload: object, content_type: str = "application/json") -> _Prepared:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    headers: Headers = [
+        ("Content-Type", content_type),
+        ("Cache-Control", "no-store"),
+        ("Content-Length", str(len(body))),
+    ]
+    return status, headers, body
+
+
+_MINIMAL: dict[str, _Prepared] = {
+    "pass": _prepare(_OK, {"status": "pass"}),
+    "warn": _prepare(_OK, {"status": "warn"}),
+    "fail": _prepare(_FAIL, {"status": "fail"}),
+}
+_NOT_ALLOWED = _prepare("405 Method Not Allowed", {"error": "method not allowed"})
+_NOT_ALLOWED[1].append(("Allow", "GET, HEAD"))
 
 
 class Probe(Layer):
-    def __init__(self, app: WSGIApplication | None = None, /, **options: Any) -> None:
-        self._init(app, options)
+    """Answer ``health``, ``livez`` and ``readyz`` under ``prefix``; pass the rest on."""
+
+    def __init__(
+        self,
+        app: WSGIApplication | None = None,
+        /,
+        *,
+        health: Health | None = None,
+        token: Secret | None = None,
+        prefix: str = PREFIX,
+    ) -> None:
+        self._init(app, {"health": health, "token": token, "prefix": prefix})
+        if not isinstance(prefix, str) or not prefix.startswith("/") or not prefix.endswith("/"):
+            raise ConfigurationError(f"Probe prefix={prefix!r} must start and end with '/'")
+        self.health = health
+        self.token = token
+        self.prefix = prefix
+        self._routes = {prefix + "health": "health", prefix + "livez": "livez",
+                        prefix + "readyz": "readyz"}
 
     @classmethod
-    def from_settings(cls, settings: Any, context: Any) -> Probe | None:
-        return None
+    def from_settings(cls, settings: Settings, context: BuildContext) -> Probe:
+        """Always on, with the stack's health sources and the admin token."""
+        return cls(health=context.health, token=settings.admin_token)
+
+    def _report(self) -> HealthReport:
+        return self.health.evaluate() if self.health is not None else HealthReport("pass")
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        return self.app(environ, start_response)
+        route = self._routes.get(environ.get("PATH_INFO", ""))
+        if route is None:
+            return self.app(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method not in ("GET", "HEAD"):
+            answer = _NOT_ALLOWED
+        elif route == "livez":
+            answer = _MINIMAL["pass"]
+        else:
+            report = self._report()
+            if route == "health" and is_authorized(environ, self.token):
+                answer = _prepare(
+                    report.http_status, report.document(), "application/health+json"
+                )
+            else:
+                status: Status = report.status
+                answer = _MINIMAL[status]
+        status_line, headers, body = answer
+        start_response(status_line, list(headers))
+        return [] if method == "HEAD" else [body]
