@@ -57,7 +57,11 @@ def parse_rate(spec: str | Rate, *, setting: str = "rate limit spec") -> Rate:
     if isinstance(spec, Rate):
         return _checked(spec.quota, spec.window_s, setting, str(spec))
     match = _SPEC.match(spec) if isinstance(spec, str) else None
-    if match is None or match.group(3).lower() not in _UNITS:
+    if (
+        match is None
+        or match.group(3).lower() not in _UNITS
+        or not (match.group(2) or match.group(3))
+    ):
         raise ConfigurationError(
             f"{setting}={spec!r} is not a rate; use '<requests>/<window>' such as "
             "'100/60s', '5/minute', '1000/1h' (units s, m, h, d)"

@@ -1,0 +1,115 @@
+"""RedisStore against a real redis-server: TTLs, script reloads, outages and recovery."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from conftest import call, free_port, hello_app, make_environ
+from ratelimit_helpers import FakeClock, RedisServer
+from voyagr_wsgi.errors import StorageError
+from voyagr_wsgi.health import Health
+from voyagr_wsgi.layers import RateLimit
+from voyagr_wsgi.ratelimit import Policy, Rate
+from voyagr_wsgi.ratelimit.redis_store import RedisStore, store_health
+
+pytestmark = pytest.mark.system
+
+POLICY = Policy.build("default", Rate(5, 10.0))
+
+
+@pytest.fixture
+def server() -> Iterator[RedisServer]:
+    srv = RedisServer(free_port())
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_key_expires_when_the_bucket_would_be_full(server: RedisServer) -> None:
+    store = RedisStore(server.url)
+    try:
+        for _ in range(3):
+            store.update("203.0.113.7", POLICY.interval, POLICY.tolerance, 1)
+        pttl = store._client.pttl("vy:rl:{203.0.113.7}")
+        assert 5900 <= pttl <= 6000  # 3 units x 2 s
+        assert store._client.get("vy:rl:{203.0.113.7}").isdigit()  # integer µs, no exponent
+    finally:
+        store.close()
+
+
+def test_script_flushed_on_the_server_is_reloaded(server: RedisServer) -> None:
+    store = RedisStore(server.url)
+    try:
+        assert store.update("k", POLICY.interval, POLICY.tolerance, 1)[0]
+        store._client.script_flush()
+        assert store.update("k", POLICY.interval, POLICY.tolerance, 1) == (
+            True, pytest.approx(4.0, abs=0.01))
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "health"),
+    [
+        pytest.param("open", "200 OK", "warn", id="fail open: served, health warns"),
+        pytest.param("closed", "503 Service Unavailable", "fail", id="fail closed: 503"),
+    ],
+)
+def test_redis_killed_mid_test_then_back_on_the_same_port(
+    server: RedisServer, failure: str, status: str, health: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    store = RedisStore(server.url, now=clock, backoff_s=1.0, log_every_s=60.0)
+    checks = Health([store_health(store, failure)])  # type: ignore[arg-type]
+    app = RateLimit(hello_app, "2/60s", store=store, failure=failure)  # type: ignore[arg-type]
+    try:
+        assert [call(app, make_environ()).code for _ in range(3)] == [200, 200, 429]
+        assert checks.evaluate().status == "pass"
+
+        server.kill()
+        with caplog.at_level(logging.ERROR, logger="voyagr_wsgi.ratelimit"):
+            results = [call(app, make_environ()) for _ in range(5)]
+        assert [r.status for r in results] == [status] * 5
+        assert all(r.header("RateLimit") is None for r in results)
+        if failure == "closed":
+            assert results[0].header("Content-Type") == "application/problem+json"
+            assert b"temporary-reduced-capacity" in results[0].body
+        assert store.failures == 5
+        assert len([r for r in caplog.records if "unavailable" in r.message]) == 1
+        report = checks.evaluate()
+        assert report.status == health
+        assert "unreachable" in report.checks[0].output  # type: ignore[operator]
+
+        server.start()  # a new, empty server on the same port
+        clock.advance(1.5)  # past the back-off: the next request tries Redis again
+        assert [call(app, make_environ()).code for _ in range(3)] == [200, 200, 429]
+        assert checks.evaluate().status == "pass"
+    finally:
+        store.close()
+
+
+def test_unreachable_store_raises_storage_error_without_retrying_during_backoff() -> None:
+    clock = FakeClock()
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", now=clock, backoff_s=5.0)
+    with pytest.raises(StorageError, match="unavailable"):
+        store.update("k", 1.0, 1.0, 1)
+    calls_before = store.failures
+    with pytest.raises(StorageError):
+        store.update("k", 1.0, 1.0, 1)
+    assert store.failures == calls_before + 1
+    assert "ConnectionError" in store.last_error
+    assert "password" not in repr(RedisStore("redis://user:password@127.0.0.1:1/0"))
+
+
+def test_workers_sharing_redis_share_one_budget(server: RedisServer) -> None:
+    workers = [RateLimit(hello_app, "3/60s", store=RedisStore(server.url)) for _ in range(3)]
+    codes = [call(workers[i % 3], make_environ()).code for i in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+    for worker in workers:
+        worker.store.close()  # type: ignore[attr-defined]
