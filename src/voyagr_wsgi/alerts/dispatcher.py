@@ -102,6 +102,7 @@ class Dispatcher:
         self._stats = {c.name: ChannelStats() for c in self.channels}
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._full_logged = float("-inf")
 
     # -- producer side: never blocks ----------------------------------------------------
     def submit(self, notification: Notification) -> bool:
@@ -119,8 +120,9 @@ class Dispatcher:
                 job = _Job(now, next(self._seq), channel, notification, now + self.deadline_s)
                 heapq.heappush(self._heap, job)
             self._cv.notify()
-        if not complete:
-            log.warning("alert queue full: %s dropped on some channels", notification.headline)
+        if not complete and now - self._full_logged >= 60.0:  # one line a minute, not a storm
+            self._full_logged = now
+            log.warning("alert queue full (%d): dropping notifications", self.queue_size)
         return complete
 
     def pending(self) -> int:

@@ -1,0 +1,223 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from test_alert_support import FakeClock, notification, poll
+from voyagr_wsgi.alerts.channels.base import DeliveryFailed
+from voyagr_wsgi.alerts.dispatcher import Dispatcher
+from voyagr_wsgi.alerts.model import Notification
+
+
+class Scripted:
+    """A channel whose attempts fail or succeed from a script (in-process, for timing)."""
+
+    def __init__(
+        self,
+        clock: FakeClock | None = None,
+        outcomes: list[Exception | None] | None = None,
+        *,
+        name: str = "scripted",
+        min_interval_s: float = 0.0,
+        hang: threading.Event | None = None,
+    ) -> None:
+        self.name, self.min_interval_s = name, min_interval_s
+        self.clock = clock or time.monotonic
+        self.outcomes = list(outcomes or [])
+        self.calls: list[tuple[float, float, str]] = []
+        self.hang = hang
+
+    def accepts(self, notification: Notification) -> bool:
+        return notification.reason != "refresh"
+
+    def send(self, notification: Notification, timeout: float) -> None:
+        self.calls.append((self.clock(), timeout, threading.current_thread().name))
+        if self.hang is not None:
+            self.hang.wait(timeout)
+            raise DeliveryFailed("network error (TimeoutError)")
+        outcome = self.outcomes.pop(0) if self.outcomes else None
+        if outcome is not None:
+            raise outcome
+
+
+def make(clock: FakeClock, *channels: Scripted, **kw: float) -> Dispatcher:
+    return Dispatcher(
+        channels,
+        clock=clock,
+        sleep=clock.sleep,
+        jitter=lambda: 1.0,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_retryable_failures_back_off_exponentially_then_deliver() -> None:
+    clock = FakeClock()
+    chan = Scripted(clock, [DeliveryFailed("HTTP 500")] * 3)
+    d = make(clock, chan)
+    d.submit(notification())
+    assert d.flush(60)
+    assert [t - 1000.0 for t, _, _ in chan.calls] == [0, 1, 3, 7]
+    assert d.stats()["scripted"] == {
+        "sent": 1,
+        "failed": 0,
+        "dropped": 0,
+        "retried": 3,
+        "last_ok": True,
+        "last_error": None,
+    }
+
+
+def test_backoff_has_jitter_between_half_and_full() -> None:
+    clock = FakeClock()
+    chan = Scripted(clock, [DeliveryFailed("HTTP 503")] * 2)
+    d = Dispatcher([chan], clock=clock, sleep=clock.sleep, jitter=lambda: 0.0, backoff_s=2.0)
+    d.submit(notification())
+    d.flush(60)
+    assert [t - 1000.0 for t, _, _ in chan.calls] == [0, 1, 3]  # 2*0.5, then 4*0.5
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "expected_gap"),
+    [
+        pytest.param(30.0, 30.0, id="Retry-After longer than backoff wins"),
+        pytest.param(0.2, 1.0, id="backoff longer than Retry-After wins"),
+    ],
+)
+def test_retry_after_is_honoured(retry_after: float, expected_gap: float) -> None:
+    clock = FakeClock()
+    chan = Scripted(clock, [DeliveryFailed("HTTP 429", retry_after_s=retry_after)])
+    d = make(clock, chan)
+    d.submit(notification())
+    assert d.flush(120)
+    assert chan.calls[1][0] - chan.calls[0][0] == pytest.approx(expected_gap)
+
+
+def test_retry_after_paces_the_whole_channel() -> None:
+    clock = FakeClock()
+    chan = Scripted(clock, [DeliveryFailed("HTTP 429", retry_after_s=20.0)])
+    d = make(clock, chan)
+    d.submit(notification(summary="one"))
+    d.submit(notification(summary="two"))
+    d.flush(120)
+    assert [round(t - 1000.0) for t, _, _ in chan.calls] == [0, 20, 20]
+
+
+def test_non_retryable_failure_is_counted_failed_without_retry() -> None:
+    clock = FakeClock()
+    chan = Scripted(clock, [DeliveryFailed("HTTP 404", retryable=False)])
+    d = make(clock, chan)
+    d.submit(notification())
+    d.flush(60)
+    assert len(chan.calls) == 1
+    stats = d.stats()["scripted"]
+    assert (stats["sent"], stats["failed"], stats["last_ok"], stats["last_error"]) == (
+        0,
+        1,
+        False,
+        "HTTP 404",
+    )
+
+
+def test_notification_past_its_deadline_is_dropped_and_counted() -> None:
+    clock = FakeClock()
+    chan = Scripted(clock, [DeliveryFailed("HTTP 500")] * 100)
+    d = make(clock, chan, deadline_s=10.0)
+    d.submit(notification())
+    d.flush(1000)
+    assert [round(t - 1000.0) for t, _, _ in chan.calls] == [0, 1, 3, 7]  # next at 15 > 10
+    assert d.stats()["scripted"]["dropped"] == 1
+    assert d.pending() == 0
+
+
+def test_send_timeout_never_exceeds_remaining_deadline() -> None:
+    clock = FakeClock()
+    chan = Scripted(clock, [DeliveryFailed("HTTP 500")] * 3)
+    d = make(clock, chan, deadline_s=8.0, send_timeout_s=5.0)
+    d.submit(notification())
+    d.flush(100)
+    assert [timeout for _, timeout, _ in chan.calls] == [5.0, 5.0, 5.0, 1.0]
+
+
+def test_slack_style_pacing_spaces_messages_one_second_apart() -> None:
+    clock = FakeClock()
+    slack = Scripted(clock, name="slack", min_interval_s=1.0)
+    log = Scripted(clock, name="log")
+    d = make(clock, slack, log)
+    for i in range(3):
+        d.submit(notification(summary=f"n{i}"))
+    assert d.flush(60)
+    assert [t - 1000.0 for t, _, _ in slack.calls] == [0, 1, 2]
+    assert [t - 1000.0 for t, _, _ in log.calls] == [0, 0, 0]
+
+
+def test_full_queue_drops_and_counts_instead_of_blocking() -> None:
+    clock = FakeClock()
+    chan = Scripted(clock)
+    d = make(clock, chan, queue_size=2)
+    results = [d.submit(notification(summary=str(i))) for i in range(5)]
+    assert results == [True, True, False, False, False]
+    assert d.stats()["scripted"]["dropped"] == 3
+
+
+def test_refresh_notifications_only_reach_channels_that_accept_them() -> None:
+    clock = FakeClock()
+    chan = Scripted(clock)
+    d = make(clock, chan)
+    d.submit(notification(reason="refresh"))
+    assert d.pending() == 0
+
+
+def test_stop_sends_the_queue_synchronously_in_the_calling_thread() -> None:
+    clock = FakeClock()
+    chan = Scripted(clock, name="slack", min_interval_s=1.0)
+    d = make(clock, chan)
+    for i in range(3):
+        d.submit(notification(summary=str(i)))
+    d.stop(timeout=5)
+    assert [name for _, _, name in chan.calls] == [threading.current_thread().name] * 3
+    assert d.stats()["slack"]["sent"] == 3
+
+
+def test_stop_drops_and_counts_what_cannot_be_sent_within_the_timeout() -> None:
+    clock = FakeClock()
+    chan = Scripted(clock, [DeliveryFailed("HTTP 429", retry_after_s=100.0)])
+    d = make(clock, chan)
+    d.submit(notification())
+    d.submit(notification())
+    d.stop(timeout=5)
+    assert len(chan.calls) == 1
+    assert d.stats()["scripted"]["dropped"] == 2
+    assert clock.now - 1000.0 <= 5
+
+
+def test_a_channel_bug_is_counted_and_does_not_kill_delivery() -> None:
+    clock = FakeClock()
+    broken = Scripted(clock, [RuntimeError("bug")], name="broken")
+    good = Scripted(clock, name="good")
+    d = make(clock, broken, good)
+    d.submit(notification())
+    d.flush(10)
+    assert d.stats()["broken"]["failed"] == 1 and d.stats()["good"]["sent"] == 1
+
+
+def test_sender_thread_delivers_in_background_and_submit_never_waits() -> None:
+    release = threading.Event()
+    hanging = Scripted(name="hanging", hang=release)
+    d = Dispatcher([hanging], send_timeout_s=20.0, queue_size=100)
+    d.start()
+    try:
+        started = time.perf_counter()
+        for i in range(1000):
+            d.submit(notification(summary=str(i)))
+        elapsed = time.perf_counter() - started
+        poll(lambda: len(hanging.calls) == 1, what="first send on the sender thread")
+        assert hanging.calls[0][2] == "voyagr-alert-sender"
+        assert elapsed < 0.5  # 1000 submits while the only channel hangs
+        stats = d.stats()["hanging"]
+        assert stats["dropped"] + d.pending() + len(hanging.calls) == 1000
+        assert d.pending() == 100
+    finally:
+        release.set()
+        d.stop(timeout=0.5)

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from voyagr_wsgi.alerts.lifecycle import Lifecycle
+from voyagr_wsgi.alerts.model import Alert
+
+ERR = Alert("high_error_rate", "errors", severity="critical")
+ENGINE = Alert("upstream_failure_rate", "engine down", scope="engine")
+MAPS = Alert("upstream_failure_rate", "maps down", scope="maps")
+WALL = 1_767_225_600.0
+
+
+def run(
+    life: Lifecycle, t: float, *alerts: Alert, muted: bool = False
+) -> list[tuple[str, str, str, int]]:
+    notes = life.update(list(alerts), now=t, now_wall=WALL + t, muted=muted)
+    return [
+        (n.alert.alert_type + ":" + n.alert.scope, n.status, n.reason, n.suppressed) for n in notes
+    ]
+
+
+def test_first_firing_notifies_then_dedups_then_reports_suppressed_count() -> None:
+    life = Lifecycle(dedup_s=300, refresh_s=10_000)
+    assert run(life, 0, ERR) == [("high_error_rate:", "firing", "new_alert", 0)]
+    for t in range(15, 300, 15):  # 19 evaluations inside the dedup window
+        assert run(life, t, ERR) == []
+    assert life.suppressed(ERR.key) == 19
+    assert run(life, 300, ERR) == [("high_error_rate:", "firing", "repeat", 19)]
+    assert life.suppressed(ERR.key) == 0
+
+
+def test_scope_is_part_of_the_dedup_key() -> None:
+    life = Lifecycle(dedup_s=300, refresh_s=10_000)
+    assert run(life, 0, ENGINE) == [("upstream_failure_rate:engine", "firing", "new_alert", 0)]
+    assert run(life, 15, ENGINE, MAPS) == [("upstream_failure_rate:maps", "firing", "new_alert", 0)]
+
+
+def test_resolved_notice_once_when_condition_clears() -> None:
+    life = Lifecycle(dedup_s=300, refresh_s=10_000)
+    run(life, 0, ERR, ENGINE)
+    assert run(life, 15, ENGINE) == [("high_error_rate:", "resolved", "resolved", 0)]
+    assert run(life, 30, ENGINE) == []
+    (note,) = life.update([], now=45, now_wall=WALL + 45)
+    assert (note.status, note.ends_at, note.starts_at) == ("resolved", WALL + 45, WALL)
+
+
+def test_flapping_condition_notifies_at_most_once_per_dedup_window() -> None:
+    life = Lifecycle(dedup_s=300, refresh_s=10_000)
+    assert run(life, 0, ERR)[0][2] == "new_alert"
+    assert run(life, 15)[0][1] == "resolved"
+    assert run(life, 30, ERR) == []  # re-fires inside the window: suppressed
+    assert run(life, 45) == []  # never notified this time, so no resolved notice
+    assert run(life, 60, ERR) == []
+    assert run(life, 300, ERR) == [("high_error_rate:", "firing", "new_alert", 2)]
+
+
+def test_mute_sends_nothing_and_counts_what_it_held_back() -> None:
+    life = Lifecycle(dedup_s=300, refresh_s=10_000)
+    assert run(life, 0, ERR, muted=True) == []
+    assert run(life, 15, ERR, muted=True) == []
+    assert run(life, 30, ERR) == [("high_error_rate:", "firing", "new_alert", 2)]
+    assert run(life, 45, muted=True) == []  # resolve during the mute is not announced
+    assert life.active == {}
+
+
+def test_alertmanager_refresh_while_firing_between_dedup_notifications() -> None:
+    life = Lifecycle(dedup_s=300, refresh_s=60)
+    run(life, 0, ERR)
+    reasons = [r for t in range(15, 301, 15) for (_, _, r, _) in run(life, t, ERR)]
+    assert reasons == ["refresh", "refresh", "refresh", "refresh", "repeat"]
+
+
+def test_describe_lists_active_alerts_with_their_suppressed_count() -> None:
+    life = Lifecycle(dedup_s=300)
+    run(life, 0, ENGINE)
+    run(life, 15, ENGINE)
+    (row,) = life.describe()
+    assert row["alert_type"] == "upstream_failure_rate" and row["scope"] == "engine"
+    assert row["suppressed"] == 1 and row["notified"] is True
+    assert row["since"] == "2026-01-01T00:00:00Z"
