@@ -100,7 +100,7 @@ def take_snapshot(db_path: str, staging_dir: str, backup_id: str) -> Snapshot:
     os.makedirs(staging_dir, mode=0o700, exist_ok=True)
     need = live_size(db_path)
     free = shutil.disk_usage(staging_dir).free
-    if free < need + CHUNK:
+    if free < need:
         raise BackupError(
             f"no space left in {staging_dir}: the snapshot needs {need} bytes, {free} free; "
             "nothing was kept"
