@@ -41,6 +41,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 
 from .._layer import Layer
@@ -67,6 +68,7 @@ _REASONS = (
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()+=[]:%")
 
 
+@lru_cache(maxsize=1024)  # browsers send a handful of distinct origins; bounded anyway
 def normalize_origin(value: str) -> str | None:
     """``scheme://host[:port]`` lower-cased with the default port dropped; None if malformed.
 
