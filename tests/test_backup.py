@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_backup_support import backup_settings, cli, env_for, integrity, listed, make_db, rows
 
+from test_backup_support import backup_settings, cli, env_for, integrity, listed, make_db, rows
 from voyagr_wsgi.backups import BackupManager
 from voyagr_wsgi.backups.restore import fetch_verified
 from voyagr_wsgi.errors import BackupError, BackupVerificationError

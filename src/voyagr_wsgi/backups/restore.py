@@ -70,22 +70,27 @@ def _gunzip_checked(source: str, target: str, manifest: Manifest) -> None:
     sha_gz, sha_db = hashlib.sha256(), hashlib.sha256()
     inflate = zlib.decompressobj(31)
     raw = 0
-    try:
-        with open(source, "rb", buffering=0) as fin, open(target, "wb") as fout:
-            while chunk := fin.read(CHUNK):
-                sha_gz.update(chunk)
-                data = inflate.decompress(chunk)
+    broken: zlib.error | None = None
+    with open(source, "rb", buffering=0) as fin, open(target, "wb") as fout:
+        while chunk := fin.read(CHUNK):
+            sha_gz.update(chunk)
+            if broken is not None:
+                continue  # keep hashing: a hash mismatch is the clearer report
+            try:
+                data = inflate.decompress(chunk, CHUNK)
                 while data:
                     sha_db.update(data)
                     raw += len(data)
                     fout.write(data)
                     data = inflate.decompress(inflate.unconsumed_tail, CHUNK)
-            fout.flush()
-            os.fsync(fout.fileno())
-    except zlib.error as exc:
-        raise BackupVerificationError(f"backup {manifest.id}: corrupt gzip stream: {exc}") from exc
+            except zlib.error as exc:
+                broken = exc
+        fout.flush()
+        os.fsync(fout.fileno())
     if sha_gz.hexdigest() != manifest.sha256_gz:
         raise BackupVerificationError(f"backup {manifest.id}: SHA-256 of the .gz does not match")
+    if broken is not None:
+        raise BackupVerificationError(f"backup {manifest.id}: corrupt gzip stream: {broken}")
     if not inflate.eof or inflate.unused_data:
         raise BackupVerificationError(f"backup {manifest.id}: truncated or trailing gzip data")
     if raw != manifest.db_bytes or sha_db.hexdigest() != manifest.sha256_db:

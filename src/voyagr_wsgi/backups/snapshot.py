@@ -98,7 +98,10 @@ def take_snapshot(db_path: str, staging_dir: str, backup_id: str) -> Snapshot:
     if not os.path.exists(db_path):
         raise BackupError(f"DATABASE_PATH={db_path!r} does not exist")
     os.makedirs(staging_dir, mode=0o700, exist_ok=True)
-    need = live_size(db_path)
+    try:
+        need = live_size(db_path)
+    except sqlite3.Error as exc:
+        raise BackupError(f"DATABASE_PATH={db_path!r} cannot be read by SQLite: {exc}") from exc
     free = shutil.disk_usage(staging_dir).free
     if free < need:
         raise BackupError(

@@ -1,0 +1,254 @@
+"""Restore by id only: verified first, swapped in through SQLite, safety backup, rollback."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import call, make_environ
+from test_backup_support import backup_settings, cli, env_for, integrity, listed, make_db, rows
+from voyagr_wsgi.admin import Admin
+from voyagr_wsgi.backups import BackupManager
+from voyagr_wsgi.backups import cli as backup_cli
+from voyagr_wsgi.backups.endpoints import routes
+from voyagr_wsgi.errors import BackupError, BackupVerificationError
+
+
+class ItemsApp:
+    """A running app: one connection opened at start and kept open, like a real app's pool."""
+
+    def __init__(self, db: Path) -> None:
+        self.conn = sqlite3.connect(db, check_same_thread=False)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] != "/items":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found"]
+        tags = self.conn.execute("SELECT tag, count(*) FROM items GROUP BY tag").fetchall()
+        body = json.dumps(dict(tags)).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+
+
+@pytest.fixture
+def app_and_manager(tmp_path: Path) -> Iterator[tuple[Admin, ItemsApp, BackupManager]]:
+    make_db(tmp_path / "app.db", 100)
+    manager = BackupManager(backup_settings(tmp_path))
+    items = ItemsApp(tmp_path / "app.db")
+    try:
+        yield Admin(items, routes=routes(manager)), items, manager
+    finally:
+        items.conn.close()
+
+
+def post(app: Admin, path: str) -> Any:
+    return call(app, make_environ("/api/production/" + path, method="POST", remote="127.0.0.1"))
+
+
+def fingerprint(db: Path) -> tuple[int, int, int, str]:
+    """Size, mtime and row count of the live DB plus a digest of its rows."""
+    st = os.stat(db)
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        digest = hashlib.sha256(repr(conn.execute("SELECT * FROM items").fetchall()).encode())
+    finally:
+        conn.close()
+    return st.st_size, st.st_mtime_ns, rows(db), digest.hexdigest()
+
+
+def test_restore_through_the_endpoint_reaches_the_running_apps_open_connection(
+    tmp_path: Path, app_and_manager: tuple[Admin, ItemsApp, BackupManager]
+) -> None:
+    app, items, manager = app_and_manager
+    created = post(app, "backup/create")
+    assert created.code == 201
+    backup_id = json.loads(created.body)["backup"]["id"]
+    items.conn.execute("DELETE FROM items")
+    items.conn.execute("INSERT INTO items(tag) VALUES ('after')")
+    items.conn.commit()
+    assert json.loads(call(app, make_environ("/items")).body) == {"after": 1}
+
+    restored = post(app, f"backup/restore/{backup_id}")
+
+    assert restored.code == 200, restored.body
+    assert json.loads(call(app, make_environ("/items")).body) == {"orig": 100}
+    safety = manager.local.list().find(json.loads(restored.body)["safety_backup"])
+    assert safety is not None and safety.pinned and safety.reason == "pre-restore"
+    assert integrity(tmp_path / "app.db") == "ok"
+
+
+JUNK = [
+    pytest.param("../x", id="dot-dot slash"),
+    pytest.param("..", id="dot-dot"),
+    pytest.param("%2e%2e%2f", id="percent-encoded traversal"),
+    pytest.param("..%2f..%2fapp.db", id="encoded traversal to the db"),
+    pytest.param("/etc/passwd", id="absolute path"),
+    pytest.param("20260101T000000Z-0000000\x00", id="NUL byte"),
+    pytest.param("20260101T000000Z-00000000.json", id="id with extension"),
+    pytest.param("20260101T000000Z-ABCDEF12", id="uppercase hex"),
+    pytest.param("20260101T000000Z-00000000\n", id="trailing newline"),
+    pytest.param("", id="empty"),
+]
+
+
+@pytest.mark.parametrize("name", JUNK)
+def test_junk_names_are_refused_by_the_endpoint_and_the_db_is_untouched(
+    tmp_path: Path, app_and_manager: tuple[Admin, ItemsApp, BackupManager], name: str
+) -> None:
+    app, _, manager = app_and_manager
+    manager.create()
+    before, backups = fingerprint(tmp_path / "app.db"), listed(tmp_path / "backups")
+    result = post(app, f"backup/restore/{name}")
+    assert result.code in (400, 404)
+    if result.code == 400:
+        assert b"not a backup id" in result.body
+    assert fingerprint(tmp_path / "app.db") == before
+    assert listed(tmp_path / "backups") == backups, "not even a safety backup was taken"
+
+
+@pytest.mark.parametrize("name", JUNK)
+def test_junk_names_are_refused_by_the_cli_and_the_db_is_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    make_db(tmp_path / "app.db", 10)
+    for key, value in env_for(backup_settings(tmp_path)).items():
+        monkeypatch.setenv(key, value)
+    before = fingerprint(tmp_path / "app.db")
+    assert backup_cli.main(["restore", name]) == 1
+    assert "not a backup id" in capsys.readouterr().err
+    assert fingerprint(tmp_path / "app.db") == before
+    assert not (tmp_path / "backups").exists() or listed(tmp_path / "backups") == []
+
+
+def test_a_valid_but_unknown_id_is_not_found(
+    app_and_manager: tuple[Admin, ItemsApp, BackupManager],
+) -> None:
+    app, _, _ = app_and_manager
+    result = post(app, "backup/restore/20260101T000000Z-00000000")
+    assert result.code == 404 and b"no committed backup" in result.body
+
+
+def _flip_middle_byte(gz: Path, manifest: Path) -> None:
+    data = bytearray(gz.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    gz.write_bytes(bytes(data))
+
+
+def _truncate(gz: Path, manifest: Path) -> None:
+    gz.write_bytes(gz.read_bytes()[:-100])
+
+
+def _corrupt_with_matching_hash(gz: Path, manifest: Path) -> None:
+    _flip_middle_byte(gz, manifest)
+    doc = json.loads(manifest.read_text())
+    doc["sha256_gz"] = hashlib.sha256(gz.read_bytes()).hexdigest()
+    manifest.write_text(json.dumps(doc))
+
+
+def _garbage_database(gz: Path, manifest: Path) -> None:
+    raw = bytearray(gzip.decompress(gz.read_bytes()))
+    raw[4096 + 100 : 4096 + 200] = b"\xff" * 100  # scribble over the first table page
+    blob = gzip.compress(bytes(raw), mtime=0)
+    gz.write_bytes(blob)
+    doc = json.loads(manifest.read_text())
+    doc.update(
+        sha256_gz=hashlib.sha256(blob).hexdigest(),
+        gz_bytes=len(blob),
+        sha256_db=hashlib.sha256(raw).hexdigest(),
+    )
+    manifest.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        pytest.param(_flip_middle_byte, "SHA-256 of the .gz", id="flipped byte: hash mismatch"),
+        pytest.param(_truncate, "stored size", id="truncated"),
+        pytest.param(_corrupt_with_matching_hash, "gzip|decompressed", id="hash fixed, gzip bad"),
+        pytest.param(_garbage_database, "integrity_check|not a readable", id="valid gzip, bad db"),
+    ],
+)
+def test_a_damaged_backup_is_refused_before_the_live_db_is_touched(
+    tmp_path: Path,
+    app_and_manager: tuple[Admin, ItemsApp, BackupManager],
+    damage: Any,
+    message: str,
+) -> None:
+    app, _, manager = app_and_manager
+    made = manager.create()
+    damage(tmp_path / "backups" / made.data_name, tmp_path / "backups" / made.manifest_name)
+    before = fingerprint(tmp_path / "app.db")
+    with pytest.raises(BackupVerificationError, match=message):
+        manager.restore(made.id)
+    result = post(app, f"backup/restore/{made.id}")
+    assert result.code == 422
+    assert fingerprint(tmp_path / "app.db") == before
+    assert listed(tmp_path / "backups") == [made.id], "no safety backup before verification"
+
+
+def test_a_backup_with_another_page_size_is_restored_into_a_wal_database(tmp_path: Path) -> None:
+    make_db(tmp_path / "app.db", 300, wal=False, page_size=8192)
+    manager = BackupManager(backup_settings(tmp_path))
+    made = manager.create()
+    assert made.page_size == 8192
+    os.unlink(tmp_path / "app.db")
+    make_db(tmp_path / "app.db", 7, wal=True, page_size=4096, tag="new")
+    live = sqlite3.connect(tmp_path / "app.db")
+    try:
+        manager.restore(made.id)
+        assert live.execute("SELECT count(*) FROM items WHERE tag='orig'").fetchone()[0] == 300
+        assert live.execute("PRAGMA page_size").fetchone()[0] == 4096
+        assert live.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        live.close()
+
+
+def test_a_failed_check_after_the_swap_rolls_back_to_the_safety_backup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_db(tmp_path / "app.db", 100)
+    manager = BackupManager(backup_settings(tmp_path))
+    made = manager.create()
+    make_db(tmp_path / "app.db", 5, tag="since")
+    before = fingerprint(tmp_path / "app.db")[2:]
+    monkeypatch.setattr(
+        "voyagr_wsgi.backups.manager.live_matches", lambda path, manifest: "injected fault"
+    )
+    with pytest.raises(BackupError, match="rolled back to safety backup"):
+        manager.restore(made.id)
+    assert fingerprint(tmp_path / "app.db")[2:] == before
+    assert integrity(tmp_path / "app.db") == "ok"
+
+
+def test_offline_restore_moves_an_unreadable_database_aside(tmp_path: Path) -> None:
+    make_db(tmp_path / "app.db", 100)
+    settings = backup_settings(tmp_path)
+    made = BackupManager(settings).create()
+    (tmp_path / "app.db").write_bytes(b"this is not a database" * 1000)
+    env = env_for(settings)
+    online = cli(env, "restore", made.id)
+    assert online.returncode == 1 and "error" in online.stderr
+    done = cli(env, "restore", made.id, "--offline")
+    assert done.returncode == 0, done.stderr
+    assert rows(tmp_path / "app.db") == 100 and integrity(tmp_path / "app.db") == "ok"
+    aside = list((tmp_path / "backups" / "quarantine").glob("*-app.db"))
+    assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not")
+
+
+def test_offline_restore_of_a_healthy_database_takes_a_safety_backup(tmp_path: Path) -> None:
+    make_db(tmp_path / "app.db", 100)
+    settings = backup_settings(tmp_path)
+    made = BackupManager(settings).create()
+    make_db(tmp_path / "app.db", 1, tag="since")
+    done = cli(env_for(settings), "restore", made.id, "--offline")
+    assert done.returncode == 0, done.stderr
+    assert rows(tmp_path / "app.db") == 100
+    assert len(listed(tmp_path / "backups")) == 2
