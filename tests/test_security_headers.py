@@ -9,7 +9,7 @@ import pytest
 
 from conftest import call, hello_app, make_environ
 from voyagr_wsgi import ConfigurationError, Settings, compose
-from voyagr_wsgi.layers import SecurityHeaders
+from voyagr_wsgi.layers import CrossOriginProtection, SecurityHeaders
 from wsgi_apps import CloseCounter, exc_info_app, lazy_streaming_app
 
 
@@ -210,6 +210,8 @@ def test_header_options(options: dict[str, Any], name: str, value: str | None) -
         pytest.param({"x_xss_protection": "1"}, id="xss value"),
         pytest.param({"csp_nonce": ["sandbox"]}, id="nonce in a non-fetch directive"),
         pytest.param({"frame_ancestors": "partner"}, id="frame_ancestors value"),
+        pytest.param({"csp": False, "csp_nonce": True}, id="nonce without a policy"),
+        pytest.param({"cookie_samesite": "lax"}, id="samesite spelling"),
     ],
 )
 def test_bad_options_raise(options: dict[str, Any]) -> None:
@@ -362,7 +364,11 @@ def test_from_settings_rejects_preload_with_a_short_max_age() -> None:
         SecurityHeaders.from_settings(settings, None)
 
 
-def test_compose_with_settings_adds_the_headers() -> None:
-    stack = compose(hello_app, Settings())
+def test_unbound_layers_compose_around_an_app() -> None:
+    stack = compose(app_with([("Set-Cookie", "a=1")]), SecurityHeaders(preset="api"),
+                    CrossOriginProtection())
     result = call(stack, make_environ(scheme="https"))
-    assert result.header("X-Content-Type-Options") == "nosniff"
+    assert result.header("Content-Security-Policy") == API["Content-Security-Policy"]
+    assert result.all("Set-Cookie") == ["a=1; Secure; HttpOnly; SameSite=Lax"]
+    blocked = call(stack, make_environ(method="POST", headers={"Sec-Fetch-Site": "cross-site"}))
+    assert blocked.code == 403 and blocked.header("X-Frame-Options") == "DENY"

@@ -70,6 +70,8 @@ class HeaderTable:
             base, csp_report_only, "csp_report_only")
         self.csp, xfo = _frame(base, enforced, frame_ancestors)
         self.nonce_directives = _nonce_directives(csp_nonce)
+        if self.nonce_directives and self.csp is None and self.extra_report_only is None:
+            raise ConfigurationError("csp_nonce (CSP_NONCE) needs a csp policy to put it in")
         if nonce_cache_control is not None and _BAD_VALUE.search(nonce_cache_control):
             raise ConfigurationError("nonce_cache_control: no control characters")
         self.nonce_cache_control = nonce_cache_control
