@@ -35,7 +35,7 @@ rebuilt in one pass, names compared case-insensitively, so no header is duplicat
 PEP 3333: only ``start_response`` is wrapped (lazily called or called again with
 ``exc_info``, it works the same); the body is returned untouched, so streaming,
 ``wsgi.file_wrapper`` and ``close()`` are unaffected. Header lists are precomputed for the
-six (HTTPS?, host is name / IP / loopback) variants, so a request costs a dict-free tuple
+six (HTTPS?, host is name / IP / loopback) variants, so a request costs a tuple
 lookup and one pass over the app's headers.
 """
 
