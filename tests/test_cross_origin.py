@@ -18,13 +18,20 @@ UNSAFE = ["POST", "PUT", "PATCH", "DELETE", "TRACE"]
 SAFE = ["GET", "HEAD", "OPTIONS"]
 
 
-def check(method: str = "POST", path: str = "/", *, host: str = "example.com",
-          scheme: str = "https", layer: CrossOriginProtection | None = None,
-          **headers: str) -> int:
+def check(
+    method: str = "POST",
+    path: str = "/",
+    *,
+    host: str = "example.com",
+    scheme: str = "https",
+    layer: CrossOriginProtection | None = None,
+    **headers: str,
+) -> int:
     layer = layer or CrossOriginProtection(hello_app)
     names = {k.replace("_", "-"): v for k, v in headers.items()}
-    return call(layer, make_environ(path, method=method, host=host, scheme=scheme,
-                                    headers=names)).code
+    return call(
+        layer, make_environ(path, method=method, host=host, scheme=scheme, headers=names)
+    ).code
 
 
 @pytest.mark.parametrize("method", SAFE + UNSAFE)
@@ -48,15 +55,31 @@ def test_sec_fetch_site_by_method(method: str, site: str, passes_unsafe: bool) -
     [
         pytest.param(None, "https", "example.com", 200, id="no Origin: not a browser"),
         pytest.param("https://example.com", "https", "example.com", 200, id="same origin"),
-        pytest.param("https://EXAMPLE.com:443", "https", "example.com", 200,
-                     id="default port and case normalised"),
-        pytest.param("http://example.com", "http", "example.com:80", 200,
-                     id="request host carries the default port"),
-        pytest.param("https://example.com:8443", "https", "example.com:8443", 200,
-                     id="same non-default port"),
+        pytest.param(
+            "https://EXAMPLE.com:443",
+            "https",
+            "example.com",
+            200,
+            id="default port and case normalised",
+        ),
+        pytest.param(
+            "http://example.com",
+            "http",
+            "example.com:80",
+            200,
+            id="request host carries the default port",
+        ),
+        pytest.param(
+            "https://example.com:8443", "https", "example.com:8443", 200, id="same non-default port"
+        ),
         pytest.param("https://example.com:8443", "https", "example.com", 403, id="port mismatch"),
-        pytest.param("http://example.com", "https", "example.com", 403,
-                     id="scheme mismatch (Go fails open here)"),
+        pytest.param(
+            "http://example.com",
+            "https",
+            "example.com",
+            403,
+            id="scheme mismatch (Go fails open here)",
+        ),
         pytest.param("https://evil.example", "https", "example.com", 403, id="cross origin"),
         pytest.param("https://a.example.com", "https", "example.com", 403, id="subdomain"),
         pytest.param("null", "https", "example.com", 403, id="null origin"),
@@ -75,16 +98,23 @@ def test_origin_fallback_without_sec_fetch_site(
 
 
 def test_own_origin_comes_from_the_resolved_scheme_and_host() -> None:
-    env = make_environ(method="POST", scheme="http", host="10.0.0.5:8000",
-                       headers={"Origin": "https://shop.example"})
+    env = make_environ(
+        method="POST",
+        scheme="http",
+        host="10.0.0.5:8000",
+        headers={"Origin": "https://shop.example"},
+    )
     env.update({"voyagr.scheme": "https", "voyagr.host": "shop.example"})
     assert call(CrossOriginProtection(hello_app), env).code == 200
 
 
 TRUSTED = CrossOriginProtection(
     hello_app,
-    trusted_origins=["https://admin.example.net", "https://*.partner.example",
-                     "http://*.dev.example:8080"],
+    trusted_origins=[
+        "https://admin.example.net",
+        "https://*.partner.example",
+        "http://*.dev.example:8080",
+    ],
 )
 
 
@@ -135,8 +165,9 @@ def test_exempt_paths(path: str, code: int) -> None:
 def test_rejection_is_a_json_403_with_a_reason_and_a_log_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    env = make_environ("/transfer", method="POST", scheme="https",
-                       headers={"Origin": "https://evil.example"})
+    env = make_environ(
+        "/transfer", method="POST", scheme="https", headers={"Origin": "https://evil.example"}
+    )
     with caplog.at_level(logging.WARNING, logger="voyagr_wsgi.cross_origin"):
         result = call(CrossOriginProtection(hello_app), env)
     assert result.status == "403 Forbidden"
@@ -153,16 +184,21 @@ def test_rejection_is_a_json_403_with_a_reason_and_a_log_line(
     "headers, reason",
     [
         pytest.param({"Sec-Fetch-Site": "cross-site"}, "Sec-Fetch-Site is cross-site", id="xsite"),
-        pytest.param({"Sec-Fetch-Site": "same-site"},
-                     "Sec-Fetch-Site is same-site, not same-origin", id="same-site"),
+        pytest.param(
+            {"Sec-Fetch-Site": "same-site"},
+            "Sec-Fetch-Site is same-site, not same-origin",
+            id="same-site",
+        ),
         pytest.param({"Origin": "null"}, "Origin is null", id="null"),
         pytest.param({"Origin": "https://a@example.com"}, "Origin contains userinfo", id="user"),
         pytest.param({"Origin": "javascript:alert(1)"}, "Origin is malformed", id="malformed"),
     ],
 )
 def test_rejection_reasons(headers: dict[str, str], reason: str) -> None:
-    result = call(CrossOriginProtection(hello_app),
-                  make_environ(method="PUT", scheme="https", headers=headers))
+    result = call(
+        CrossOriginProtection(hello_app),
+        make_environ(method="PUT", scheme="https", headers=headers),
+    )
     assert result.code == 403 and json.loads(result.body)["reason"] == reason
 
 
@@ -206,15 +242,22 @@ def test_bad_configuration_names_the_option(option: str, value: str) -> None:
 
 def test_from_settings_is_on_by_default_and_off_when_disabled() -> None:
     layer = CrossOriginProtection.from_settings(
-        Settings.from_env({"CSRF_TRUSTED_ORIGINS": "https://a.example,https://*.b.example",
-                           "CSRF_EXEMPT_PATHS": "/hook"}), None)
+        Settings.from_env(
+            {
+                "CSRF_TRUSTED_ORIGINS": "https://a.example,https://*.b.example",
+                "CSRF_EXEMPT_PATHS": "/hook",
+            }
+        ),
+        None,
+    )
     assert layer is not None
     bound = layer.bind(hello_app)
     assert check(layer=bound, Origin="https://x.b.example") == 200
     assert check("POST", "/hook", layer=bound, Origin="https://evil.example") == 200
     assert check(layer=bound, Origin="https://evil.example") == 403
-    assert CrossOriginProtection.from_settings(Settings.from_env({"CSRF_ENABLED": "0"}),
-                                               None) is None
+    assert (
+        CrossOriginProtection.from_settings(Settings.from_env({"CSRF_ENABLED": "0"}), None) is None
+    )
 
 
 @pytest.mark.parametrize(

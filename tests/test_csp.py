@@ -17,12 +17,21 @@ from voyagr_wsgi.layers.csp import CSP_NONCE, LazyNonce
     [
         pytest.param({"default-src": "self"}, "must be quoted", id="unquoted self"),
         pytest.param({"default-src": "none"}, "must be quoted", id="unquoted none"),
-        pytest.param({"default-src": "'self'", "script-src": "unsafe-inline"}, "must be quoted",
-                     id="unquoted unsafe-inline"),
-        pytest.param({"default-src": "'self'", "script-src": "nonce-abc123"}, "must be quoted",
-                     id="unquoted nonce"),
-        pytest.param({"default-src": "'self'", "script-src": "sha256-AbC+/="}, "must be quoted",
-                     id="unquoted hash"),
+        pytest.param(
+            {"default-src": "'self'", "script-src": "unsafe-inline"},
+            "must be quoted",
+            id="unquoted unsafe-inline",
+        ),
+        pytest.param(
+            {"default-src": "'self'", "script-src": "nonce-abc123"},
+            "must be quoted",
+            id="unquoted nonce",
+        ),
+        pytest.param(
+            {"default-src": "'self'", "script-src": "sha256-AbC+/="},
+            "must be quoted",
+            id="unquoted hash",
+        ),
         pytest.param({"default-src": "'selfish'"}, "unknown keyword", id="unknown quoted keyword"),
         pytest.param({"default-src": ["'self';", "img-src"]}, "malformed", id="semicolon in value"),
         pytest.param({"default-src": ["'self',", "https:"]}, "malformed", id="comma in value"),
@@ -30,14 +39,26 @@ from voyagr_wsgi.layers.csp import CSP_NONCE, LazyNonce
         pytest.param({"default-src": ["'self'", ""]}, "malformed", id="empty value"),
         pytest.param({"default-src": ["'none'", "'self'"]}, "only source", id="none mixed"),
         pytest.param({"img-src": "'self'"}, "default-src", id="missing default-src"),
-        pytest.param({"default-src": "'self'", "img-scr": "*"}, "unknown directive",
-                     id="misspelled directive"),
-        pytest.param({"default-src": "'self'", "default_src": "'self'"}, "twice",
-                     id="duplicate after normalising"),
-        pytest.param({"default-src": "'self'", "script-src": []}, "at least one source",
-                     id="empty source list"),
-        pytest.param({"default-src": "'self'", "upgrade-insecure-requests": "yes"},
-                     "takes no value", id="value on upgrade-insecure-requests"),
+        pytest.param(
+            {"default-src": "'self'", "img-scr": "*"},
+            "unknown directive",
+            id="misspelled directive",
+        ),
+        pytest.param(
+            {"default-src": "'self'", "default_src": "'self'"},
+            "twice",
+            id="duplicate after normalising",
+        ),
+        pytest.param(
+            {"default-src": "'self'", "script-src": []},
+            "at least one source",
+            id="empty source list",
+        ),
+        pytest.param(
+            {"default-src": "'self'", "upgrade-insecure-requests": "yes"},
+            "takes no value",
+            id="value on upgrade-insecure-requests",
+        ),
     ],
 )
 def test_builder_rejects_malformed_policies(policy: dict[str, Any], complaint: str) -> None:
@@ -66,8 +87,12 @@ def test_parse_rejects_malformed_policy_strings(text: str, complaint: str) -> No
     [
         pytest.param({"default-src": "'self'"}, "default-src 'self'", id="minimal"),
         pytest.param(
-            {"default_src": ["'self'", "https://cdn.example.com"], "img-src": "'self' data:",
-             "upgrade-insecure-requests": True, "object-src": None},
+            {
+                "default_src": ["'self'", "https://cdn.example.com"],
+                "img-src": "'self' data:",
+                "upgrade-insecure-requests": True,
+                "object-src": None,
+            },
             "default-src 'self' https://cdn.example.com; img-src 'self' data:; "
             "upgrade-insecure-requests",
             id="lists, strings, flags, None skipped",
@@ -93,14 +118,24 @@ def test_builder_renders_valid_policies(policy: dict[str, Any], rendered: str) -
 @pytest.mark.parametrize(
     "policy, directives, expected",
     [
-        pytest.param("default-src 'self'; script-src 'self'", ("script-src",),
-                     "default-src 'self'; script-src 'self' 'nonce-N'", id="appended"),
-        pytest.param("default-src 'self' data:", ("script-src",),
-                     "default-src 'self' data:; script-src 'self' data: 'nonce-N'",
-                     id="missing directive copies default-src"),
-        pytest.param("default-src 'none'", ("script-src", "style-src"),
-                     "default-src 'none'; script-src 'nonce-N'; style-src 'nonce-N'",
-                     id="'none' replaced by the nonce"),
+        pytest.param(
+            "default-src 'self'; script-src 'self'",
+            ("script-src",),
+            "default-src 'self'; script-src 'self' 'nonce-N'",
+            id="appended",
+        ),
+        pytest.param(
+            "default-src 'self' data:",
+            ("script-src",),
+            "default-src 'self' data:; script-src 'self' data: 'nonce-N'",
+            id="missing directive copies default-src",
+        ),
+        pytest.param(
+            "default-src 'none'",
+            ("script-src", "style-src"),
+            "default-src 'none'; script-src 'nonce-N'; style-src 'nonce-N'",
+            id="'none' replaced by the nonce",
+        ),
     ],
 )
 def test_nonce_goes_into_the_named_directives(
@@ -168,17 +203,25 @@ SELF_UIR = "default-src 'self'; upgrade-insecure-requests; frame-ancestors 'self
 @pytest.mark.parametrize(
     "options, enforced, report_only",
     [
-        pytest.param({"csp_report_only": True}, None, "default-src 'self'; frame-ancestors 'self'",
-                     id="report-only swap drops upgrade-insecure-requests"),
-        pytest.param({"csp_report_only": "default-src 'none'; report-uri /r"},
-                     SELF_UIR, "default-src 'none'; report-uri /r", id="both at once"),
+        pytest.param(
+            {"csp_report_only": True},
+            None,
+            "default-src 'self'; frame-ancestors 'self'",
+            id="report-only swap drops upgrade-insecure-requests",
+        ),
+        pytest.param(
+            {"csp_report_only": "default-src 'none'; report-uri /r"},
+            SELF_UIR,
+            "default-src 'none'; report-uri /r",
+            id="both at once",
+        ),
         pytest.param({}, SELF_UIR, None, id="enforced only"),
     ],
 )
-def test_report_only_mode(options: dict[str, Any], enforced: str | None,
-                          report_only: str | None) -> None:
-    app = SecurityHeaders(hello_app, csp="default-src 'self'; upgrade-insecure-requests",
-                          **options)
+def test_report_only_mode(
+    options: dict[str, Any], enforced: str | None, report_only: str | None
+) -> None:
+    app = SecurityHeaders(hello_app, csp="default-src 'self'; upgrade-insecure-requests", **options)
     result = call(app, make_environ(scheme="https"))
     assert result.all("Content-Security-Policy") == ([enforced] if enforced else [])
     assert result.all("Content-Security-Policy-Report-Only") == (
@@ -215,10 +258,18 @@ def test_upgrade_insecure_requests_only_on_secure_non_loopback(
     [
         pytest.param({}, "SAMEORIGIN", "'self'", id="balanced default"),
         pytest.param({"frame_ancestors": "none"}, "DENY", "'none'", id="option none"),
-        pytest.param({"csp": "default-src 'self'; frame-ancestors 'none'"}, "DENY", "'none'",
-                     id="from the csp"),
-        pytest.param({"csp": "default-src 'self'; frame-ancestors https://a.example"}, None,
-                     "https://a.example", id="not expressible as XFO"),
+        pytest.param(
+            {"csp": "default-src 'self'; frame-ancestors 'none'"},
+            "DENY",
+            "'none'",
+            id="from the csp",
+        ),
+        pytest.param(
+            {"csp": "default-src 'self'; frame-ancestors https://a.example"},
+            None,
+            "https://a.example",
+            id="not expressible as XFO",
+        ),
         pytest.param({"csp": False, "frame_ancestors": "none"}, "DENY", None, id="no csp"),
     ],
 )

@@ -35,19 +35,27 @@ def app_with(headers: list[tuple[str, str]], status: str = "200 OK") -> Any:
         pytest.param("https", "localhost", {}, False, id="https localhost"),
         pytest.param("https", "app.localhost:8443", {}, False, id="https *.localhost"),
         pytest.param("https", "127.0.0.1:8443", {}, False, id="https 127.0.0.1"),
-        pytest.param("http", "example.com", {"voyagr.scheme": "https"}, True,
-                     id="ProxyTrust says https"),
-        pytest.param("https", "example.com", {"voyagr.scheme": "http"}, False,
-                     id="ProxyTrust says http"),
-        pytest.param("https", "10.0.0.9", {"voyagr.host": "example.com"}, True,
-                     id="ProxyTrust host is a name"),
+        pytest.param(
+            "http", "example.com", {"voyagr.scheme": "https"}, True, id="ProxyTrust says https"
+        ),
+        pytest.param(
+            "https", "example.com", {"voyagr.scheme": "http"}, False, id="ProxyTrust says http"
+        ),
+        pytest.param(
+            "https",
+            "10.0.0.9",
+            {"voyagr.host": "example.com"},
+            True,
+            id="ProxyTrust host is a name",
+        ),
     ],
 )
 def test_hsts_only_on_https_to_a_host_name(
     scheme: str, host: str, environ_extra: dict[str, str], sent: bool
 ) -> None:
-    result = call(SecurityHeaders(hello_app),
-                  make_environ(scheme=scheme, host=host, **environ_extra))
+    result = call(
+        SecurityHeaders(hello_app), make_environ(scheme=scheme, host=host, **environ_extra)
+    )
     expected = ["max-age=31536000; includeSubDomains"] if sent else []
     assert result.all("Strict-Transport-Security") == expected
 
@@ -55,13 +63,18 @@ def test_hsts_only_on_https_to_a_host_name(
 @pytest.mark.parametrize(
     "options, value",
     [
-        pytest.param({"hsts_max_age": 600, "hsts_include_subdomains": False}, "max-age=600",
-                     id="short, no subdomains"),
-        pytest.param({"hsts_preload": True}, "max-age=31536000; includeSubDomains; preload",
-                     id="preload"),
+        pytest.param(
+            {"hsts_max_age": 600, "hsts_include_subdomains": False},
+            "max-age=600",
+            id="short, no subdomains",
+        ),
+        pytest.param(
+            {"hsts_preload": True}, "max-age=31536000; includeSubDomains; preload", id="preload"
+        ),
         pytest.param({"hsts": "reset"}, "max-age=0", id="reset"),
-        pytest.param({"preset": "strict"}, "max-age=63072000; includeSubDomains",
-                     id="strict preset"),
+        pytest.param(
+            {"preset": "strict"}, "max-age=63072000; includeSubDomains", id="strict preset"
+        ),
         pytest.param({"hsts": False}, None, id="off"),
     ],
 )
@@ -74,8 +87,9 @@ def test_hsts_value(options: dict[str, Any], value: str | None) -> None:
     "options",
     [
         pytest.param({"hsts_preload": True, "hsts_max_age": 86400}, id="max-age too short"),
-        pytest.param({"hsts_preload": True, "hsts_include_subdomains": False},
-                     id="no includeSubDomains"),
+        pytest.param(
+            {"hsts_preload": True, "hsts_include_subdomains": False}, id="no includeSubDomains"
+        ),
         pytest.param({"hsts_max_age": -1}, id="negative max-age"),
         pytest.param({"hsts": "yes"}, id="hsts not a bool"),
     ],
@@ -168,8 +182,10 @@ API = {
     ],
 )
 def test_preset_sends_exactly_its_headers(preset: str, expected: dict[str, str]) -> None:
-    result = call(SecurityHeaders(app_with([]), preset=preset),  # type: ignore[arg-type]
-                  make_environ(scheme="https"))
+    result = call(
+        SecurityHeaders(app_with([]), preset=preset),  # type: ignore[arg-type]
+        make_environ(scheme="https"),
+    )
     added = {k: v for k, v in result.headers if k != "Content-Type"}
     assert added == expected
     assert len(result.headers) == len(expected) + 1
@@ -183,15 +199,25 @@ def test_unknown_preset_raises() -> None:
 @pytest.mark.parametrize(
     "options, name, value",
     [
-        pytest.param({"x_xss_protection": "1; mode=block"}, "X-XSS-Protection", "1; mode=block",
-                     id="legacy xss filter"),
+        pytest.param(
+            {"x_xss_protection": "1; mode=block"},
+            "X-XSS-Protection",
+            "1; mode=block",
+            id="legacy xss filter",
+        ),
         pytest.param({"x_xss_protection": None}, "X-XSS-Protection", None, id="xss omitted"),
-        pytest.param({"headers": {"Referrer-Policy": "no-referrer"}}, "Referrer-Policy",
-                     "no-referrer", id="override"),
-        pytest.param({"headers": {"Origin-Agent-Cluster": None}}, "Origin-Agent-Cluster", None,
-                     id="removed"),
-        pytest.param({"headers": {"X-Robots-Tag": "noindex"}}, "X-Robots-Tag", "noindex",
-                     id="added"),
+        pytest.param(
+            {"headers": {"Referrer-Policy": "no-referrer"}},
+            "Referrer-Policy",
+            "no-referrer",
+            id="override",
+        ),
+        pytest.param(
+            {"headers": {"Origin-Agent-Cluster": None}}, "Origin-Agent-Cluster", None, id="removed"
+        ),
+        pytest.param(
+            {"headers": {"X-Robots-Tag": "noindex"}}, "X-Robots-Tag", "noindex", id="added"
+        ),
     ],
 )
 def test_header_options(options: dict[str, Any], name: str, value: str | None) -> None:
@@ -204,8 +230,9 @@ def test_header_options(options: dict[str, Any], name: str, value: str | None) -
     [
         pytest.param({"headers": {"Bad Name": "x"}}, id="header name with space"),
         pytest.param({"headers": {"X-A": "a\r\nSet-Cookie: x=1"}}, id="CRLF in value"),
-        pytest.param({"headers": {"Content-Security-Policy": "default-src *"}},
-                     id="CSP through headers"),
+        pytest.param(
+            {"headers": {"Content-Security-Policy": "default-src *"}}, id="CSP through headers"
+        ),
         pytest.param({"merge": {"X-Frame-Options": "sometimes"}}, id="unknown merge policy"),
         pytest.param({"x_xss_protection": "1"}, id="xss value"),
         pytest.param({"csp_nonce": ["sandbox"]}, id="nonce in a non-fetch directive"),
@@ -221,13 +248,16 @@ def test_bad_options_raise(options: dict[str, Any]) -> None:
 
 # -- merging -----------------------------------------------------------------------------
 
-APP_HEADERS = [("x-frame-options", "DENY"), ("Referrer-Policy", "no-referrer"),
-               ("CONTENT-SECURITY-POLICY", "default-src 'none'")]
+APP_HEADERS = [
+    ("x-frame-options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    ("CONTENT-SECURITY-POLICY", "default-src 'none'"),
+]
 
 
 @pytest.mark.parametrize(
-    "order", [pytest.param(p, id="/".join(h[0] for h in p))
-              for p in itertools.permutations(APP_HEADERS)]
+    "order",
+    [pytest.param(p, id="/".join(h[0] for h in p)) for p in itertools.permutations(APP_HEADERS)],
 )
 def test_app_headers_win_and_nothing_is_duplicated(order: tuple[tuple[str, str], ...]) -> None:
     result = call(SecurityHeaders(app_with(list(order))), make_environ(scheme="https"))
@@ -249,8 +279,9 @@ def test_exact_duplicate_app_headers_are_dropped() -> None:
     [
         pytest.param("default", ["default-src 'none'"], id="app wins"),
         pytest.param("set", [BALANCED["Content-Security-Policy"]], id="ours replaces"),
-        pytest.param("append", ["default-src 'none'", BALANCED["Content-Security-Policy"]],
-                     id="both sent"),
+        pytest.param(
+            "append", ["default-src 'none'", BALANCED["Content-Security-Policy"]], id="both sent"
+        ),
     ],
 )
 def test_merge_policy(merge: str, expected: list[str]) -> None:
@@ -278,19 +309,39 @@ def test_server_and_x_powered_by_are_removed(headers: list[tuple[str, str]]) -> 
 @pytest.mark.parametrize(
     "scheme, cookie, expected",
     [
-        pytest.param("https", "sid=1; Path=/", "sid=1; Path=/; Secure; HttpOnly; SameSite=Lax",
-                     id="all flags on https"),
-        pytest.param("http", "sid=1; Path=/", "sid=1; Path=/; HttpOnly; SameSite=Lax",
-                     id="no Secure on http"),
-        pytest.param("https", "sid=1; secure; HTTPONLY; samesite=Strict",
-                     "sid=1; secure; HTTPONLY; samesite=Strict", id="flags kept, any case"),
-        pytest.param("https", "a=b; Expires=Wed, 21 Oct 2037 07:28:00 GMT;",
-                     "a=b; Expires=Wed, 21 Oct 2037 07:28:00 GMT; Secure; HttpOnly; SameSite=Lax",
-                     id="expires comma, trailing semicolon"),
-        pytest.param("https", "name=secure", "name=secure; Secure; HttpOnly; SameSite=Lax",
-                     id="value that looks like a flag"),
-        pytest.param("https", "csrftoken=abc; SameSite=None",
-                     "csrftoken=abc; SameSite=None; Secure", id="httponly exempt name"),
+        pytest.param(
+            "https",
+            "sid=1; Path=/",
+            "sid=1; Path=/; Secure; HttpOnly; SameSite=Lax",
+            id="all flags on https",
+        ),
+        pytest.param(
+            "http", "sid=1; Path=/", "sid=1; Path=/; HttpOnly; SameSite=Lax", id="no Secure on http"
+        ),
+        pytest.param(
+            "https",
+            "sid=1; secure; HTTPONLY; samesite=Strict",
+            "sid=1; secure; HTTPONLY; samesite=Strict",
+            id="flags kept, any case",
+        ),
+        pytest.param(
+            "https",
+            "a=b; Expires=Wed, 21 Oct 2037 07:28:00 GMT;",
+            "a=b; Expires=Wed, 21 Oct 2037 07:28:00 GMT; Secure; HttpOnly; SameSite=Lax",
+            id="expires comma, trailing semicolon",
+        ),
+        pytest.param(
+            "https",
+            "name=secure",
+            "name=secure; Secure; HttpOnly; SameSite=Lax",
+            id="value that looks like a flag",
+        ),
+        pytest.param(
+            "https",
+            "csrftoken=abc; SameSite=None",
+            "csrftoken=abc; SameSite=None; Secure",
+            id="httponly exempt name",
+        ),
     ],
 )
 def test_cookie_flags(scheme: str, cookie: str, expected: str) -> None:
@@ -339,11 +390,16 @@ def test_second_start_response_with_exc_info_gets_the_headers_too() -> None:
 
 
 def test_from_settings_maps_the_environment() -> None:
-    settings = Settings.from_env({
-        "SECURITY_PRESET": "strict", "HSTS_PRELOAD": "true", "X_XSS_PROTECTION": "1; mode=block",
-        "CSP_POLICY": "default-src 'self'; img-src 'self' data:", "CSP_REPORT_ONLY": "true",
-        "SECURE_COOKIES": "false",
-    })
+    settings = Settings.from_env(
+        {
+            "SECURITY_PRESET": "strict",
+            "HSTS_PRELOAD": "true",
+            "X_XSS_PROTECTION": "1; mode=block",
+            "CSP_POLICY": "default-src 'self'; img-src 'self' data:",
+            "CSP_REPORT_ONLY": "true",
+            "SECURE_COOKIES": "false",
+        }
+    )
     layer = SecurityHeaders.from_settings(settings, None)
     assert layer is not None
     result = call(layer.bind(app_with([("Set-Cookie", "a=1")])), make_environ(scheme="https"))
@@ -365,8 +421,9 @@ def test_from_settings_rejects_preload_with_a_short_max_age() -> None:
 
 
 def test_unbound_layers_compose_around_an_app() -> None:
-    stack = compose(app_with([("Set-Cookie", "a=1")]), SecurityHeaders(preset="api"),
-                    CrossOriginProtection())
+    stack = compose(
+        app_with([("Set-Cookie", "a=1")]), SecurityHeaders(preset="api"), CrossOriginProtection()
+    )
     result = call(stack, make_environ(scheme="https"))
     assert result.header("Content-Security-Policy") == API["Content-Security-Policy"]
     assert result.all("Set-Cookie") == ["a=1; Secure; HttpOnly; SameSite=Lax"]

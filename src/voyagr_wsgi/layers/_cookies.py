@@ -39,9 +39,13 @@ class CookieFlags:
         extra = ""
         if secure and "secure" not in have:
             extra += "; Secure"
-        if self._httponly and "httponly" not in have and (
-            not self._httponly_exempt
-            or value.partition("=")[0].strip() not in self._httponly_exempt
+        if (
+            self._httponly
+            and "httponly" not in have
+            and (
+                not self._httponly_exempt
+                or value.partition("=")[0].strip() not in self._httponly_exempt
+            )
         ):
             extra += "; HttpOnly"
         if self._samesite is not None and "samesite" not in have:

@@ -26,8 +26,12 @@ NAME, IP, LOOPBACK = 0, 1, 2  # what the request's host is
 ONE_YEAR = 31_536_000  # seconds; the hstspreload.org minimum and Settings' default
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # RFC 9110 field-name
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_RESERVED = {"strict-transport-security", "content-security-policy",
-             "content-security-policy-report-only", "x-xss-protection"}
+_RESERVED = {
+    "strict-transport-security",
+    "content-security-policy",
+    "content-security-policy-report-only",
+    "x-xss-protection",
+}
 
 
 class HeaderTable:
@@ -66,8 +70,11 @@ class HeaderTable:
         if csp_report_only is True and enforced is None:
             raise ConfigurationError("csp_report_only (CSP_REPORT_ONLY)=True needs a csp policy")
         self.report_only = csp_report_only is True
-        self.extra_report_only = None if isinstance(csp_report_only, bool) else _policy(
-            base, csp_report_only, "csp_report_only")
+        self.extra_report_only = (
+            None
+            if isinstance(csp_report_only, bool)
+            else _policy(base, csp_report_only, "csp_report_only")
+        )
         self.csp, xfo = _frame(base, enforced, frame_ancestors)
         self.nonce_directives = _nonce_directives(csp_nonce)
         if self.nonce_directives and self.csp is None and self.extra_report_only is None:
@@ -102,8 +109,7 @@ class HeaderTable:
         entries: list[Entry] = []
         if self.hsts is not None and secure and kind == NAME:
             entries.append(_entry("Strict-Transport-Security", self.hsts))
-        for policy, report_only in ((self.csp, self.report_only),
-                                    (self.extra_report_only, True)):
+        for policy, report_only in ((self.csp, self.report_only), (self.extra_report_only, True)):
             if policy is not None:
                 value = policy.render(
                     upgrade_insecure_requests=secure and kind != LOOPBACK,
@@ -114,8 +120,10 @@ class HeaderTable:
                 suffix = "-Report-Only" if report_only else ""
                 entries.append(_entry("Content-Security-Policy" + suffix, value))
         entries.extend(_entry(name, value) for name, value in self.fixed)
-        if nonce is not None and self.nonce_cache_control is not None and not any(
-            e[0] == "cache-control" for e in entries
+        if (
+            nonce is not None
+            and self.nonce_cache_control is not None
+            and not any(e[0] == "cache-control" for e in entries)
         ):
             entries.append(_entry("Cache-Control", self.nonce_cache_control))
         return entries
@@ -149,8 +157,9 @@ def _hsts(enabled: bool | str, max_age: int, subdomains: bool, preload: bool) ->
     return f"max-age={max_age}" + "; includeSubDomains" * subdomains + "; preload" * preload
 
 
-def _policy(base: ContentSecurityPolicy, arg: PolicyArg, option: str
-            ) -> ContentSecurityPolicy | None:
+def _policy(
+    base: ContentSecurityPolicy, arg: PolicyArg, option: str
+) -> ContentSecurityPolicy | None:
     if arg is True:
         return base
     if arg is False or arg is None:
@@ -164,8 +173,9 @@ def _policy(base: ContentSecurityPolicy, arg: PolicyArg, option: str
     raise ConfigurationError(f"{option}: {arg!r} is not a policy (str, mapping or bool)")
 
 
-def _frame(base: ContentSecurityPolicy, policy: ContentSecurityPolicy | None,
-           frame_ancestors: str | None) -> tuple[ContentSecurityPolicy | None, str | None]:
+def _frame(
+    base: ContentSecurityPolicy, policy: ContentSecurityPolicy | None, frame_ancestors: str | None
+) -> tuple[ContentSecurityPolicy | None, str | None]:
     """Make CSP ``frame-ancestors`` and X-Frame-Options agree; returns (policy, XFO)."""
     if frame_ancestors not in (None, "self", "none"):
         raise ConfigurationError(f"frame_ancestors={frame_ancestors!r}: use 'self' or 'none'")
@@ -194,8 +204,7 @@ def _nonce_directives(arg: bool | Iterable[str]) -> tuple[str, ...]:
     return names
 
 
-def _apply_overrides(fixed: dict[str, tuple[str, str]], headers: Mapping[str, str | None]
-                     ) -> None:
+def _apply_overrides(fixed: dict[str, tuple[str, str]], headers: Mapping[str, str | None]) -> None:
     for name, value in headers.items():
         low = _name(name, "headers").lower()
         if low in _RESERVED:

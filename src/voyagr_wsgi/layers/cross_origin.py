@@ -113,15 +113,21 @@ class CrossOriginProtection(Layer):
         exempt_paths = tuple(exempt_paths)
         self._init(
             app,
-            {"trusted_origins": trusted_origins, "exempt_paths": exempt_paths,
-             "deny_handler": deny_handler},
+            {
+                "trusted_origins": trusted_origins,
+                "exempt_paths": exempt_paths,
+                "deny_handler": deny_handler,
+            },
         )
         exact: set[str] = set()
         wildcards: list[tuple[str, str]] = []  # (scheme://, .suffix[:port])
         for item in trusted_origins:
             wild = isinstance(item, str) and "://*." in item
-            origin = normalize_origin(item.replace("://*.", "://", 1) if wild else item) \
-                if isinstance(item, str) else None
+            origin = (
+                normalize_origin(item.replace("://*.", "://", 1) if wild else item)
+                if isinstance(item, str)
+                else None
+            )
             if origin is None or "*" in origin:
                 raise ConfigurationError(
                     f"trusted_origins (CSRF_TRUSTED_ORIGINS): {item!r} is not an origin; "
@@ -151,9 +157,7 @@ class CrossOriginProtection(Layer):
         self._prefixes = tuple(prefixes)
         self._deny_handler = deny_handler
         self._bodies = {
-            reason: json.dumps(
-                {"error": "cross-origin request blocked", "reason": reason}
-            ).encode()
+            reason: json.dumps({"error": "cross-origin request blocked", "reason": reason}).encode()
             for reason in _REASONS
         }
 
@@ -212,9 +216,11 @@ class CrossOriginProtection(Layer):
             if normal in self._exact:
                 return True
             for prefix, suffix in self._wildcards:
-                if normal.startswith(prefix) and normal.endswith(suffix) and len(normal) > len(
-                    prefix
-                ) + len(suffix):
+                if (
+                    normal.startswith(prefix)
+                    and normal.endswith(suffix)
+                    and len(normal) > len(prefix) + len(suffix)
+                ):
                     return True
         return False
 

@@ -51,8 +51,15 @@ _FETCH = frozenset(
 _SOURCE_LISTS = _FETCH | {"base-uri", "form-action", "frame-ancestors", "navigate-to"}
 _NO_VALUE = frozenset({"upgrade-insecure-requests", "block-all-mixed-content"})
 _OTHER = frozenset(
-    {"sandbox", "report-uri", "report-to", "require-trusted-types-for", "trusted-types",
-     "webrtc", "require-sri-for"}
+    {
+        "sandbox",
+        "report-uri",
+        "report-to",
+        "require-trusted-types-for",
+        "trusted-types",
+        "webrtc",
+        "require-sri-for",
+    }
 )
 _KNOWN = _SOURCE_LISTS | _NO_VALUE | _OTHER
 _KEYWORDS = frozenset(

@@ -164,14 +164,19 @@ class SecurityHeaders(Layer):
             row = []
             for kind in (_NAME, _IP, _LOOPBACK):
                 plain = _Variant(table.entries(secure, kind, None), table.merge, table.strip)
-                template = _Variant(table.entries(secure, kind, NONCE_SLOT), table.merge,
-                                    table.strip) if table.nonce_directives else None
+                template = (
+                    _Variant(table.entries(secure, kind, NONCE_SLOT), table.merge, table.strip)
+                    if table.nonce_directives
+                    else None
+                )
                 row.append((plain, template))
             variants.append(tuple(row))
         self._variants = tuple(variants)
-        self._cookies = CookieFlags(
-            httponly=True, httponly_exempt=httponly_exempt, samesite=cookie_samesite
-        ) if secure_cookies else None
+        self._cookies = (
+            CookieFlags(httponly=True, httponly_exempt=httponly_exempt, samesite=cookie_samesite)
+            if secure_cookies
+            else None
+        )
 
     @classmethod
     def from_settings(cls, settings: Any, context: Any) -> SecurityHeaders | None:
@@ -208,4 +213,3 @@ class SecurityHeaders(Layer):
             return start_response(status, merged, exc_info)
 
         return self.app(environ, wrapped)
-
