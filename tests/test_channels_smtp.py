@@ -48,7 +48,9 @@ def authenticator(
         b"alerts",
         PASSWORD.encode(),
     )
-    return AuthResult(success=ok, handled=False)  # handled=False: server answers 535
+    return AuthResult(
+        success=ok, handled=False, auth_data=data
+    )  # handled=False: server answers 535
 
 
 @pytest.fixture(scope="module")
