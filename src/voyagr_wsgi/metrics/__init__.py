@@ -1,13 +1,80 @@
-"""metrics area (filled in by its issue)."""
+"""Metrics: request figures, trackers, health, admin endpoints, merged across workers.
+
+``compose(app, settings)`` calls :func:`setup`, which builds one
+:class:`~.registry.Registry` from ``settings.metrics``, installs it as the process default
+(so ``track_upstream("osrm")`` in app code lands in the same place as the layer's figures)
+and registers:
+
+- ``context.components["metrics"]``: the registry (``registry.window_snapshot(60)`` is what
+  the alert rules read, merged across workers);
+- the admin routes ``metrics`` (JSON), ``prometheus`` (text 0.0.4), ``dashboard`` (+ its
+  ``dashboard.js``) under ``/api/production/``;
+- a health source (:mod:`.health`) and a per-worker :class:`~.multiprocess.SnapshotWriter`
+  service that flushes ``<state_dir>/metrics/<pid>.json`` every second.
+
+App code::
+
+    from voyagr_wsgi.metrics import track_upstream, track_query, lru_cache_stats
+    with track_upstream("osrm"):
+        route = osrm.route(a, b)
+
+Modules: :mod:`.registry` (data model), :mod:`.layer` (the WSGI layer), :mod:`.routes`
+(route templates, Flask/Django helpers), :mod:`.trackers` (upstreams, caches, queries),
+:mod:`.multiprocess` (merging), :mod:`.views`, :mod:`.prometheus`, :mod:`.endpoints`,
+:mod:`.health`, :mod:`.accesslog`.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .registry import Registry, default_registry, set_default_registry
+from .trackers import (
+    CacheStats,
+    cache_stats,
+    cachetools_stats,
+    connect,
+    lru_cache_stats,
+    track_query,
+    track_upstream,
+)
+
 if TYPE_CHECKING:
     from ..compose import BuildContext
     from ..settings import Settings
 
+__all__ = [
+    "CacheStats",
+    "Registry",
+    "cache_stats",
+    "cachetools_stats",
+    "connect",
+    "default_registry",
+    "lru_cache_stats",
+    "set_default_registry",
+    "setup",
+    "track_query",
+    "track_upstream",
+]
+
 
 def setup(settings: Settings, context: BuildContext) -> None:
-    """Register this area's components, admin routes, health sources and services."""
+    """Register the registry, admin routes, health source and snapshot writer."""
+    options = settings.metrics
+    if not options.enabled:
+        return
+    from .endpoints import admin_routes
+    from .health import HealthSource
+    from .multiprocess import SnapshotWriter
+
+    registry = Registry(
+        max_routes=options.max_routes,
+        slow_query_threshold_s=options.slow_query_threshold_s,
+        state_dir=settings.state_dir,
+        retention_s=options.retention_s,
+    )
+    set_default_registry(registry)
+    context.components["metrics"] = registry
+    context.health.add(HealthSource(registry, options.health))
+    context.admin_routes.extend(admin_routes(registry, context.health, options))
+    context.services.append(SnapshotWriter(registry, interval_s=options.flush_interval_s))

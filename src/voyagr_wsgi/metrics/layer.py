@@ -1,21 +1,234 @@
-"""PLACEHOLDER: replaced by the issue that builds Metrics."""
+"""``Metrics``: count, time and label every request, until the server closes the body.
+
+Place it outermost after ``ProxyTrust`` (``compose`` does), so redirects and the 400/403/429
+answers of inner layers are counted too::
+
+    from voyagr_wsgi.layers import Metrics
+    application = Metrics(app, routes=["/users/{id}", "/trips/{id}/legs"])
+
+Per request it records, into a :class:`~voyagr_wsgi.metrics.registry.Registry` (the
+process-wide :func:`~voyagr_wsgi.metrics.default_registry` unless you pass ``registry=``):
+
+- ``method`` (the nine RFC 9110 methods, anything else as ``_OTHER``, OpenTelemetry's rule),
+  ``route`` (a template, never the raw path: see :mod:`.routes`) and ``status``;
+- the duration from the call until the server calls ``close()`` on the body (PEP 3333), so a
+  streamed response is timed in full, and the time to first byte (``start_response``);
+- requests in flight; exceptions by type, whether raised by the app or while the server
+  iterates the body: they are recorded, then re-raised untouched.
+
+It gives the request an id (``environ["voyagr.request_id"]``, ``X-Request-ID`` on the
+response) and writes the access log line (:mod:`.accesslog`). Paths under
+``/api/production/`` (the admin and probe endpoints) are passed through uncounted.
+
+The body is never buffered or re-chunked. A ``wsgi.file_wrapper`` body is returned as is
+(so the server can still ``sendfile``) with its ``close`` hooked; a list body is iterated
+directly; any other body goes through a generator that notices exceptions.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from logging import INFO
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
 
 from .._layer import Layer
 from .._wsgi import Environ, StartResponse, WSGIApplication
+from ..admin import PREFIX
+from ..request import REQUEST_ID, ROUTE
+from . import accesslog
+from .registry import UNMATCHED, Registry, default_registry
+from .routes import RoutePatterns
+
+if TYPE_CHECKING:
+    from ..compose import BuildContext
+    from ..settings import Settings
+
+__all__ = ["METHODS", "Metrics"]
+
+_log_enabled = accesslog.access_logger.isEnabledFor
+METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
 
 
 class Metrics(Layer):
-    def __init__(self, app: WSGIApplication | None = None, /, **options: Any) -> None:
-        self._init(app, options)
+    """Record every request into a registry; see the module documentation."""
+
+    def __init__(
+        self,
+        app: WSGIApplication | None = None,
+        /,
+        *,
+        registry: Registry | None = None,
+        routes: Sequence[str] = (),  # templates: "/users/{id}"
+        exclude: Sequence[str] = (PREFIX,),  # path prefixes not counted
+        request_id: bool = True,  # set environ["voyagr.request_id"] and X-Request-ID
+        trust_request_id: bool = True,  # keep a well-formed incoming X-Request-ID
+        access_log: bool = True,  # JSON line on logger voyagr_wsgi.access (when enabled)
+    ) -> None:
+        self._init(
+            app,
+            {
+                "registry": registry,
+                "routes": routes,
+                "exclude": exclude,
+                "request_id": request_id,
+                "trust_request_id": trust_request_id,
+                "access_log": access_log,
+            },
+        )
+        self.registry = registry if registry is not None else default_registry()
+        self.patterns = RoutePatterns(routes, setting="Metrics(routes=)")
+        self.exclude = tuple(exclude)
+        self.request_id = request_id
+        self.trust_request_id = trust_request_id
+        self.access_log = access_log
+        self.started = self.registry.started
 
     @classmethod
-    def from_settings(cls, settings: Any, context: Any) -> Metrics | None:
-        return None
+    def from_settings(cls, settings: Settings, context: BuildContext) -> Metrics | None:
+        registry = context.components.get("metrics")
+        options = settings.metrics
+        if not options.enabled or registry is None:
+            return None
+        return cls(
+            registry=registry,
+            routes=options.route_patterns,
+            request_id=options.request_id,
+            access_log=options.access_log,
+        )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        return self.app(environ, start_response)
+        if environ.get("PATH_INFO", "").startswith(self.exclude):
+            return self.app(environ, start_response)
+        call = _Call(self, environ, start_response)
+        try:
+            body = self.app(environ, call.start_response)
+        except Exception as exc:
+            call.exc = exc
+            call.finish()
+            raise
+        except BaseException:
+            call.finish()
+            raise
+        return call.wrap(body)
+
+    def route_of(self, environ: Environ) -> str:
+        route = environ.get(ROUTE)
+        if route:
+            return route  # type: ignore[no-any-return]
+        if self.patterns:
+            return self.patterns.match(environ.get("PATH_INFO", "")) or UNMATCHED
+        return UNMATCHED
+
+
+class _Call:
+    """One request in flight: the wrapped ``start_response`` and the body wrapper."""
+
+    __slots__ = ("body", "done", "environ", "exc", "layer", "rid", "sr", "status", "t0", "ttfb")
+
+    body: Iterable[bytes]
+
+    def __init__(self, layer: Metrics, environ: Environ, start_response: StartResponse) -> None:
+        self.layer = layer
+        self.environ = environ
+        self.sr = start_response
+        self.status = ""
+        self.ttfb = -1.0
+        self.exc: BaseException | None = None
+        self.done = False
+        if layer.request_id:
+            rid = accesslog.request_id(environ, trust_incoming=layer.trust_request_id)
+            environ[REQUEST_ID] = rid
+            self.rid: str | None = rid
+        else:
+            self.rid = None
+        layer.started()  # lock-free: itertools.count
+        self.t0 = perf_counter()
+
+    def start_response(self, status: str, headers: Any, exc_info: Any = None) -> Any:
+        if self.ttfb < 0:
+            self.ttfb = perf_counter() - self.t0
+        self.status = status
+        if self.rid is not None:
+            headers = [*headers, (accesslog.HEADER, self.rid)]
+        if exc_info is None:
+            return self.sr(status, headers)
+        return self.sr(status, headers, exc_info)
+
+    def wrap(self, body: Iterable[bytes]) -> Iterable[bytes]:
+        self.body = body
+        if type(body) is list:
+            return self
+        wrapper = self.environ.get("wsgi.file_wrapper")
+        if isinstance(wrapper, type) and isinstance(body, wrapper):
+            inner = getattr(body, "close", None)
+
+            def close() -> None:
+                try:
+                    if inner is not None:
+                        inner()
+                finally:
+                    self.finish()
+
+            try:
+                body.close = close  # type: ignore[attr-defined]
+                return body  # still the server's file wrapper: sendfile keeps working
+            except AttributeError:
+                pass
+        return self
+
+    def __iter__(self) -> Iterator[bytes]:
+        body = self.body
+        if type(body) is list:
+            return iter(body)
+        return self._iterate(body)
+
+    def _iterate(self, body: Iterable[bytes]) -> Iterator[bytes]:
+        try:
+            yield from body
+        except Exception as exc:
+            self.exc = exc
+            raise
+
+    def close(self) -> None:
+        if self.done:
+            return
+        body = self.body
+        if type(body) is list:
+            self.finish()
+            return
+        try:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.finish()
+
+    def finish(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        duration = perf_counter() - self.t0
+        layer = self.layer
+        environ = self.environ
+        status_line = self.status
+        try:
+            status = int(status_line[:3]) if status_line else 500
+        except ValueError:
+            status = 0
+        route = environ.get(ROUTE)
+        if not route:
+            route = layer.patterns.match(environ.get("PATH_INFO", "")) or UNMATCHED
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method not in METHODS:
+            method = "_OTHER"
+        exc = self.exc
+        if exc is not None:
+            layer.registry.record_exception(exc, route)
+        ttfb = self.ttfb if self.ttfb >= 0 else duration
+        error = exc is not None or status >= 500
+        layer.registry.observe_request(method, route, status, duration, ttfb, error)
+        if layer.access_log and _log_enabled(INFO):
+            accesslog.emit(environ, method, route, status, duration, self.rid)

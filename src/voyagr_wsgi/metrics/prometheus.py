@@ -1,0 +1,172 @@
+"""Prometheus exposition: text format 0.0.4, OpenTelemetry-aligned names.
+
+``GET /api/production/prometheus`` (admin-protected, merged across workers) serves
+:func:`render`; ``Content-Type: text/plain; version=0.0.4; charset=utf-8``. Standard HTTP
+metrics keep the semantic-convention names (``http.server.request.duration`` becomes
+``http_server_request_duration_seconds``; attributes become labels), voyagr's own take the
+``voyagr_`` prefix:
+
+- ``http_server_request_duration_seconds`` histogram {http_request_method, http_route,
+  http_response_status_code}, OTel's advisory buckets; ``http_server_active_requests``;
+- ``voyagr_http_time_to_first_byte_seconds`` summary (sum, count) {http_request_method,
+  http_route};
+- ``voyagr_exceptions_total`` {error_type, http_route};
+- ``voyagr_cache_requests_total`` {cache, result=hit|miss}, ``voyagr_cache_evictions_total``,
+  ``voyagr_cache_entries``, ``voyagr_cache_memory_bytes`` {cache};
+- ``voyagr_upstream_request_duration_seconds`` histogram {upstream},
+  ``voyagr_upstream_requests_total`` {upstream, outcome=success|error|timeout};
+- ``db_client_operation_duration_seconds`` histogram {db_system_name},
+  ``voyagr_db_slow_queries_total`` {db_system_name};
+- ``voyagr_uptime_seconds``, ``voyagr_workers``, ``voyagr_metric_label_overflow_total``.
+
+For users who already run ``prometheus_client``, :class:`VoyagrCollector` exposes the same
+families through their registry::
+
+    from prometheus_client import REGISTRY
+    from voyagr_wsgi.metrics.prometheus import VoyagrCollector
+    REGISTRY.register(VoyagrCollector(registry))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from .registry import DB_BOUNDS, HTTP_BOUNDS, NB, Registry
+
+__all__ = ["CONTENT_TYPE", "VoyagrCollector", "families", "render"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# a family: (name, type, help, samples); a sample: (suffix, labels, value)
+Sample = tuple[str, dict[str, str], float]
+Family = tuple[str, str, str, list[Sample]]
+
+
+def _hist(
+    labels: dict[str, str], buckets: Sequence[float], bounds: Sequence[float], total: float
+) -> list[Sample]:
+    out: list[Sample] = []
+    cumulative = 0.0
+    for bound, count in zip([*bounds, float("inf")], buckets, strict=False):
+        cumulative += count
+        le = "+Inf" if bound == float("inf") else repr(float(bound))
+        out.append(("_bucket", {**labels, "le": le}, cumulative))
+    out.append(("_sum", labels, total))
+    out.append(("_count", labels, cumulative))
+    return out
+
+
+def families(snap: dict[str, Any], now: float) -> list[Family]:
+    """Every metric family of a (merged) snapshot."""
+    http: list[Sample] = []
+    ttfb: dict[tuple[str, str], list[float]] = {}
+    for method, route, status, count, _errors, total, ttfb_sum, *buckets in snap["series"]:
+        labels = {
+            "http_request_method": method,
+            "http_route": route,
+            "http_response_status_code": str(status),
+        }
+        http += _hist(labels, buckets[:NB], HTTP_BOUNDS, total)
+        t = ttfb.setdefault((method, route), [0.0, 0])
+        t[0] += ttfb_sum
+        t[1] += count
+    first_byte: list[Sample] = []
+    for (method, route), (total, count) in ttfb.items():
+        labels = {"http_request_method": method, "http_route": route}
+        first_byte += [("_sum", labels, total), ("_count", labels, count)]
+    exceptions = [("", {"error_type": t, "http_route": r}, n) for t, r, n in snap["exc_routes"]]
+    cache_req: list[Sample] = []
+    cache_ev: list[Sample] = []
+    cache_n: list[Sample] = []
+    cache_mem: list[Sample] = []
+    for name, (hits, misses, evictions, entries, nbytes) in sorted(snap["caches"].items()):
+        cache_req += [("", {"cache": name, "result": "hit"}, hits),
+                      ("", {"cache": name, "result": "miss"}, misses)]  # fmt: skip
+        cache_ev.append(("", {"cache": name}, evictions))
+        cache_n.append(("", {"cache": name}, entries))
+        if nbytes >= 0:
+            cache_mem.append(("", {"cache": name}, nbytes))
+    up_hist: list[Sample] = []
+    up_req: list[Sample] = []
+    for name, (ok, err, tmo, total, _max, *buckets) in sorted(snap["upstreams"].items()):
+        up_hist += _hist({"upstream": name}, buckets, HTTP_BOUNDS, total)
+        for outcome, n in (("success", ok), ("error", err), ("timeout", tmo)):
+            up_req.append(("", {"upstream": name, "outcome": outcome}, n))
+    db_hist: list[Sample] = []
+    db_slow: list[Sample] = []
+    for system, (_queries, slow, total, *buckets) in sorted(snap["db"].items()):
+        db_hist += _hist({"db_system_name": system}, buckets, DB_BOUNDS, total)
+        db_slow.append(("", {"db_system_name": system}, slow))
+    return [
+        ("http_server_request_duration_seconds", "histogram",
+         "Duration of HTTP server requests, until the body is closed.", http),
+        ("http_server_active_requests", "gauge", "Number of active HTTP server requests.",
+         [("", {}, snap["in_flight"])]),
+        ("voyagr_http_time_to_first_byte_seconds", "summary",
+         "Time until the application started the response.", first_byte),
+        ("voyagr_exceptions_total", "counter", "Exceptions raised by the application.",
+         exceptions),
+        ("voyagr_cache_requests_total", "counter", "Cache lookups by result.", cache_req),
+        ("voyagr_cache_evictions_total", "counter", "Entries evicted from caches.", cache_ev),
+        ("voyagr_cache_entries", "gauge", "Entries held by caches.", cache_n),
+        ("voyagr_cache_memory_bytes", "gauge", "Memory held by caches.", cache_mem),
+        ("voyagr_upstream_request_duration_seconds", "histogram",
+         "Duration of calls to upstream services.", up_hist),
+        ("voyagr_upstream_requests_total", "counter", "Upstream calls by outcome.", up_req),
+        ("db_client_operation_duration_seconds", "histogram",
+         "Duration of database statements.", db_hist),
+        ("voyagr_db_slow_queries_total", "counter",
+         "Statements over the slow-query threshold.", db_slow),
+        ("voyagr_uptime_seconds", "gauge", "Seconds since the oldest worker started.",
+         [("", {}, round(max(0.0, now - snap["started_at"]), 3))]),
+        ("voyagr_workers", "gauge", "Worker processes whose figures are merged.",
+         [("", {}, snap.get("workers", 1))]),
+        ("voyagr_metric_label_overflow_total", "counter",
+         "Requests labelled __other__ because a label cap was reached.",
+         [("", {}, snap["overflow"])]),
+    ]  # fmt: skip
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    if isinstance(value, int) or float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+def render(snap: dict[str, Any], now: float) -> str:
+    """The text exposition format 0.0.4."""
+    lines: list[str] = []
+    for name, kind, text, samples in families(snap, now):
+        lines.append(f"# HELP {name} {text}")
+        lines.append(f"# TYPE {name} {kind}")
+        for suffix, labels, value in samples:
+            body = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+            lines.append(f"{name}{suffix}{{{body}}} {_number(value)}" if body else
+                         f"{name}{suffix} {_number(value)}")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+class VoyagrCollector:
+    """A ``prometheus_client`` custom collector serving the registry's merged figures."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def describe(self) -> list[Any]:
+        return []  # no up-front description: families depend on what was recorded
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import Metric
+
+        reg = self.registry
+        for name, kind, text, samples in families(reg.merged(), reg.now()):
+            base = name[: -len("_total")] if kind == "counter" else name
+            metric = Metric(base, text, kind)
+            for suffix, labels, value in samples:
+                metric.add_sample(name + suffix, labels, value)
+            yield metric

@@ -1,0 +1,398 @@
+"""The metrics data model: one thread-safe :class:`Registry` per process.
+
+Everything the metrics area records lands here: HTTP requests (per ``method, route, status``
+series with OpenTelemetry's latency buckets), exceptions, named caches, upstream calls and
+database queries, plus time *slots* (``slot_s`` wide, kept for ``retention_s``) from which
+windowed figures (``window_snapshot``) are computed. One lock guards it all; the request
+path does a dict lookup and a few integer adds under it.
+
+:meth:`Registry.snapshot` returns a plain JSON-able dict; :mod:`.multiprocess` writes it to
+``<state_dir>/metrics/<pid>.json`` and merges those files, :mod:`.views` turns a (merged)
+snapshot into the JSON endpoint, the windowed view and the Prometheus text.
+
+Cardinality is bounded: at most ``max_routes`` distinct routes (more go to ``"__other__"``),
+at most ``max_routes * 10`` series, 100 exception types, 100 caches and 100 upstreams.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+import threading
+import time
+import traceback
+import weakref
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+__all__ = [
+    "DB_BOUNDS",
+    "HTTP_BOUNDS",
+    "OVERFLOW",
+    "UNMATCHED",
+    "CacheInfo",
+    "Registry",
+    "default_registry",
+    "set_default_registry",
+]
+
+#: OpenTelemetry semconv advisory buckets for http.server.request.duration (seconds)
+HTTP_BOUNDS: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)  # fmt: skip
+#: semconv buckets for db.client.operation.duration (seconds)
+DB_BOUNDS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
+NB = len(HTTP_BOUNDS) + 1  # buckets incl. +Inf
+UNMATCHED = "__unmatched__"
+OVERFLOW = "__other__"
+_MAX_NAMES = 100
+#: what a cache poller returns: cumulative (hits, misses, evictions) or None each when the
+#: counters come from events, then entries and memory_bytes (None: unknown)
+CacheInfo = tuple[int | None, int | None, int | None, int, int | None]
+
+# series layout: count, errors, sum_s, ttfb_sum_s, NB duration buckets
+_S_HIST = 4
+# slot layout: (unused: the bucket sum), errors, sum_s, max_s, NB buckets
+_W_HIST = 4
+
+_registries: weakref.WeakSet[Registry] = weakref.WeakSet()
+_fork_hook = False
+
+
+def _after_fork() -> None:
+    for registry in list(_registries):
+        registry._forget()
+
+
+class Registry:
+    """All figures of one process; thread-safe. Pass ``now`` to drive slot time in tests."""
+
+    def __init__(
+        self,
+        *,
+        max_routes: int = 200,
+        slow_query_threshold_s: float = 1.0,
+        state_dir: str | None = None,
+        slot_s: float = 5.0,  # seconds per window slot
+        retention_s: float = 900.0,  # seconds of slots kept
+        ring_size: int = 1000,
+        recent: int = 50,  # recent errors / slow queries kept
+        now: Callable[[], float] = time.time,  # wall clock: slots are compared across pids
+    ) -> None:
+        global _fork_hook
+        self.max_routes = max_routes
+        self.max_series = max_routes * 10
+        self.slow_query_threshold_s = slow_query_threshold_s
+        self.state_dir = state_dir
+        self.slot_s = slot_s
+        self.retention_s = retention_s
+        self.ring_size = ring_size
+        self.recent = recent
+        self.now = now
+        self.pollers: dict[str, Callable[[], CacheInfo]] = {}
+        self.shared = False  # set by the snapshot writer: readers merge the worker files
+        self._forget()
+        _registries.add(self)
+        if not _fork_hook:
+            _fork_hook = True
+            os.register_at_fork(after_in_child=_after_fork)
+
+    def _forget(self) -> None:
+        """Fresh state (also run in a forked child: the parent's figures stay the parent's)."""
+        self._lock = threading.Lock()
+        self.write_lock = threading.Lock()  # serialises snapshot file writes
+        self.claimed = ""  # instance that last claimed <pid>.json (see multiprocess)
+        self.pid = os.getpid()
+        self.instance = secrets.token_hex(8)
+        self.started_at = self.now()
+        self.shared = False
+        self._started = itertools.count()
+        self.started = self._started.__next__  # the layer calls this per request
+        self.total = 0
+        self.errors = 0
+        self.overflow = 0
+        self._series: dict[tuple[str, str, int], list[float]] = {}
+        self._routes: set[str] = set()
+        self._ring: deque[float] = deque(maxlen=self.ring_size)
+        self._ring_append = self._ring.append
+        self._exceptions: dict[str, int] = {}
+        self._exc_routes: dict[tuple[str, str], int] = {}
+        self._recent_errors: deque[dict[str, Any]] = deque(maxlen=self.recent)
+        self._caches: dict[str, list[int]] = {}  # hits, misses, evictions, entries, bytes|-1
+        self._polled: dict[str, tuple[int, int, int]] = {}
+        self._upstreams: dict[str, list[float]] = {}  # ok, err, timeout, sum, max, NB buckets
+        self._db: dict[str, list[float]] = {}  # queries, slow, sum, len(DB_BOUNDS)+1 buckets
+        self._recent_slow: deque[dict[str, Any]] = deque(maxlen=self.recent)
+        self._slots: dict[int, dict[str, Any]] = {}
+        self._sid = -1
+        self._slot: dict[str, Any] = {}
+        self._wreq: list[float] = []
+
+    # -- slots ---------------------------------------------------------------------------
+    def _rotate(self, sid: int) -> None:
+        """Switch the current slot (caller holds the lock)."""
+        slot = self._slots.get(sid)
+        if slot is None:
+            slot = {"r": [0, 0, 0.0, 0.0] + [0] * NB, "c": {}, "u": {}, "q": 0}
+            self._slots[sid] = slot
+            oldest = sid - int(self.retention_s / self.slot_s) - 1
+            for old in [k for k in self._slots if k < oldest]:
+                del self._slots[old]
+        self._sid = sid
+        self._slot = slot
+        self._wreq = slot["r"]
+
+    def _current(self) -> dict[str, Any]:
+        sid = int(self.now() // self.slot_s)
+        if sid != self._sid:
+            self._rotate(sid)
+        return self._slot
+
+    # -- HTTP (hot path) -------------------------------------------------------------------
+    @property
+    def in_flight(self) -> int:
+        """Requests started and not yet finished (``started`` is a lock-free counter)."""
+        return int(repr(self._started)[6:-1]) - self.total
+
+    def observe_request(
+        self, method: str, route: str, status: int, duration_s: float, ttfb_s: float, error: bool
+    ) -> None:
+        """Count one finished request (and end its in-flight span)."""
+        i = bisect_left(HTTP_BOUNDS, duration_s)
+        sid = int(self.now() // self.slot_s)
+        with self._lock:
+            s = self._series.get((method, route, status))
+            if s is None:
+                s = self._new_series(method, route, status)
+            s[0] += 1
+            s[2] += duration_s
+            s[3] += ttfb_s
+            s[_S_HIST + i] += 1
+            self.total += 1
+            self._ring_append(duration_s)
+            if sid != self._sid:
+                self._rotate(sid)
+            w = self._wreq
+            w[2] += duration_s
+            if duration_s > w[3]:
+                w[3] = duration_s
+            w[_W_HIST + i] += 1
+            if error:
+                s[1] += 1
+                self.errors += 1
+                w[1] += 1
+
+    def _new_series(self, method: str, route: str, status: int) -> list[float]:
+        if route not in self._routes:
+            if len(self._routes) < self.max_routes:
+                self._routes.add(route)
+            else:
+                route = OVERFLOW
+                self.overflow += 1
+        key = (method, route, status)
+        s = self._series.get(key)
+        if s is None:
+            if len(self._series) >= self.max_series:
+                self.overflow += 1
+                key = ("_OTHER", OVERFLOW, 0)
+                s = self._series.get(key)
+            if s is None:
+                s = [0, 0, 0.0, 0.0] + [0] * NB
+                self._series[key] = s
+        return s
+
+    def record_exception(self, exc: BaseException, route: str) -> None:
+        name = _type_name(exc)
+        frames = traceback.extract_tb(exc.__traceback__)[-5:]
+        entry = {
+            "time": time.time(),
+            "type": name,
+            "route": route,
+            "message": str(exc)[:200],
+            "traceback": [f"{f.filename}:{f.lineno} in {f.name}" for f in frames],
+        }
+        with self._lock:
+            if name not in self._exceptions and len(self._exceptions) >= _MAX_NAMES:
+                name = OVERFLOW
+            self._exceptions[name] = self._exceptions.get(name, 0) + 1
+            key = (name, route)
+            if key in self._exc_routes or len(self._exc_routes) < self.max_series:
+                self._exc_routes[key] = self._exc_routes.get(key, 0) + 1
+            self._recent_errors.append(entry)
+
+    # -- caches ------------------------------------------------------------------------------
+    def _cache(self, name: str) -> list[int]:
+        c = self._caches.get(name)
+        if c is None:
+            if len(self._caches) >= _MAX_NAMES:
+                name = OVERFLOW
+            c = self._caches.setdefault(name, [0, 0, 0, 0, -1])
+        return c
+
+    def cache_event(self, name: str, hits: int = 0, misses: int = 0, evictions: int = 0) -> None:
+        with self._lock:
+            c = self._cache(name)
+            c[0] += hits
+            c[1] += misses
+            c[2] += evictions
+            w = self._current()["c"].setdefault(name, [0, 0])
+            w[0] += hits
+            w[1] += misses
+
+    def cache_size(self, name: str, entries: int, memory_bytes: int | None = None) -> None:
+        with self._lock:
+            c = self._cache(name)
+            c[3] = entries
+            c[4] = -1 if memory_bytes is None else memory_bytes
+
+    def add_cache_poller(self, name: str, poll: Callable[[], CacheInfo]) -> None:
+        """``poll()`` returns cumulative (hits, misses, evictions, entries, bytes|None)."""
+        self.pollers[name] = poll
+
+    def poll_caches(self) -> None:
+        for name, poll in list(self.pollers.items()):
+            hits, misses, evictions, entries, nbytes = poll()
+            if hits is not None and misses is not None:
+                cum = (hits, misses, evictions or 0)
+                last = self._polled.get(name, (0, 0, 0))
+                self._polled[name] = cum
+                delta = [c - p for c, p in zip(cum, last, strict=True)]
+                if min(delta) < 0:  # cache_clear(): the cumulative counters restarted
+                    delta = list(cum)
+                self.cache_event(name, *delta)
+            self.cache_size(name, entries, nbytes)
+
+    # -- upstreams and queries --------------------------------------------------------------
+    def upstream_call(self, name: str, outcome: str, duration_s: float) -> None:
+        """``outcome``: ``success``, ``error`` or ``timeout``."""
+        col = 0 if outcome == "success" else 2 if outcome == "timeout" else 1
+        i = bisect_left(HTTP_BOUNDS, duration_s)
+        with self._lock:
+            u = self._upstreams.get(name)
+            if u is None:
+                if len(self._upstreams) >= _MAX_NAMES:
+                    name = OVERFLOW
+                u = self._upstreams.setdefault(name, [0, 0, 0, 0.0, 0.0] + [0] * NB)
+            u[col] += 1
+            u[3] += duration_s
+            if duration_s > u[4]:
+                u[4] = duration_s
+            u[5 + i] += 1
+            w = self._current()["u"].setdefault(name, [0, 0, 0])
+            w[0] += 1
+            if col:
+                w[col] += 1
+
+    def query(self, statement: str, duration_s: float, system: str = "sqlite") -> bool:
+        """Count one statement; returns True (and keeps it) when it was slow."""
+        slow = duration_s >= self.slow_query_threshold_s
+        i = bisect_left(DB_BOUNDS, duration_s)
+        with self._lock:
+            d = self._db.get(system)
+            if d is None:
+                d = self._db.setdefault(system, [0, 0, 0.0] + [0] * (len(DB_BOUNDS) + 1))
+            d[0] += 1
+            d[2] += duration_s
+            d[3 + i] += 1
+            if slow:
+                d[1] += 1
+                self._current()["q"] += 1
+                self._recent_slow.append(
+                    {
+                        "time": time.time(),
+                        "db": system,
+                        "statement": statement,
+                        "duration_s": round(duration_s, 6),
+                    }
+                )
+        return slow
+
+    # -- reading -------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """This process's figures as a JSON-able dict (see :mod:`.multiprocess`)."""
+        self.poll_caches()
+        with self._lock:
+            self._current()
+            return {
+                "version": 1,
+                "pid": self.pid,
+                "instance": self.instance,
+                "started_at": self.started_at,
+                "written_at": self.now(),
+                "in_flight": self.in_flight,
+                "total": self.total,
+                "errors": self.errors,
+                "overflow": self.overflow,
+                "series": [[*k, *v] for k, v in self._series.items()],
+                "ring": [round(x, 6) for x in self._ring],
+                "exceptions": dict(self._exceptions),
+                "exc_routes": [[t, r, n] for (t, r), n in self._exc_routes.items()],
+                "recent_errors": list(self._recent_errors),
+                "caches": {k: list(v) for k, v in self._caches.items()},
+                "upstreams": {k: list(v) for k, v in self._upstreams.items()},
+                "db": {k: list(v) for k, v in self._db.items()},
+                "recent_slow": list(self._recent_slow),
+                "slots": {
+                    str(k): {
+                        "r": list(v["r"]),
+                        "c": {n: list(x) for n, x in v["c"].items()},
+                        "u": {n: list(x) for n, x in v["u"].items()},
+                        "q": v["q"],
+                    }
+                    for k, v in self._slots.items()
+                },
+            }
+
+    def merged(self) -> dict[str, Any]:
+        """This process plus every other worker (when sharing is on), merged."""
+        if not (self.shared and self.state_dir):
+            return self.snapshot()
+        from .multiprocess import read_merged
+
+        return read_merged(self)
+
+    def window_snapshot(self, window_s: float) -> dict[str, Any]:
+        """Figures of the last ``window_s`` seconds, merged across workers (for alerts)."""
+        from .views import window
+
+        return window(self.merged(), window_s, self.now(), self.slot_s)
+
+
+def _type_name(exc: BaseException) -> str:
+    cls = type(exc)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+_default: Registry | None = None
+_default_lock = threading.Lock()
+
+
+def default_registry() -> Registry:
+    """The process-wide registry trackers use without an explicit ``registry=``.
+
+    Created on first use (nothing happens at import). ``compose(app, settings)`` installs the
+    registry it builds from the settings with :func:`set_default_registry`, so the layer and
+    ``track_upstream("osrm")`` in app code record into the same place.
+    """
+    global _default
+    registry = _default
+    if registry is None:
+        with _default_lock:
+            if _default is None:
+                _default = Registry()
+            registry = _default
+    return registry
+
+
+def set_default_registry(registry: Registry | None) -> None:
+    """Install ``registry`` as the default (cache pollers of the previous one carry over)."""
+    global _default
+    with _default_lock:
+        previous, _default = _default, registry
+        if previous is not None and registry is not None and previous is not registry:
+            for name, poll in previous.pollers.items():
+                registry.pollers.setdefault(name, poll)

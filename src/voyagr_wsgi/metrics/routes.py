@@ -1,0 +1,102 @@
+"""Route templates for metric labels: never the raw path.
+
+A raw path in a label lets every ``/users/1``, ``/users/2`` (and every bot probing
+``/wp-admin``) create a new series. The metrics layer labels a request with, in order:
+
+1. ``environ["voyagr.route"]``, set by the app (the helpers below do it for Flask and
+   Django, from the same sources OpenTelemetry uses);
+2. the first matching template of ``Metrics(routes=[...])`` / ``METRICS_ROUTE_PATTERNS``;
+3. ``"__unmatched__"`` for everything else (404s, scanners): one shared bucket.
+
+On top of that the registry caps the number of distinct routes (``METRICS_MAX_ROUTES``) and
+sends the rest to ``"__other__"``.
+
+Flask::
+
+    from voyagr_wsgi.metrics.routes import flask_route
+    flask_route(app)            # before_request: environ["voyagr.route"] = url_rule.rule
+
+Django (``settings.MIDDLEWARE``)::
+
+    "voyagr_wsgi.metrics.routes.DjangoRouteMiddleware"   # from request.resolver_match.route
+
+Templates: ``/users/{id}``, ``/users/<int:id>`` or ``/users/<id>`` match one path segment;
+``{rest:path}`` / ``<path:rest>`` match the remainder.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..errors import ConfigurationError
+from ..request import ROUTE
+
+__all__ = ["DjangoRouteMiddleware", "RoutePatterns", "flask_route"]
+
+_PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}|<(?:(\w+):)?(\w+)>")
+
+
+def _template_regex(template: str) -> str:
+    out: list[str] = []
+    pos = 0
+    for m in _PARAM.finditer(template):
+        out.append(re.escape(template[pos : m.start()]))
+        kind = m.group(2) or m.group(3)
+        out.append(".+" if kind == "path" else "[^/]+")
+        pos = m.end()
+    out.append(re.escape(template[pos:]))
+    return "".join(out)
+
+
+class RoutePatterns:
+    """Map a path to the first matching template, with one combined regex."""
+
+    def __init__(self, templates: Sequence[str], *, setting: str = "routes") -> None:
+        self.templates = tuple(templates)
+        for t in self.templates:
+            if not t.startswith("/"):
+                raise ConfigurationError(f"{setting}: route template {t!r} must start with '/'")
+        parts = [f"(?P<r{i}>{_template_regex(t)})" for i, t in enumerate(self.templates)]
+        self._regex = re.compile("(?:" + "|".join(parts) + r")\Z") if parts else None
+
+    def __bool__(self) -> bool:
+        return self._regex is not None
+
+    def match(self, path: str) -> str | None:
+        if self._regex is None:
+            return None
+        m = self._regex.match(path)
+        if m is None or m.lastgroup is None:
+            return None
+        return self.templates[int(m.lastgroup[1:])]
+
+
+def flask_route(app: Any) -> Any:
+    """Register a ``before_request`` hook that records ``request.url_rule.rule``."""
+    from flask import request
+
+    def _voyagr_route() -> None:
+        rule = request.url_rule
+        if rule is not None:
+            request.environ[ROUTE] = rule.rule
+
+    app.before_request(_voyagr_route)
+    return app
+
+
+class DjangoRouteMiddleware:
+    """Django middleware: ``environ["voyagr.route"]`` from ``request.resolver_match``."""
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        return self.get_response(request)
+
+    def process_view(self, request: Any, view: Any, args: Any, kwargs: Any) -> None:
+        match = getattr(request, "resolver_match", None)
+        route = getattr(match, "route", None)
+        if route:
+            request.META[ROUTE] = route if route.startswith("/") else "/" + route

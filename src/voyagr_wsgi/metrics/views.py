@@ -1,0 +1,208 @@
+"""Read-only views of a (merged) snapshot: the JSON document and the windowed figures.
+
+Pure functions over the dict :meth:`Registry.snapshot` returns (or :mod:`.multiprocess`
+merges), so the JSON endpoint, the dashboard, the health checks and the alert rules all read
+the same numbers.
+
+- :func:`json_view`: the seed's ``/api/production/metrics`` document.
+- :func:`window`: the last ``window_s`` seconds, the shape the alert rules consume::
+
+    {"window_s": 60.0,
+     "requests": {"total": 120, "errors": 3, "error_rate": 0.025},
+     "latency_s": {"p50": 0.04, "p95": 0.3, "p99": 0.7, "avg": 0.06, "max": 1.2},
+     "caches": {"routes": {"hits": 90, "misses": 10, "hit_rate": 0.9}},
+     "upstreams": {"osrm": {"calls": 20, "errors": 1, "timeouts": 1, "failure_rate": 0.1}},
+     "slow_queries": 0}
+
+  ``errors`` counts 5xx responses plus requests that raised; upstream ``errors`` excludes
+  ``timeouts`` and ``failure_rate`` counts both. Rates are ``None`` when the window holds no
+  event. Percentiles are interpolated from the OpenTelemetry buckets the way PromQL's
+  ``histogram_quantile`` does, capped at the largest value seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .registry import DB_BOUNDS, HTTP_BOUNDS, NB
+
+__all__ = ["bucket_quantile", "json_view", "ring_quantile", "window"]
+
+
+def bucket_quantile(
+    q: float, counts: Sequence[float], bounds: Sequence[float] = HTTP_BOUNDS
+) -> float | None:
+    """``histogram_quantile``: linear interpolation inside the bucket holding rank q."""
+    total = sum(counts)
+    if total <= 0:
+        return None
+    rank = q * total
+    cumulative = 0.0
+    for i, count in enumerate(counts):
+        if count and cumulative + count >= rank:
+            if i >= len(bounds):
+                return float(bounds[-1])
+            lower = bounds[i - 1] if i else 0.0
+            return float(lower + (bounds[i] - lower) * (rank - cumulative) / count)
+        cumulative += count
+    return float(bounds[-1])
+
+
+def ring_quantile(q: float, values: Sequence[float]) -> float | None:
+    """Linear-interpolated quantile of raw values (the ring of recent response times)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return None if den <= 0 else num / den
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000.0, 3)
+
+
+def window(snap: dict[str, Any], window_s: float, now: float, slot_s: float) -> dict[str, Any]:
+    """The figures of the slots covering the last ``window_s`` seconds."""
+    first = int((now - window_s) // slot_s) + 1
+    last = int(now // slot_s)
+    req = [0.0] * (4 + NB)
+    caches: dict[str, list[int]] = {}
+    ups: dict[str, list[int]] = {}
+    slow = 0
+    for key, slot in snap.get("slots", {}).items():
+        if not first <= int(key) <= last:
+            continue
+        r = slot["r"]
+        for k in (1, 2, *range(4, 4 + NB)):
+            req[k] += r[k]
+        req[3] = max(req[3], r[3])
+        for name, (h, m) in slot["c"].items():
+            c = caches.setdefault(name, [0, 0])
+            c[0] += h
+            c[1] += m
+        for name, calls in slot["u"].items():
+            u = ups.setdefault(name, [0, 0, 0])
+            for k in range(3):
+                u[k] += calls[k]
+        slow += slot["q"]
+    counts = req[4:]
+    total = int(sum(counts))
+
+    def pct(q: float) -> float | None:
+        value = bucket_quantile(q, counts)
+        return None if value is None else min(value, req[3])
+
+    return {
+        "window_s": float(window_s),
+        "requests": {"total": total, "errors": int(req[1]), "error_rate": _ratio(req[1], total)},
+        "latency_s": {
+            "p50": pct(0.5),
+            "p95": pct(0.95),
+            "p99": pct(0.99),
+            "avg": _ratio(req[2], total),
+            "max": req[3] if total else None,
+        },
+        "caches": {
+            n: {"hits": h, "misses": m, "hit_rate": _ratio(h, h + m)}
+            for n, (h, m) in caches.items()
+        },
+        "upstreams": {
+            n: {"calls": c, "errors": e, "timeouts": t, "failure_rate": _ratio(e + t, c)}
+            for n, (c, e, t) in ups.items()
+        },
+        "slow_queries": slow,
+    }
+
+
+def _routes(snap: dict[str, Any]) -> dict[str, Any]:
+    grouped: dict[str, dict[str, Any]] = {}
+    for method, route, status, count, errors, total_s, _ttfb, *buckets in snap["series"]:
+        g = grouped.setdefault(
+            f"{method} {route}",
+            {"method": method, "route": route, "count": 0, "errors": 0, "sum": 0.0,
+             "buckets": [0] * NB, "statuses": {}},
+        )  # fmt: skip
+        g["count"] += count
+        g["errors"] += errors
+        g["sum"] += total_s
+        for i in range(NB):
+            g["buckets"][i] += buckets[i]
+        g["statuses"][str(status)] = g["statuses"].get(str(status), 0) + count
+    out: dict[str, Any] = {}
+    for key, g in sorted(grouped.items(), key=lambda kv: -kv[1]["count"]):
+        counts = g.pop("buckets")
+        total_s = g.pop("sum")
+        g["error_rate"] = _ratio(g["errors"], g["count"])
+        g["avg_ms"] = _ms(_ratio(total_s, g["count"]))
+        for q in (50, 95, 99):
+            g[f"p{q}_ms"] = _ms(bucket_quantile(q / 100, counts))
+        out[key] = g
+    return out
+
+
+def json_view(
+    snap: dict[str, Any], *, now: float, slot_s: float, threshold_s: float
+) -> dict[str, Any]:
+    """The ``/api/production/metrics`` document (everything but ``health``)."""
+    total = snap["total"]
+    total_s = sum(s[5] for s in snap["series"])
+    ring = snap["ring"]
+    caches = {}
+    for name, (h, m, e, entries, nbytes) in sorted(snap["caches"].items()):
+        caches[name] = {
+            "hits": h, "misses": m, "evictions": e, "entries": entries,
+            "memory_bytes": None if nbytes < 0 else nbytes,
+            "hit_rate": _ratio(h, h + m), "eviction_rate": _ratio(e, m),
+        }  # fmt: skip
+    upstreams = {}
+    for name, (ok, err, tmo, total_u, mx, *buckets) in sorted(snap["upstreams"].items()):
+        calls = ok + err + tmo
+        upstreams[name] = {
+            "calls": calls, "success": ok, "errors": err, "timeouts": tmo,
+            "success_rate": _ratio(ok, calls), "failure_rate": _ratio(err + tmo, calls),
+            "avg_ms": _ms(_ratio(total_u, calls)), "max_ms": _ms(mx),
+            "p95_ms": _ms(bucket_quantile(0.95, buckets)),
+        }  # fmt: skip
+    db: dict[str, Any] = {"queries": 0, "slow_queries": 0, "slow_threshold_s": threshold_s}
+    systems = {}
+    for system, (queries, slow, total_q, *buckets) in sorted(snap["db"].items()):
+        db["queries"] += queries
+        db["slow_queries"] += slow
+        systems[system] = {
+            "queries": queries, "slow_queries": slow, "avg_ms": _ms(_ratio(total_q, queries)),
+            "p95_ms": _ms(bucket_quantile(0.95, buckets, DB_BOUNDS)),
+        }  # fmt: skip
+    db["systems"] = systems
+    db["recent_slow"] = snap["recent_slow"]
+    return {
+        "uptime_seconds": round(max(0.0, now - snap["started_at"]), 3),
+        "workers": snap.get("workers", 1),
+        "requests": {
+            "total": total,
+            "errors": snap["errors"],
+            "error_rate": _ratio(snap["errors"], total),
+            "in_flight": snap["in_flight"],
+            "avg_response_time_ms": _ms(_ratio(total_s, total)),
+            "p50_ms": _ms(ring_quantile(0.5, ring)),
+            "p95_ms": _ms(ring_quantile(0.95, ring)),
+            "p99_ms": _ms(ring_quantile(0.99, ring)),
+            "overflowed": snap["overflow"],
+        },
+        "routes": _routes(snap),
+        "errors": {
+            "total": sum(snap["exceptions"].values()),
+            "by_type": dict(sorted(snap["exceptions"].items(), key=lambda kv: -kv[1])),
+            "recent": snap["recent_errors"],
+        },
+        "caches": caches,
+        "upstreams": upstreams,
+        "database": db,
+        "window": window(snap, 60.0, now, slot_s),
+    }
