@@ -243,11 +243,14 @@ def test_untrusted_peer_sending_forwarded_is_ignored_and_headers_removed() -> No
         "X-Forwarded-Proto": "https",
         "X-Forwarded-Host": "evil.com",
         "X-Forwarded-Port": "443",
+        "X-Real-IP": "1.1.1.1",
+        "X-Forwarded-Prefix": "/evil",
     }
     seen = resolve(remote="203.0.113.50", headers=headers, host="example.com")
     assert (seen[CLIENT_IP], seen[SCHEME], seen[HOST]) == ("203.0.113.50", "http", "example.com")
     for key in ("HTTP_FORWARDED", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO",
-                "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PORT"):
+                "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PORT", "HTTP_X_REAL_IP",
+                "HTTP_X_FORWARDED_PREFIX"):
         assert key not in seen
         assert seen[ORIG][key]
 

@@ -40,8 +40,10 @@ Results: ``voyagr.client_ip``, ``voyagr.scheme``, ``voyagr.host`` (lower-cased) 
 every request. When a trusted proxy changed them, ``REMOTE_ADDR``, ``wsgi.url_scheme``,
 ``HTTP_HOST`` (and ``SERVER_NAME`` / ``SERVER_PORT`` with the host) are rewritten for the app,
 as werkzeug's ``ProxyFix`` does. From an untrusted peer every forwarded header is removed
-from the environ (waitress ``clear_untrusted_proxy_headers``); from a trusted peer the family
-not consulted is removed. The original values of everything rewritten or removed are kept in
+from the environ (waitress ``clear_untrusted_proxy_headers``), and so are ``X-Real-IP`` and
+``X-Forwarded-Prefix`` / ``-Ssl`` / ``-Scheme`` / ``-Server``, which this layer never reads;
+from a trusted peer the family not consulted (``Forwarded`` or ``X-Forwarded-*``) is
+removed. The original values of everything rewritten or removed are kept in
 ``environ["voyagr.proxy_trust.orig"]`` (a dict, set on every request).
 
 Unix-socket peers (``REMOTE_ADDR`` empty) cannot be matched by a network and are never
@@ -77,7 +79,15 @@ _X_KEYS = (
     "HTTP_X_FORWARDED_HOST",
     "HTTP_X_FORWARDED_PORT",
 )
-_ALL_KEYS = ("HTTP_FORWARDED", *_X_KEYS)
+#: never read here, but spoofable when a client sends them: removed from untrusted peers
+_OTHER_KEYS = (
+    "HTTP_X_REAL_IP",
+    "HTTP_X_FORWARDED_PREFIX",
+    "HTTP_X_FORWARDED_SSL",
+    "HTTP_X_FORWARDED_SCHEME",
+    "HTTP_X_FORWARDED_SERVER",
+)
+_ALL_KEYS = ("HTTP_FORWARDED", *_X_KEYS, *_OTHER_KEYS)
 _CACHE_MAX = 1024
 _CACHE_CHARS = 512  # longer header sets are resolved every time, never cached
 _MAX_HOPS = 64  # a longer chain is cut: its 65th entry from the right is never read
