@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from ..errors import BackupError, ConfigurationError
+from ..errors import BackupError, ConfigurationError, StorageError
 from ..settings import Settings
 from .manager import BackupBusy, BackupManager
 
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BackupBusy as exc:
         print(f"voyagr-wsgi backup {args.action}: busy: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
-    except (BackupError, ConfigurationError, OSError) as exc:
+    except (BackupError, StorageError, ConfigurationError, OSError) as exc:
         print(f"voyagr-wsgi backup {args.action}: error: {exc}", file=sys.stderr)
         return 1
     return 0

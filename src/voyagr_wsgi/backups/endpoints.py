@@ -5,7 +5,8 @@
 - ``POST /api/production/backup/create``: take one now (201; 409 while another runs);
 - ``POST /api/production/backup/restore/{name}``: restore by id. ``name`` must match the id
   pattern (400 otherwise) and be found among listed manifests (404); it never becomes a path
-  or a key. 409 while busy, 422 when the backup fails verification (the live DB untouched).
+  or a key. 409 while busy, 422 when the backup fails verification (the live DB untouched),
+  502 when S3 fails.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from typing import Any
 
 from .._wsgi import Environ
 from ..admin import AdminRoute, Response, json_body
-from ..errors import BackupError, BackupNotFound, BackupVerificationError, InvalidBackupId
+from ..errors import (
+    BackupError,
+    BackupNotFound,
+    BackupVerificationError,
+    InvalidBackupId,
+    StorageError,
+)
 from .manager import BackupBusy, BackupManager
 
 __all__ = ["routes"]
@@ -38,6 +45,9 @@ def _errors(call: Callable[[], Response]) -> Response:
     except BackupError as exc:
         log.error("backup endpoint failed: %s", exc)
         return json_body("500 Internal Server Error", {"error": str(exc)})
+    except StorageError as exc:
+        log.error("backup store failed: %s", exc)
+        return json_body("502 Bad Gateway", {"error": str(exc)})
 
 
 def routes(manager: BackupManager) -> list[AdminRoute]:

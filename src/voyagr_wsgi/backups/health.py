@@ -1,7 +1,8 @@
 """The ``backup:age`` health check: the age of the last verified backup.
 
 ``pass`` when the newest verified backup is younger than 2x the interval, ``warn`` when it is
-older (or there is none yet), ``fail`` when the last backup attempt failed.
+older (or there is none yet), ``fail`` while the last attempt (backup, upload or retention)
+failed, i.e. ``status()["last_error"]`` is set; the next success clears it.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ def health_source(
 
     def source() -> Iterable[Check]:
         status = manager.status()
-        last_ok, failed = status["last_success_ts"], status["last_failure_ts"]
-        interval = float(status["interval_s"])
-        if failed is not None and (last_ok is None or failed > last_ok):
+        last_ok, interval = status["last_success_ts"], float(status["interval_s"])
+        if status["last_error"]:  # cleared by the next success
             age = None if last_ok is None else round(now() - last_ok)
             return [
                 Check("backup:age", "fail", age, "s", f"last backup failed: {status['last_error']}")

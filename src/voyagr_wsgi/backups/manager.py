@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..errors import BackupError, BackupNotFound
+from ..errors import BackupError, BackupNotFound, StorageError
 from ..services import FileLock
 from ._fs import remove_quietly
 from .config import BackupSettings
@@ -158,10 +158,9 @@ class BackupManager:
             raise
         self._record(success=manifest)
         log.info("backup %s committed (%d bytes gz)", backup_id, manifest.gz_bytes)
-        if self.remote is not None:
-            self._upload(manifest)
+        uploaded = self._upload(manifest)
         if retention:
-            self._prune_all()
+            self._prune_all(remote=uploaded)
         return manifest
 
     def _upload(self, manifest: Manifest) -> bool:
@@ -170,7 +169,7 @@ class BackupManager:
             return True
         try:
             remote.put(manifest, self.local.data_path(manifest))
-        except BackupError as exc:
+        except (BackupError, StorageError) as exc:
             self._record(upload_failed=manifest.id, error=f"upload failed (will retry): {exc}")
             log.warning("backup %s kept locally; upload failed: %s", manifest.id, exc)
             return False
@@ -262,15 +261,15 @@ class BackupManager:
             )
         return plan(listing.manifests, self.policy, now=self.clock())
 
-    def _prune_all(self) -> dict[str, Plan[Manifest]]:
+    def _prune_all(self, *, remote: bool = True) -> dict[str, Plan[Manifest]]:
         plans: dict[str, Plan[Manifest]] = {}
-        for store in self.stores():
+        for store in self.stores() if remote else [self.local]:
             try:
                 plans[store.name] = result = self._plan(store)
                 for manifest in result.delete:
                     store.delete(manifest)
                     log.info("retention: deleted %s from %s", manifest.id, store.name)
-            except BackupError as exc:
+            except (BackupError, StorageError) as exc:
                 self._record(error=f"retention on {store.name} failed: {exc}")
                 log.warning("retention on %s skipped: %s", store.name, exc)
         return plans

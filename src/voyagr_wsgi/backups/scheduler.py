@@ -85,7 +85,7 @@ class BackupScheduler:
         now = self.clock()
         due = (status["last_success_ts"] or 0.0) + settings.interval_s
         failed = status["last_failure_ts"]
-        if failed is not None and failed > (status["last_success_ts"] or 0.0):
+        if status["last_error"] and failed is not None:
             due = min(due, failed + min(settings.s3_retry_s, settings.interval_s))
         if status["pending_uploads"]:
             upload_failed = status["last_upload_failure_ts"] or 0.0

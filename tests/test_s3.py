@@ -1,0 +1,208 @@
+"""The S3 store against moto's server mode over HTTP on loopback (a real boto3 client)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from boto3.s3.transfer import TransferConfig
+from moto.server import ThreadedMotoServer
+
+from conftest import free_port
+from test_backup_support import backup_settings, listed, make_db, rows
+from voyagr_wsgi.backups import BackupManager, BackupSettings
+from voyagr_wsgi.backups.health import health_source
+from voyagr_wsgi.backups.s3 import S3Store
+from voyagr_wsgi.errors import BackupVerificationError
+
+MIB = 1024 * 1024
+_buckets = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+
+
+def start_moto(port: int = 0) -> tuple[ThreadedMotoServer, str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    host, bound = server.get_host_and_port()
+    return server, f"http://{host}:{bound}"
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    server, url = start_moto()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+def client(url: str) -> Any:
+    return boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+
+
+@pytest.fixture
+def bucket(moto_url: str) -> str:
+    name = f"voyagr-test-{next(_buckets)}"
+    client(moto_url).create_bucket(Bucket=name)
+    return name
+
+
+def s3_settings(tmp_path: Path, url: str, bucket: str, **changes: Any) -> BackupSettings:
+    return backup_settings(
+        tmp_path,
+        s3_enabled=True,
+        s3_bucket=bucket,
+        s3_endpoint_url=url,
+        s3_region="us-east-1",
+        **changes,
+    )
+
+
+@pytest.mark.parametrize(
+    ("sse", "key_id"),
+    [
+        pytest.param("AES256", "", id="SSE-S3"),
+        pytest.param("aws:kms", "alias/voyagr-backups", id="SSE-KMS"),
+    ],
+)
+def test_backup_is_uploaded_encrypted_and_checked(
+    tmp_path: Path, moto_url: str, bucket: str, sse: str, key_id: str
+) -> None:
+    make_db(tmp_path / "app.db", 300)
+    settings = s3_settings(tmp_path, moto_url, bucket, s3_sse=sse, s3_kms_key_id=key_id)
+    made = BackupManager(settings).create()
+    s3 = client(moto_url)
+    head = s3.head_object(Bucket=bucket, Key=f"voyagr-backups/{made.id}.db.gz")
+    assert head["ServerSideEncryption"] == sse
+    assert head["ContentLength"] == made.gz_bytes
+    assert head["Metadata"]["sha256-gz"] == made.sha256_gz
+    if key_id:
+        assert key_id in head["SSEKMSKeyId"]
+    doc = json.loads(
+        s3.get_object(Bucket=bucket, Key=f"voyagr-backups/{made.id}.json")["Body"].read()
+    )
+    assert doc["encryption"] == sse and doc["sha256_gz"] == made.sha256_gz
+    assert made.encryption == "none", "the local copy is not encrypted at rest"
+    manifest_head = s3.head_object(Bucket=bucket, Key=f"voyagr-backups/{made.id}.json")
+    assert manifest_head["ServerSideEncryption"] == sse
+
+
+def test_a_large_backup_is_uploaded_in_parts(tmp_path: Path, moto_url: str, bucket: str) -> None:
+    make_db(tmp_path / "app.db", 12, blob_bytes=MIB)  # ~12 MiB, incompressible
+    store = S3Store(
+        client(moto_url),
+        bucket=bucket,
+        config=TransferConfig(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB),
+    )
+    manager = BackupManager(s3_settings(tmp_path, moto_url, bucket), remote=store)
+    made = manager.create()
+    head = client(moto_url).head_object(Bucket=bucket, Key=f"voyagr-backups/{made.id}.db.gz")
+    assert head["ETag"].strip('"').endswith("-3"), head["ETag"]
+    assert head["ContentLength"] == made.gz_bytes
+    (tmp_path / "backups" / made.data_name).unlink()  # restore must come from S3
+    (tmp_path / "backups" / made.manifest_name).unlink()
+    make_db(tmp_path / "app.db", 1, tag="since")
+    manager.restore(made.id)
+    assert rows(tmp_path / "app.db") == 12
+
+
+def test_listing_pages_past_1000_objects_and_leaves_unknown_keys_alone(
+    tmp_path: Path, moto_url: str, bucket: str
+) -> None:
+    s3 = client(moto_url)
+    junk = [f"voyagr-backups/0-other-{i:05d}" for i in range(1100)]  # sort before the backups
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda key: s3.put_object(Bucket=bucket, Key=key, Body=b"x"), junk))
+    make_db(tmp_path / "app.db", 10)
+    clock = [1_767_322_800.0]
+    settings = s3_settings(
+        tmp_path,
+        moto_url,
+        bucket,
+        retention_daily=1,
+        retention_weekly=0,
+        retention_monthly=0,
+        retention_min_keep=1,
+    )
+    manager = BackupManager(settings, clock=lambda: clock[0])
+    first = manager.create()
+    one_call = s3.list_objects_v2(Bucket=bucket, Prefix="voyagr-backups/")
+    assert one_call["IsTruncated"] and all("other" in o["Key"] for o in one_call["Contents"])
+    assert [m.id for m in manager.list()["s3"].manifests] == [first.id]
+    clock[0] += 86_400
+    second = manager.create()  # retention deletes `first` from both stores
+    assert [m.id for m in manager.list()["s3"].manifests] == [second.id]
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in page.get("Contents", ())
+    ]
+    assert sorted(k for k in keys if "other" in k) == junk
+    assert not any(first.id in k for k in keys)
+
+
+def test_unreachable_s3_keeps_the_local_backup_and_a_later_retry_uploads_it(
+    tmp_path: Path,
+) -> None:
+    port = free_port()  # nothing listens here yet
+    url = f"http://127.0.0.1:{port}"
+    make_db(tmp_path / "app.db", 50)
+    clock = [1_767_322_800.0]
+    settings = s3_settings(tmp_path, url, "voyagr-late", s3_retry_s=600.0)
+    manager = BackupManager(settings, clock=lambda: clock[0])
+    made = manager.create()
+    assert listed(tmp_path / "backups") == [made.id]
+    status = manager.status()
+    assert status["pending_uploads"] == [made.id]
+    assert "upload failed" in status["last_error"]
+    check = next(iter(health_source(manager)()))
+    assert check.status == "fail" and "upload failed" in (check.output or "")
+
+    server, _ = start_moto(port)
+    try:
+        client(url).create_bucket(Bucket="voyagr-late")
+        clock[0] += 60
+        assert manager.run_scheduled() is None  # retry not due yet, backup not due
+        assert manager.status()["pending_uploads"] == [made.id]
+        clock[0] += 600
+        assert manager.run_scheduled() is None
+        assert manager.status()["pending_uploads"] == []
+        assert manager.status()["last_error"] is None
+        assert next(iter(health_source(manager)())).status == "pass"
+        assert [m.id for m in manager.list()["s3"].manifests] == [made.id]
+    finally:
+        server.stop()
+
+
+def test_a_tampered_s3_object_is_refused_at_restore(
+    tmp_path: Path, moto_url: str, bucket: str
+) -> None:
+    make_db(tmp_path / "app.db", 100)
+    manager = BackupManager(s3_settings(tmp_path, moto_url, bucket))
+    made = manager.create()
+    (tmp_path / "backups" / made.data_name).unlink()
+    (tmp_path / "backups" / made.manifest_name).unlink()
+    key = f"voyagr-backups/{made.id}.db.gz"
+    s3 = client(moto_url)
+    data = bytearray(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    data[len(data) // 2] ^= 0x01
+    s3.put_object(Bucket=bucket, Key=key, Body=bytes(data))
+    make_db(tmp_path / "app.db", 3, tag="since")
+    with pytest.raises(BackupVerificationError, match="SHA-256"):
+        manager.restore(made.id)
+    assert rows(tmp_path / "app.db") == 103
