@@ -3,6 +3,7 @@ to a webhook receiver (also on loopback)."""
 
 from __future__ import annotations
 
+import calendar
 import json
 import subprocess
 import time
@@ -141,14 +142,11 @@ def test_resolve_posts_ends_at_and_alertmanager_sends_resolved(
     (firing,) = life.update([ALERT], now=0, now_wall=start)
     channel.send(firing, timeout=5)
     (stored,) = am_alerts(alertmanager)
-    ends = time.mktime(time.strptime(stored["endsAt"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    ends = calendar.timegm(time.strptime(stored["endsAt"][:19], "%Y-%m-%dT%H:%M:%S"))
     assert 200 < ends - start < 280  # now + 4 x resend
     receiver.wait_for(1, timeout=15)
     (resolved,) = life.update([], now=1, now_wall=time.time())
     channel.send(resolved, timeout=5)
-    assert (
-        am_alerts(alertmanager) == [] or am_alerts(alertmanager)[0]["status"]["state"] != "active"
-    )
     bodies = [r.json() for r in receiver.wait_for(2, timeout=15)]
     assert bodies[-1]["status"] == "resolved"
     assert bodies[-1]["alerts"][0]["labels"]["instance"] == "api-1"
