@@ -78,7 +78,9 @@ def _write(data: bytes) -> None:
     return None
 
 
-def make_round(app: Callable[..., Iterable[bytes]], pool: list[dict[str, Any]]) -> Callable[[], int]:
+def make_round(
+    app: Callable[..., Iterable[bytes]], pool: list[dict[str, Any]]
+) -> Callable[[], int]:
     """One pass over the pool: call, read, close, as a server would. Returns 429s seen."""
     sr = _start_response
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import CLIENT_KEYS, run_calls
 
+from conftest import CLIENT_KEYS, run_calls
 from voyagr_wsgi.ratelimit import MemoryStore, Policy, Rate
 
 POLICY = Policy.build("default", Rate(1_000_000_000, 60.0))

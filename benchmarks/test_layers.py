@@ -5,10 +5,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-import peers
 import pytest
-from conftest import DIRECT, PROXIED, bare_app, run_wsgi
 
+import peers
+from conftest import DIRECT, PROXIED, bare_app, run_wsgi
 from voyagr_wsgi import Settings, compose
 from voyagr_wsgi.ratelimit import RateLimitSettings
 
@@ -34,16 +34,19 @@ def build_layer(name: str) -> tuple[Any, str]:
     from voyagr_wsgi.compose import AREAS, BuildContext
 
     context = BuildContext(SETTINGS)
-    for area in AREAS:
-        importlib.import_module(area).setup(SETTINGS, context)
-    cls = getattr(layers, name)
     note = ""
+    for area in AREAS:
+        try:
+            importlib.import_module(area).setup(SETTINGS, context)
+        except Exception as exc:  # another area mid-development must not hide this layer
+            note = f"{area} setup failed: {type(exc).__name__}; "
+    cls = getattr(layers, name)
     doc = sys.modules[cls.__module__].__doc__ or ""
     if "PLACEHOLDER" in doc:
-        note = "placeholder (not implemented yet)"
+        note += "placeholder (not implemented yet)"
     layer = cls.from_settings(SETTINGS, context)
     if layer is None:
-        layer, note = cls(), note or "disabled by settings: built with defaults"
+        layer, note = cls(), note + "disabled by settings: built with defaults"
     return layer.bind(bare_app), note
 
 

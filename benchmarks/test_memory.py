@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 from conftest import RESULTS, Row
-
 from voyagr_wsgi.ratelimit import MemoryStore, Policy, Rate
 
 POLICY = Policy.build("default", Rate(100, 60.0))

@@ -43,7 +43,7 @@ from typing import Any, Literal
 from .._layer import Layer
 from .._wsgi import Environ, Headers, StartResponse, WSGIApplication
 from ..errors import ConfigurationError, StorageError
-from ..request import client_ip, request_path
+from ..request import CLIENT_IP, client_ip, request_path
 from .gcra import Policy
 from .keys import ipv6_grouper
 from .memory import MemoryStore
@@ -62,10 +62,17 @@ _SEP = "\x1f"
 class _Compiled:
     """A policy plus everything its responses need, built once."""
 
-    __slots__ = ("denied_body", "methods", "policy", "policy_header", "prefix", "quoted")
+    __slots__ = (
+        "_cache", "burst", "denied_body", "interval", "methods", "policy", "policy_header",
+        "prefix", "quoted", "tolerance",
+    )
 
     def __init__(self, policy: Policy, prefix: str, methods: tuple[str, ...] | None) -> None:
         self.policy = policy
+        self.interval = policy.interval
+        self.tolerance = policy.tolerance
+        self.burst = policy.burst
+        self._cache: dict[int, Headers] = {}
         self.prefix = prefix
         self.methods = frozenset(m.upper() for m in methods) if methods else None
         self.quoted = json.dumps(policy.name)
@@ -80,6 +87,18 @@ class _Compiled:
             "violated-policies": [policy.name],
         }
         self.denied_body = json.dumps(problem, separators=(",", ":")).encode()
+
+    def fields(self, left: int, reset: int) -> Headers:
+        """The two RateLimit fields for ``r=left;t=reset`` (a bounded cache of shared lists:
+        never mutate the result)."""
+        code = left + reset * (self.burst + 1)
+        fields = self._cache.get(code)
+        if fields is None:
+            if len(self._cache) >= 4096:
+                self._cache.clear()
+            fields = [self.policy_header, ("RateLimit", f"{self.quoted};r={left};t={reset}")]
+            self._cache[code] = fields
+        return fields
 
 
 class RateLimit(Layer):
@@ -132,12 +151,15 @@ class RateLimit(Layer):
             for p in (r.policy(),)
         ]
         self.store = store
+        self._update = store.update
         self.exempt = PathMatcher(exempt, "RateLimit exempt")
+        self._routing = bool(self.rules) or bool(self.exempt)
         self.allow = tuple(_network(a) for a in allow)
         self._allowed_cache: dict[str, bool] = {}
         self._key = key
         self._group6 = ipv6_grouper(ipv6_prefix)
-        self._cost = cost
+        self._cost = cost if isinstance(cost, int) else 1
+        self._cost_fn = None if isinstance(cost, int) else cost
         self._headers = headers
         self._legacy = legacy_headers
         self._closed = failure == "closed"
@@ -161,17 +183,16 @@ class RateLimit(Layer):
 
     # -- request path -----------------------------------------------------------------
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        compiled = self.default
-        if self.rules or self.exempt:
-            path = request_path(environ)
-            if self.exempt and self.exempt(path):
+        if self._routing:
+            routed = self._route(environ)
+            if routed is None:
                 return self.app(environ, start_response)
-            method = environ.get("REQUEST_METHOD", "GET")
-            for matches, rule in self.rules:
-                if matches(path) and (rule.methods is None or method in rule.methods):
-                    compiled = rule
-                    break
-        ip = client_ip(environ)
+            compiled = routed
+        else:
+            compiled = self.default
+        ip = environ.get(CLIENT_IP)
+        if ip is None:
+            ip = client_ip(environ)
         if self.allow and self._is_allowed(ip):
             return self.app(environ, start_response)
         key = None if self._key is None else self._key(environ)
@@ -179,10 +200,10 @@ class RateLimit(Layer):
             key = self._group6(ip) if ":" in ip else ip
         if compiled.prefix:
             key = compiled.prefix + key
-        cost = self._cost if isinstance(self._cost, int) else max(0, int(self._cost(environ)))
-        policy = compiled.policy
+        cost = self._cost if self._cost_fn is None else max(0, int(self._cost_fn(environ)))
+        interval = compiled.interval
         try:
-            allowed, offset = self.store.update(key, policy.interval, policy.tolerance, cost)
+            allowed, offset = self._update(key, interval, compiled.tolerance, cost)
         except StorageError:
             if self._closed:
                 return self._unavailable_response(start_response)
@@ -191,15 +212,18 @@ class RateLimit(Layer):
             return self._denied(compiled, offset, cost, start_response)
         if not self._headers:
             return self.app(environ, start_response)
-        left = int((policy.tolerance - offset) / policy.interval)
-        if left >= policy.burst:
+        # RateLimit: r = units left now, t = whole seconds until r next grows (draft -11)
+        left = int((compiled.tolerance - offset) / interval)
+        if left >= compiled.burst:
             reset = 0
         else:
-            wait = offset - (policy.tolerance - (left + 1) * policy.interval)
+            wait = offset - compiled.tolerance + (left + 1) * interval
             reset = math.ceil(wait - 1e-9) if wait > 1e-9 else 1
-        extra = [compiled.policy_header, ("RateLimit", f"{compiled.quoted};r={left};t={reset}")]
         if self._legacy:
-            extra += self._legacy_fields(policy, left, offset)
+            legacy = self._legacy_fields(compiled.policy, left, offset)
+            extra = compiled.fields(left, reset) + legacy
+        else:
+            extra = compiled.fields(left, reset)
 
         def start_with_fields(
             status: str, headers: Headers, exc_info: Any = None
@@ -207,6 +231,17 @@ class RateLimit(Layer):
             return start_response(status, headers + extra, exc_info)
 
         return self.app(environ, start_with_fields)
+
+    def _route(self, environ: Environ) -> _Compiled | None:
+        """The rule for this request, the default policy, or None when the path is exempt."""
+        path = request_path(environ)
+        if self.exempt and self.exempt(path):
+            return None
+        method = environ.get("REQUEST_METHOD", "GET")
+        for matches, rule in self.rules:
+            if matches(path) and (rule.methods is None or method in rule.methods):
+                return rule
+        return self.default
 
     # -- helpers ----------------------------------------------------------------------
     def _denied(

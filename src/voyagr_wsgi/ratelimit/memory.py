@@ -37,7 +37,7 @@ __all__ = ["MemoryStore"]
 class MemoryStore:
     """Thread-safe GCRA store in a plain dict; ``now`` is injectable (monotonic seconds)."""
 
-    __slots__ = ("_batch", "_lock", "_max", "_now", "_tats", "evicted")
+    __slots__ = ("_acquire", "_batch", "_lock", "_max", "_now", "_release", "_tats", "evicted")
 
     def __init__(
         self, *, max_keys: int = 1_000_000, now: Callable[[], float] = time.monotonic
@@ -46,6 +46,8 @@ class MemoryStore:
             raise ConfigurationError(f"max_keys={max_keys!r}: must be an integer >= 1")
         self._tats: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._acquire = self._lock.acquire
+        self._release = self._lock.release
         self._max = max_keys
         self._batch = max(1, max_keys // 64)
         self._now = now
@@ -60,7 +62,8 @@ class MemoryStore:
 
     def update(self, key: str, interval: float, tolerance: float, cost: int) -> tuple[bool, float]:
         now = self._now()
-        with self._lock:
+        self._acquire()  # explicit acquire/release: half the cost of ``with lock`` here
+        try:
             tats = self._tats
             tat = tats.get(key)
             if tat is not None and tat > now:
@@ -79,6 +82,8 @@ class MemoryStore:
                     self._evict(now)
                 tats[key] = new
             return True, new - now
+        finally:
+            self._release()
 
     def _evict(self, now: float) -> None:
         tats = self._tats
