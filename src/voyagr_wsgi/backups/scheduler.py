@@ -37,6 +37,7 @@ class BackupScheduler:
         self._thread: threading.Thread | None = None
         self._running = False
         self.runs = 0
+        self.ran = threading.Event()  # set after every run (tests and callers may wait on it)
 
     def start(self) -> None:
         if self._thread is not None:
@@ -77,16 +78,19 @@ class BackupScheduler:
         finally:
             self._running = False
             self.runs += 1
+            self.ran.set()
 
     def delay(self) -> float:
         """Seconds until the next run is due (0 = now)."""
         status = self.manager.status()
         settings = self.manager.settings
         now = self.clock()
-        due = (status["last_success_ts"] or 0.0) + settings.interval_s
+        last = status["last_success_ts"]
+        due = now if last is None else last + settings.interval_s
         failed = status["last_failure_ts"]
         if status["last_error"] and failed is not None:
-            due = min(due, failed + min(settings.s3_retry_s, settings.interval_s))
+            retry_at = failed + min(settings.s3_retry_s, settings.interval_s)
+            due = retry_at if last is None else min(due, retry_at)
         if status["pending_uploads"]:
             upload_failed = status["last_upload_failure_ts"] or 0.0
             due = min(due, upload_failed + settings.s3_retry_s)
