@@ -45,108 +45,156 @@ def resolve(
         ),
         pytest.param(
             "10.0.0.2",
-            {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https",
-             "X-Forwarded-Host": "Example.com"},
-            "203.0.113.9", "https", "example.com",
+            {
+                "X-Forwarded-For": "203.0.113.9",
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-Host": "Example.com",
+            },
+            "203.0.113.9",
+            "https",
+            "example.com",
             id="ipv4, one hop",
         ),
         pytest.param(
             "fd00::2",
             {"X-Forwarded-For": "2001:db8::9", "X-Forwarded-Proto": "https"},
-            "2001:db8::9", "https", "internal:8000",
+            "2001:db8::9",
+            "https",
+            "internal:8000",
             id="ipv6 peer and client",
         ),
         pytest.param(
             "10.0.0.2",
             {"X-Forwarded-For": "203.0.113.9, 10.0.0.3", "X-Forwarded-Proto": "https"},
-            "203.0.113.9", "https", "internal:8000",
+            "203.0.113.9",
+            "https",
+            "internal:8000",
             id="two trusted hops",
         ),
         pytest.param(
             "10.0.0.2",
             {"X-Forwarded-For": "1.1.1.1, 203.0.113.9, 10.0.0.3"},
-            "203.0.113.9", "http", "internal:8000",
+            "203.0.113.9",
+            "http",
+            "internal:8000",
             id="spoofed leftmost ignored: walk stops at first untrusted",
         ),
         pytest.param(
             "10.0.0.2",
             {"X-Forwarded-For": "10.0.0.9, 10.0.0.3"},
-            "10.0.0.9", "http", "internal:8000",
+            "10.0.0.9",
+            "http",
+            "internal:8000",
             id="all hops trusted: leftmost is the client",
         ),
         pytest.param(
             "10.0.0.2",
             {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "javascript"},
-            "203.0.113.9", "http", "internal:8000",
+            "203.0.113.9",
+            "http",
+            "internal:8000",
             id="bad proto ignored",
         ),
         pytest.param(
             "10.0.0.2",
             {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Host": "evil.com\r\nX: 1"},
-            "203.0.113.9", "http", "internal:8000",
+            "203.0.113.9",
+            "http",
+            "internal:8000",
             id="malformed forwarded host ignored",
         ),
         pytest.param(
             "10.0.0.2",
             {"X-Forwarded-For": "203.0.113.9:51000"},
-            "203.0.113.9", "http", "internal:8000",
+            "203.0.113.9",
+            "http",
+            "internal:8000",
             id="port on xff entry",
         ),
         pytest.param(
             "10.0.0.2",
             {"X-Forwarded-For": "[2001:db8::9]:51000"},
-            "2001:db8::9", "http", "internal:8000",
+            "2001:db8::9",
+            "http",
+            "internal:8000",
             id="bracketed ipv6 with port in xff",
         ),
         pytest.param(
             "10.0.0.2",
-            {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https",
-             "X-Forwarded-Host": "example.com", "X-Forwarded-Port": "8443"},
-            "203.0.113.9", "https", "example.com:8443",
+            {
+                "X-Forwarded-For": "203.0.113.9",
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-Host": "example.com",
+                "X-Forwarded-Port": "8443",
+            },
+            "203.0.113.9",
+            "https",
+            "example.com:8443",
             id="x-forwarded-port added to host",
         ),
         pytest.param(
             "10.0.0.2",
-            {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https",
-             "X-Forwarded-Host": "example.com:80", "X-Forwarded-Port": "443"},
-            "203.0.113.9", "https", "example.com",
+            {
+                "X-Forwarded-For": "203.0.113.9",
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-Host": "example.com:80",
+                "X-Forwarded-Port": "443",
+            },
+            "203.0.113.9",
+            "https",
+            "example.com",
             id="default port dropped",
         ),
         pytest.param(
             "10.0.0.2",
             {"X-Forwarded-For": "203.0.113.9, 10.0.0.3", "X-Forwarded-Proto": "https, http"},
-            "203.0.113.9", "https", "internal:8000",
+            "203.0.113.9",
+            "https",
+            "internal:8000",
             id="proto taken from the client's hop",
         ),
         pytest.param(
             "10.0.0.2",
             {"X-Forwarded-Proto": "https"},
-            "10.0.0.2", "https", "internal:8000",
+            "10.0.0.2",
+            "https",
+            "internal:8000",
             id="proto without xff applies to the peer",
         ),
         pytest.param(
             "10.0.0.2",
             {"X-Forwarded-For": "garbage"},
-            "10.0.0.2", "http", "internal:8000",
+            "10.0.0.2",
+            "http",
+            "internal:8000",
             id="malformed xff falls back to the peer",
         ),
         pytest.param(
             "10.0.0.2",
             {"X-Forwarded-For": "10.0.0.7, garbage, 10.0.0.3"},
-            "10.0.0.3", "http", "internal:8000",
+            "10.0.0.3",
+            "http",
+            "internal:8000",
             id="malformed middle entry stops at last identified hop",
         ),
         pytest.param(
             "::ffff:10.0.0.2",
             {"X-Forwarded-For": "203.0.113.9"},
-            "203.0.113.9", "http", "internal:8000",
+            "203.0.113.9",
+            "http",
+            "internal:8000",
             id="ipv4-mapped ipv6 peer matches ipv4 network",
         ),
         pytest.param(
             "203.0.113.50",
-            {"X-Forwarded-For": "1.1.1.1", "X-Forwarded-Proto": "https",
-             "X-Forwarded-Host": "evil.com"},
-            "203.0.113.50", "http", "internal:8000",
+            {
+                "X-Forwarded-For": "1.1.1.1",
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-Host": "evil.com",
+            },
+            "203.0.113.50",
+            "http",
+            "internal:8000",
             id="untrusted peer: xff ignored",
         ),
     ],
@@ -166,65 +214,107 @@ def test_x_forwarded_chains(
     [
         pytest.param(
             "for=203.0.113.9;proto=https;host=example.com",
-            "203.0.113.9", "https", "example.com",
+            "203.0.113.9",
+            "https",
+            "example.com",
             id="one element",
         ),
         pytest.param(
             'For="[2001:db8:cafe::17]:4711";Proto=HTTPS',
-            "2001:db8:cafe::17", "https", "internal:8000",
+            "2001:db8:cafe::17",
+            "https",
+            "internal:8000",
             id="quoted ipv6 with port, case-insensitive names",
         ),
         pytest.param(
             'for="203.0.113.9:4711"; proto=https',
-            "203.0.113.9", "https", "internal:8000",
+            "203.0.113.9",
+            "https",
+            "internal:8000",
             id="quoted ipv4 with port, space after semicolon",
         ),
         pytest.param(
             "for=1.1.1.1;proto=http, for=203.0.113.9;proto=https, for=10.0.0.3;proto=http",
-            "203.0.113.9", "https", "internal:8000",
+            "203.0.113.9",
+            "https",
+            "internal:8000",
             id="two hops, spoofed leftmost ignored, proto from the client's element",
         ),
         pytest.param(
-            "for=_hidden;proto=https", "_hidden", "https", "internal:8000",
+            "for=_hidden;proto=https",
+            "_hidden",
+            "https",
+            "internal:8000",
             id="obfuscated identifier",
         ),
         pytest.param(
-            "for=unknown", "unknown", "http", "internal:8000", id="unknown identifier",
+            "for=unknown",
+            "unknown",
+            "http",
+            "internal:8000",
+            id="unknown identifier",
         ),
         pytest.param(
-            "for=203.0.113.9, for=unknown", "unknown", "http", "internal:8000",
+            "for=203.0.113.9, for=unknown",
+            "unknown",
+            "http",
+            "internal:8000",
             id="unknown hop ends the walk",
         ),
         pytest.param(
-            "proto=https", "unknown", "https", "internal:8000", id="element without for",
+            "proto=https",
+            "unknown",
+            "https",
+            "internal:8000",
+            id="element without for",
         ),
         pytest.param(
-            "for=203.0.113.9;proto=gopher", "203.0.113.9", "http", "internal:8000",
+            "for=203.0.113.9;proto=gopher",
+            "203.0.113.9",
+            "http",
+            "internal:8000",
             id="bad proto ignored",
         ),
         pytest.param(
-            'for=203.0.113.9;host="evil.com/x"', "203.0.113.9", "http", "internal:8000",
+            'for=203.0.113.9;host="evil.com/x"',
+            "203.0.113.9",
+            "http",
+            "internal:8000",
             id="bad host ignored",
         ),
         pytest.param(
-            "for=203.0.113.9;for=1.1.1.1", "10.0.0.2", "http", "internal:8000",
+            "for=203.0.113.9;for=1.1.1.1",
+            "10.0.0.2",
+            "http",
+            "internal:8000",
             id="duplicate parameter is malformed",
         ),
         pytest.param(
-            'for="203.0.113.9', "10.0.0.2", "http", "internal:8000",
+            'for="203.0.113.9',
+            "10.0.0.2",
+            "http",
+            "internal:8000",
             id="unterminated quote falls back to the peer",
         ),
         pytest.param(
-            'for="unbalanced, for=203.0.113.9', "203.0.113.9", "http", "internal:8000",
+            'for="unbalanced, for=203.0.113.9',
+            "203.0.113.9",
+            "http",
+            "internal:8000",
             id="client's broken quote cannot swallow the proxy's element",
         ),
         pytest.param(
-            "for=[2001:db8::1", "10.0.0.2", "http", "internal:8000",
+            "for=[2001:db8::1",
+            "10.0.0.2",
+            "http",
+            "internal:8000",
             id="unterminated bracket falls back to the peer",
         ),
         pytest.param(
-            "for=203.0.113.9;by=10.0.0.2;proto=https;host=\"example.com:8443\"",
-            "203.0.113.9", "https", "example.com:8443",
+            'for=203.0.113.9;by=10.0.0.2;proto=https;host="example.com:8443"',
+            "203.0.113.9",
+            "https",
+            "example.com:8443",
             id="by ignored, quoted host with port",
         ),
     ],
@@ -248,9 +338,15 @@ def test_untrusted_peer_sending_forwarded_is_ignored_and_headers_removed() -> No
     }
     seen = resolve(remote="203.0.113.50", headers=headers, host="example.com")
     assert (seen[CLIENT_IP], seen[SCHEME], seen[HOST]) == ("203.0.113.50", "http", "example.com")
-    for key in ("HTTP_FORWARDED", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO",
-                "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PORT", "HTTP_X_REAL_IP",
-                "HTTP_X_FORWARDED_PREFIX"):
+    for key in (
+        "HTTP_FORWARDED",
+        "HTTP_X_FORWARDED_FOR",
+        "HTTP_X_FORWARDED_PROTO",
+        "HTTP_X_FORWARDED_HOST",
+        "HTTP_X_FORWARDED_PORT",
+        "HTTP_X_REAL_IP",
+        "HTTP_X_FORWARDED_PREFIX",
+    ):
         assert key not in seen
         assert seen[ORIG][key]
 
@@ -263,16 +359,26 @@ def test_untrusted_peer_sending_forwarded_is_ignored_and_headers_removed() -> No
     ],
 )
 def test_nothing_trusted_sets_the_plain_values(trusted: tuple[str, ...], remote: str) -> None:
-    seen = resolve(trusted, remote=remote, headers={"X-Forwarded-For": "1.1.1.1"},
-                   host="Example.COM", scheme="https")
+    seen = resolve(
+        trusted,
+        remote=remote,
+        headers={"X-Forwarded-For": "1.1.1.1"},
+        host="Example.COM",
+        scheme="https",
+    )
     assert (seen[CLIENT_IP], seen[SCHEME], seen[HOST]) == (remote, "https", "example.com")
     assert seen["HTTP_HOST"] == "Example.COM"  # not rewritten: nothing was forwarded
     assert "HTTP_X_FORWARDED_FOR" not in seen
 
 
 def test_orig_keeps_rewritten_values() -> None:
-    seen = resolve(headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Host": "example.com",
-                            "X-Forwarded-Proto": "https"})
+    seen = resolve(
+        headers={
+            "X-Forwarded-For": "203.0.113.9",
+            "X-Forwarded-Host": "example.com",
+            "X-Forwarded-Proto": "https",
+        }
+    )
     orig = seen[ORIG]
     assert orig["REMOTE_ADDR"] == "10.0.0.2"
     assert orig["wsgi.url_scheme"] == "http"
@@ -284,14 +390,27 @@ def test_orig_keeps_rewritten_values() -> None:
 @pytest.mark.parametrize(
     ("mode", "headers", "client"),
     [
-        pytest.param("x-forwarded", {"Forwarded": "for=1.1.1.1", "X-Forwarded-For": "203.0.113.9"},
-                     "203.0.113.9", id="x-forwarded mode ignores Forwarded"),
-        pytest.param("forwarded", {"X-Forwarded-For": "1.1.1.1"}, "10.0.0.2",
-                     id="forwarded mode ignores xff"),
-        pytest.param("auto", {"Forwarded": "for=203.0.113.9", "X-Forwarded-For": "1.1.1.1"},
-                     "203.0.113.9", id="auto prefers Forwarded"),
-        pytest.param("auto", {"Forwarded": "", "X-Forwarded-For": "203.0.113.9"},
-                     "203.0.113.9", id="auto with an empty Forwarded reads xff"),
+        pytest.param(
+            "x-forwarded",
+            {"Forwarded": "for=1.1.1.1", "X-Forwarded-For": "203.0.113.9"},
+            "203.0.113.9",
+            id="x-forwarded mode ignores Forwarded",
+        ),
+        pytest.param(
+            "forwarded", {"X-Forwarded-For": "1.1.1.1"}, "10.0.0.2", id="forwarded mode ignores xff"
+        ),
+        pytest.param(
+            "auto",
+            {"Forwarded": "for=203.0.113.9", "X-Forwarded-For": "1.1.1.1"},
+            "203.0.113.9",
+            id="auto prefers Forwarded",
+        ),
+        pytest.param(
+            "auto",
+            {"Forwarded": "", "X-Forwarded-For": "203.0.113.9"},
+            "203.0.113.9",
+            id="auto with an empty Forwarded reads xff",
+        ),
     ],
 )
 def test_header_mode(mode: str, headers: dict[str, str], client: str) -> None:
@@ -349,3 +468,26 @@ def test_chain_cache_stays_bounded_and_skips_huge_headers() -> None:
     result = call(layer, remote="10.0.0.2", headers={"X-Forwarded-For": huge})
     assert result.environ[CLIENT_IP] == "203.0.113.9"
     assert layer._chains == {}
+
+
+def test_default_reads_x_forwarded_and_ignores_a_passed_through_forwarded() -> None:
+    seen: dict[str, Any] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.update(environ)
+        return hello_app(environ, start_response)
+
+    # the proxy appends to X-Forwarded-For but passes the client's own Forwarded on untouched
+    headers = {"Forwarded": "for=127.0.0.1;proto=https", "X-Forwarded-For": "203.0.113.9"}
+    call(ProxyTrust(app, trusted=["10.0.0.0/8"]), remote="10.0.0.2", headers=headers)
+    assert seen[CLIENT_IP] == "203.0.113.9"
+    assert seen[SCHEME] == "http"
+
+
+def test_settings_choose_the_header_family() -> None:
+    settings = Settings.from_env(
+        {"TRUSTED_PROXIES": "10.0.0.0/8", "TRUSTED_PROXY_HEADERS": "forwarded"}
+    )
+    layer = ProxyTrust.from_settings(settings, BuildContext(settings)).bind(hello_app)
+    result = call(layer, remote="10.0.0.2", headers={"Forwarded": "for=198.51.100.4"})
+    assert result.environ[CLIENT_IP] == "198.51.100.4"

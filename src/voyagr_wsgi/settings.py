@@ -42,6 +42,7 @@ class Settings:
 
     # -- proxy trust --------------------------------------------------------------------
     trusted_proxies: tuple[Network, ...] = ()
+    trusted_proxy_headers: Literal["x-forwarded", "forwarded", "auto"] = "x-forwarded"
     # -- host check ---------------------------------------------------------------------
     allowed_hosts: tuple[str, ...] = ()
     # -- HTTPS redirect -----------------------------------------------------------------
@@ -83,6 +84,9 @@ class Settings:
             )
         return cls(
             trusted_proxies=env.networks("TRUSTED_PROXIES"),
+            trusted_proxy_headers=env.choice(
+                "TRUSTED_PROXY_HEADERS", "x-forwarded", ("x-forwarded", "forwarded", "auto")
+            ),
             allowed_hosts=_hosts(env.list("ALLOWED_HOSTS")),
             enforce_https=env.bool("ENFORCE_HTTPS", False),
             https_redirect_exempt=env.list("HTTPS_REDIRECT_EXEMPT"),

@@ -13,10 +13,12 @@ or ``TRUSTED_PROXIES=10.0.0.0/8,fd00::/8`` with ``compose(app, Settings.from_env
 Forwarded headers are read only when the immediate peer (``REMOTE_ADDR``) is inside one of
 the ``trusted`` networks; IPv4-mapped IPv6 peers (``::ffff:10.0.0.2``) match IPv4 networks.
 
-Headers (``headers="auto"`` prefers RFC 7239 ``Forwarded`` when present, else
-``X-Forwarded-For`` / ``-Proto`` / ``-Host`` / ``-Port``). Set ``headers="forwarded"`` or
-``"x-forwarded"`` to the one your proxy writes: in ``auto`` mode a client could send a
-``Forwarded`` header your proxy passes through untouched. The proxy must overwrite or append
+Headers: ``headers="x-forwarded"`` (the default, ``TRUSTED_PROXY_HEADERS``) reads
+``X-Forwarded-For`` / ``-Proto`` / ``-Host`` / ``-Port``, which PaaS routers, nginx and most
+load balancers write; ``"forwarded"`` reads RFC 7239 ``Forwarded``; ``"auto"`` prefers
+``Forwarded`` when present. Pick the one your proxy writes: in ``auto`` mode a client could
+send a ``Forwarded`` header a proxy that only writes ``X-Forwarded-For`` passes through
+untouched, which is why ``auto`` is not the default. The proxy must overwrite or append
 to that header, never pass a client's value on alone.
 
 The chain is walked **right to left**, each entry being the peer of the hop that wrote it,
@@ -102,7 +104,7 @@ class ProxyTrust(Layer):
         /,
         *,
         trusted: Iterable[str | Network] = (),
-        headers: HeaderMode = "auto",
+        headers: HeaderMode = "x-forwarded",
     ) -> None:
         networks = tuple(_network(item) for item in trusted)
         self._init(app, {"trusted": networks, "headers": headers})
@@ -120,7 +122,7 @@ class ProxyTrust(Layer):
     @classmethod
     def from_settings(cls, settings: Settings, context: BuildContext) -> ProxyTrust:
         """Always built (it sets the resolved keys); trusts nothing without TRUSTED_PROXIES."""
-        return cls(trusted=settings.trusted_proxies)
+        return cls(trusted=settings.trusted_proxies, headers=settings.trusted_proxy_headers)
 
     def is_trusted(self, address: str) -> bool:
         """True when ``address`` (an IP string, a port allowed) is inside a trusted network."""
