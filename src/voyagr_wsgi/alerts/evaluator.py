@@ -228,9 +228,10 @@ class AlertService:
         }
 
     def snapshot(self) -> dict[str, Any]:
-        """Active alerts and channel stats: this process's if it runs the service, else the
-        runner's last published state."""
-        doc = None if self.running or self._state_path is None else read_json(self._state_path)
+        """Active alerts and channel stats: this process's if it evaluates, else the runner's
+        last published state (written after every evaluation, so at most one interval old)."""
+        local = self.running or self.evaluations > 0 or self._state_path is None
+        doc = None if local else read_json(self._state_path)  # type: ignore[arg-type]
         doc = doc or self._local_snapshot()
         mute = self.muted()
         doc["muted_until"] = iso_utc(mute["until"]) if mute else None
