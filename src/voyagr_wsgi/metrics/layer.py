@@ -27,7 +27,7 @@ directly; any other body goes through a generator that notices exceptions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from logging import INFO
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 __all__ = ["METHODS", "Metrics"]
 
 _log_enabled = accesslog.access_logger.isEnabledFor
+_valid_id = accesslog.valid_request_id
+_new_id = accesslog.new_request_id
 METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
@@ -66,6 +68,7 @@ class Metrics(Layer):
         request_id: bool = True,  # set environ["voyagr.request_id"] and X-Request-ID
         trust_request_id: bool = True,  # keep a well-formed incoming X-Request-ID
         access_log: bool = True,  # JSON line on logger voyagr_wsgi.access (when enabled)
+        clock: Callable[[], float] = perf_counter,  # seconds; injectable for tests
     ) -> None:
         self._init(
             app,
@@ -76,6 +79,7 @@ class Metrics(Layer):
                 "request_id": request_id,
                 "trust_request_id": trust_request_id,
                 "access_log": access_log,
+                "clock": clock,
             },
         )
         self.registry = registry if registry is not None else default_registry()
@@ -84,7 +88,9 @@ class Metrics(Layer):
         self.request_id = request_id
         self.trust_request_id = trust_request_id
         self.access_log = access_log
+        self.clock = clock
         self.started = self.registry.started
+        self.observe = self.registry.observe_request
 
     @classmethod
     def from_settings(cls, settings: Settings, context: BuildContext) -> Metrics | None:
@@ -123,6 +129,22 @@ class Metrics(Layer):
         return UNMATCHED
 
 
+_STATUS: dict[str, int] = {}
+
+
+def _parse_status(status_line: str) -> int:
+    """The status code of a status line (500 when the app never started a response)."""
+    if not status_line:
+        return 500
+    try:
+        status = int(status_line[:3])
+    except ValueError:
+        return 0
+    if len(_STATUS) < 1000:
+        _STATUS[status_line] = status
+    return status
+
+
 class _Call:
     """One request in flight: the wrapped ``start_response`` and the body wrapper."""
 
@@ -139,17 +161,19 @@ class _Call:
         self.exc: BaseException | None = None
         self.done = False
         if layer.request_id:
-            rid = accesslog.request_id(environ, trust_incoming=layer.trust_request_id)
+            rid = environ.get("HTTP_X_REQUEST_ID")
+            if rid is None or not (layer.trust_request_id and _valid_id(rid)):
+                rid = _new_id()
             environ[REQUEST_ID] = rid
             self.rid: str | None = rid
         else:
             self.rid = None
         layer.started()  # lock-free: itertools.count
-        self.t0 = perf_counter()
+        self.t0 = layer.clock()
 
     def start_response(self, status: str, headers: Any, exc_info: Any = None) -> Any:
         if self.ttfb < 0:
-            self.ttfb = perf_counter() - self.t0
+            self.ttfb = self.layer.clock() - self.t0
         self.status = status
         if self.rid is not None:
             headers = [*headers, (accesslog.HEADER, self.rid)]
@@ -210,14 +234,13 @@ class _Call:
         if self.done:
             return
         self.done = True
-        duration = perf_counter() - self.t0
+        duration = self.layer.clock() - self.t0
         layer = self.layer
         environ = self.environ
         status_line = self.status
-        try:
-            status = int(status_line[:3]) if status_line else 500
-        except ValueError:
-            status = 0
+        status = _STATUS.get(status_line)
+        if status is None:
+            status = _parse_status(status_line)
         route = environ.get(ROUTE)
         if not route:
             route = layer.patterns.match(environ.get("PATH_INFO", "")) or UNMATCHED
@@ -228,7 +251,6 @@ class _Call:
         if exc is not None:
             layer.registry.record_exception(exc, route)
         ttfb = self.ttfb if self.ttfb >= 0 else duration
-        error = exc is not None or status >= 500
-        layer.registry.observe_request(method, route, status, duration, ttfb, error)
+        layer.observe(method, route, status, duration, ttfb, exc is not None or status >= 500)
         if layer.access_log and _log_enabled(INFO):
             accesslog.emit(environ, method, route, status, duration, self.rid)

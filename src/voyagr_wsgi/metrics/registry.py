@@ -128,6 +128,7 @@ class Registry:
         self._recent_slow: deque[dict[str, Any]] = deque(maxlen=self.recent)
         self._slots: dict[int, dict[str, Any]] = {}
         self._sid = -1
+        self._slot_start = self._slot_end = 0.0
         self._slot: dict[str, Any] = {}
         self._wreq: list[float] = []
 
@@ -144,6 +145,8 @@ class Registry:
         self._sid = sid
         self._slot = slot
         self._wreq = slot["r"]
+        self._slot_start = sid * self.slot_s
+        self._slot_end = self._slot_start + self.slot_s
 
     def _current(self) -> dict[str, Any]:
         sid = int(self.now() // self.slot_s)
@@ -162,7 +165,7 @@ class Registry:
     ) -> None:
         """Count one finished request (and end its in-flight span)."""
         i = bisect_left(HTTP_BOUNDS, duration_s)
-        sid = int(self.now() // self.slot_s)
+        t = self.now()
         with self._lock:
             s = self._series.get((method, route, status))
             if s is None:
@@ -173,8 +176,8 @@ class Registry:
             s[_S_HIST + i] += 1
             self.total += 1
             self._ring_append(duration_s)
-            if sid != self._sid:
-                self._rotate(sid)
+            if not self._slot_start <= t < self._slot_end:
+                self._rotate(int(t // self.slot_s))
             w = self._wreq
             w[2] += duration_s
             if duration_s > w[3]:
