@@ -132,4 +132,5 @@ def demo_app(environ: dict[str, Any], start_response: Any) -> Any:
     return response(environ, start_response)
 
 
+db()  # the demo creates its schema when gunicorn imports it, before the first backup
 application = compose(demo_app, Settings.from_env())

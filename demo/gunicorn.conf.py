@@ -8,6 +8,9 @@ wsgi_app = "app:application"
 pythonpath = os.path.dirname(os.path.abspath(__file__))
 accesslog = None
 graceful_timeout = 10
+# voyagr's ProxyTrust is the one place that decides which forwarded headers to believe;
+# gunicorn by default believes X-Forwarded-Proto from 127.0.0.1, so turn that off here.
+forwarded_allow_ips = ""
 
 try:  # the hooks that start the services in one worker and merge metrics
     from voyagr_wsgi.gunicorn import *  # noqa: F403
