@@ -280,4 +280,3 @@ def connect(database: Any, *, registry: Registry | None = None, **kwargs: Any) -
     conn = sqlite3.connect(database, factory=TimedConnection, **kwargs)
     conn.registry = registry
     return conn
-
