@@ -20,7 +20,7 @@ def render(results: Any) -> str:
         "| --- | --- | ---: | ---: | --- | ---: | --- |",
     ]
     memory: list[Any] = []
-    for row in results.rows.values():
+    for row in sorted(results.rows.values(), key=lambda r: r.group):
         if row.unit not in ("ns/req", "ns/decision"):
             memory.append(row)
             continue

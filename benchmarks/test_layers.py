@@ -90,3 +90,11 @@ def test_peer(benchmark: Any, name: str) -> None:
     wrap, pool, baseline = PEERS[name]
     group = "3 stack" if name == "peer composite" else "4 peers"
     run_wsgi(benchmark, name, wrap(bare_app), pool, group=group, baseline=baseline)
+
+
+def test_proxytrust_with_a_small_client_set(benchmark: Any) -> None:
+    """Diagnostic: the same layer when its per-chain cache holds every client (1,000)."""
+    app, note = build_layer("ProxyTrust")
+    run_wsgi(benchmark, "ProxyTrust, 1,000 clients (diagnostic)", app, PROXIED[:1000] * 10,
+             group="2 one layer", baseline="bare (proxied)", peer="werkzeug ProxyFix",
+             note=note or "10 passes over 1,000 clients: cache hits")
