@@ -103,6 +103,7 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._full_logged = float("-inf")
+        self.in_flight: str | None = None  # the channel a send is blocked on, if any
 
     # -- producer side: never blocks ----------------------------------------------------
     def submit(self, notification: Notification) -> bool:
@@ -229,6 +230,7 @@ class Dispatcher:
         if timeout <= 0:
             self._drop(job, "deadline passed")
             return
+        self.in_flight = name
         try:
             channel.send(job.notification, timeout)
         except DeliveryFailed as exc:
@@ -241,6 +243,7 @@ class Dispatcher:
                 stats = self._stats[name]
                 stats.sent, stats.last_ok, stats.last_error = stats.sent + 1, True, None
         finally:
+            self.in_flight = None
             self._next_at[name] = max(
                 self._next_at.get(name, 0.0), self._clock() + channel.min_interval_s
             )

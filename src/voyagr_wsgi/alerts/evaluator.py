@@ -203,6 +203,7 @@ class AlertService:
             "evaluations": self.evaluations,
             "active": len(self.lifecycle.active),
             "queued": self.dispatcher.pending(),
+            "sending_to": self.dispatcher.in_flight,
             "last_error": self.last_error,
         }
 
