@@ -235,3 +235,61 @@ def test_webhook_urls_are_secrets_that_never_print() -> None:
     )
     assert "tok3n" not in repr(s)
     assert s.slack_webhook_url is not None and s.slack_webhook_url.reveal().endswith("tok3n")
+
+
+def test_env_fragment_documents_every_alert_variable() -> None:
+    import itertools
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    source = (root / "src/voyagr_wsgi/alerts/config.py").read_text()
+    used = set(re.findall(r'"((?:ALERT|SMTP_|SLACK_|DISCORD_)[A-Z_]*)"', source))
+    lines = (root / "docs/env/60-alerts.env").read_text().splitlines()
+    documented = {}
+    for previous, line in itertools.pairwise(lines):
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            assert previous.startswith("# "), f"{name} has no comment line"
+            documented[name] = value
+    assert used == set(documented)
+    AlertSettings.from_env(Env(documented))  # the documented defaults are accepted
+
+
+@pytest.mark.parametrize(
+    ("env", "codes"),
+    [
+        pytest.param({}, {"voyagr.alerts.W002"}, id="log only"),
+        pytest.param({"ALERTS_ENABLED": "false"}, {"voyagr.alerts.W001"}, id="disabled"),
+        pytest.param(
+            {"ALERT_WEBHOOK_ENABLED": "1", "ALERT_WEBHOOK_URL": "https://h.example/x"},
+            {"voyagr.alerts.W004"},
+            id="unsigned webhook",
+        ),
+        pytest.param(
+            {"ALERTMANAGER_URL": "http://am:9093", "ALERT_WINDOW_SECONDS": "3600"},
+            {"voyagr.alerts.W006"},
+            id="window longer than metrics retention",
+        ),
+        pytest.param(
+            {
+                "ALERT_EMAIL_ENABLED": "1",
+                "SMTP_HOST": "mx",
+                "ALERT_EMAIL_FROM": "a@x",
+                "ALERT_EMAIL_TO": "b@x",
+                "SMTP_SECURITY": "none",
+                "SMTP_PASSWORD": "pw",
+            },
+            {"voyagr.alerts.W003"},
+            id="password in clear",
+        ),
+    ],
+)
+def test_deploy_checks_warn_about_risky_alert_settings(
+    env: dict[str, str], codes: set[str]
+) -> None:
+    from voyagr_wsgi import Settings
+    from voyagr_wsgi.check import findings
+
+    found = {f.code for f in findings(Settings.from_env(env)) if f.code.startswith("voyagr.alerts")}
+    assert found == codes

@@ -151,6 +151,16 @@ def deploy_checks(settings: Settings) -> list[Finding]:
                 "ALERT_WEBHOOK_SECRET is not set: webhook bodies are not signed",
             )
         )
+    if a.window_s > settings.metrics.retention_s:
+        found.append(
+            Finding(
+                "WARNING",
+                "voyagr.alerts.W006",
+                f"ALERT_WINDOW_SECONDS={a.window_s:g} is longer than "
+                f"METRICS_WINDOW_RETENTION_SECONDS={settings.metrics.retention_s:g}: rules only "
+                "see the retained part",
+            )
+        )
     if a.evaluation_interval_s > a.window_s:
         found.append(
             Finding(
