@@ -140,12 +140,16 @@ def measure() -> dict[str, Any]:
     }
 
 
+def _runs(r: dict[str, Any], side: str) -> str:
+    return ", ".join(f"{t:.2f}" for t in r[f"all_{side}_s"])
+
+
 def table(r: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"database                         {r['db_mib']:8.1f} MiB (gz {r['gz_mib']:.1f} MiB)",
-            f"sqlite3 .backup + gzip -6 + sha256sum  {r['shell_s']:6.2f} s  (runs {r['all_shell_s']})",
-            f"voyagr BackupManager.create()          {r['ours_s']:6.2f} s  (runs {r['all_ours_s']})",
+            f"sqlite3 .backup + gzip -6 + sha256sum  {r['shell_s']:6.2f} s ({_runs(r, 'shell')})",
+            f"voyagr BackupManager.create()          {r['ours_s']:6.2f} s ({_runs(r, 'ours')})",
             f"ratio (budget <= 1.20)                 {r['ratio']:6.2f}",
             f"peak RSS growth (budget < 64 MiB)      {r['growth_mib']:6.1f} MiB",
         ]

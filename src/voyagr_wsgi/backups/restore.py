@@ -23,13 +23,12 @@ import hashlib
 import os
 import shutil
 import sqlite3
-import time
 import zlib
 
 from ..errors import BackupError, BackupVerificationError
 from ._fs import fsync_dir, nospace_error, remove_quietly
 from .manifest import Manifest
-from .snapshot import CHUNK, check_database, connect_existing, db_facts
+from .snapshot import CHUNK, check_database, connect_existing, db_facts, deadline
 from .store import BackupStore
 
 __all__ = ["fetch_verified", "replace_offline", "swap_in"]
@@ -97,16 +96,6 @@ def _gunzip_checked(source: str, target: str, manifest: Manifest) -> None:
         raise BackupVerificationError(f"backup {manifest.id}: decompressed data does not match")
 
 
-def _deadline(seconds: float) -> object:
-    end = time.monotonic() + seconds
-
-    def progress(status: int, remaining: int, total: int) -> None:
-        if time.monotonic() > end:
-            raise BackupError(f"the database stayed locked for {seconds:.0f} s; gave up")
-
-    return progress
-
-
 def swap_in(candidate: str, live_path: str, *, deadline_s: float = SWAP_DEADLINE_S) -> None:
     """Copy ``candidate`` into the live database through SQLite's backup API."""
     live = connect_existing(live_path, timeout_s=deadline_s)
@@ -117,7 +106,7 @@ def swap_in(candidate: str, live_path: str, *, deadline_s: float = SWAP_DEADLINE
             if int(cand.execute("PRAGMA page_size").fetchone()[0]) != live_page:
                 cand.execute(f"PRAGMA page_size={live_page:d}")
                 cand.execute("VACUUM")
-            cand.backup(live, pages=-1, progress=_deadline(deadline_s))  # type: ignore[arg-type]
+            cand.backup(live, pages=-1, progress=deadline(deadline_s))
         finally:
             cand.close()
         result = [r[0] for r in live.execute("PRAGMA quick_check")]

@@ -29,6 +29,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,6 +83,21 @@ def db_facts(conn: sqlite3.Connection) -> tuple[int, int, str]:
     return page_size, user_version, digest.hexdigest()
 
 
+def deadline(seconds: float) -> Callable[[int, int, int], None]:
+    """A backup ``progress`` callback that aborts the copy after ``seconds``.
+
+    CPython retries a busy backup step forever; writers can also restart it endlessly
+    (SQLite's backup page, reference P11). Raising here makes SQLite finish the backup object.
+    """
+    end = time.monotonic() + seconds
+
+    def progress(status: int, remaining: int, total: int) -> None:
+        if time.monotonic() > end:
+            raise BackupError(f"the database stayed busy for {seconds:.0f} s; gave up")
+
+    return progress
+
+
 def live_size(db_path: str) -> int:
     """Bytes of the live database, asked of SQLite (page_count * page_size)."""
     conn = connect_existing(db_path)
@@ -93,7 +109,9 @@ def live_size(db_path: str) -> int:
     return count * size
 
 
-def take_snapshot(db_path: str, staging_dir: str, backup_id: str) -> Snapshot:
+def take_snapshot(
+    db_path: str, staging_dir: str, backup_id: str, *, deadline_s: float = 600.0
+) -> Snapshot:
     """Copy the live database into ``staging_dir/<id>.db.partial`` through SQLite."""
     if not os.path.exists(db_path):
         raise BackupError(f"DATABASE_PATH={db_path!r} does not exist")
@@ -113,14 +131,16 @@ def take_snapshot(db_path: str, staging_dir: str, backup_id: str) -> Snapshot:
     try:
         dst = sqlite3.connect(path)
         try:
-            src.backup(dst, pages=-1)
+            src.backup(dst, pages=-1, progress=deadline(deadline_s))
             dst.execute("PRAGMA journal_mode=DELETE")
             page_size, user_version, schema = db_facts(dst)
         finally:
             dst.close()
-    except (sqlite3.Error, OSError) as exc:
+    except (sqlite3.Error, OSError, BackupError) as exc:
         remove_quietly(path)
         remove_quietly(path + "-journal")
+        if isinstance(exc, BackupError):
+            raise
         raise nospace_error(exc, staging_dir) or BackupError(f"snapshot failed: {exc}") from exc
     finally:
         src.close()
