@@ -98,3 +98,11 @@ def test_proxytrust_with_a_small_client_set(benchmark: Any) -> None:
     run_wsgi(benchmark, "ProxyTrust, 1,000 clients (diagnostic)", app, PROXIED[:1000] * 10,
              group="2 one layer", baseline="bare (proxied)", peer="werkzeug ProxyFix",
              note=note or "10 passes over 1,000 clients: cache hits")
+
+
+def test_voyagr_default_stack_with_a_small_client_set(benchmark: Any) -> None:
+    """Diagnostic: the default stack when ProxyTrust's chain cache holds every client."""
+    stack = compose(bare_app, SETTINGS)
+    run_wsgi(benchmark, "voyagr default stack, 1,000 clients (diagnostic)", stack,
+             PROXIED[:1000] * 10, group="3 stack", baseline="bare (proxied)",
+             peer="peer composite", note="10 passes over 1,000 clients")

@@ -12,9 +12,10 @@ from conftest import call, hello_app, make_environ
 from ratelimit_helpers import FakeClock
 from voyagr_wsgi import compose
 from voyagr_wsgi.errors import ConfigurationError
-from voyagr_wsgi.layers import ProxyTrust, RateLimit
+from voyagr_wsgi.layers.proxy_trust import ProxyTrust
 from voyagr_wsgi.ratelimit import MemoryStore, Rule
 from voyagr_wsgi.ratelimit.keys import ipv6_grouper
+from voyagr_wsgi.ratelimit.layer import RateLimit
 from wsgi_apps import exc_info_app, lazy_streaming_app
 
 
@@ -314,3 +315,9 @@ def test_unbound_layer_binds_with_the_same_store() -> None:
     assert bound.store is unbound.store and bound.bound and not unbound.bound
     assert codes(stack, 2) == [200, 429]
     assert "1/60s" in repr(unbound)
+
+
+def test_layer_is_exported_from_voyagr_wsgi_layers() -> None:
+    from voyagr_wsgi import layers
+
+    assert getattr(layers, "RateLimit") is RateLimit

@@ -11,8 +11,8 @@ from conftest import call, free_port, hello_app, make_environ
 from ratelimit_helpers import FakeClock, RedisServer
 from voyagr_wsgi.errors import StorageError
 from voyagr_wsgi.health import Health
-from voyagr_wsgi.layers import RateLimit
 from voyagr_wsgi.ratelimit import Policy, Rate
+from voyagr_wsgi.ratelimit.layer import RateLimit
 from voyagr_wsgi.ratelimit.redis_store import RedisStore, store_health
 
 pytestmark = pytest.mark.system
@@ -47,8 +47,8 @@ def test_script_flushed_on_the_server_is_reloaded(server: RedisServer) -> None:
     try:
         assert store.update("k", POLICY.interval, POLICY.tolerance, 1)[0]
         store._client.script_flush()
-        assert store.update("k", POLICY.interval, POLICY.tolerance, 1) == (
-            True, pytest.approx(4.0, abs=0.01))
+        allowed, offset = store.update("k", POLICY.interval, POLICY.tolerance, 1)
+        assert allowed and offset == pytest.approx(4.0, abs=0.01)
     finally:
         store.close()
 
