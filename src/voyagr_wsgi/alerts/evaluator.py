@@ -219,6 +219,7 @@ class AlertService:
     def _local_snapshot(self) -> dict[str, Any]:
         with self._lock:
             active = self.lifecycle.describe()
+            suppressed = {k: dict(v) for k, v in self.lifecycle.suppressed_total.items()}
         return {
             "pid": os.getpid(),
             "updated_at": iso_utc(self._wall()),
@@ -226,6 +227,7 @@ class AlertService:
             "active": active,
             "channels": self.dispatcher.stats(),
             "queued": self.dispatcher.pending(),
+            "suppressed_total": suppressed,
         }
 
     def snapshot(self) -> dict[str, Any]:

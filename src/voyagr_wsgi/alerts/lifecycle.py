@@ -58,6 +58,8 @@ class Lifecycle:
         self.active: dict[AlertKey, Active] = {}
         self._last_sent: dict[AlertKey, float] = {}
         self._suppressed: dict[AlertKey, int] = {}
+        #: cumulative suppressed evaluations per alert type and reason (dedup / muted)
+        self.suppressed_total: dict[str, dict[str, int]] = {}
 
     def _make(
         self,
@@ -95,6 +97,9 @@ class Lifecycle:
             last = self._last_sent.get(key)
             if muted or (last is not None and now - last < self.dedup_s):
                 self._suppressed[key] = self._suppressed.get(key, 0) + 1
+                totals = self.suppressed_total.setdefault(alert.alert_type, {})
+                why = "muted" if muted else "dedup"
+                totals[why] = totals.get(why, 0) + 1
                 if not muted and act.notified and now - act.last_refresh >= self.refresh_s:
                     act.last_refresh = now
                     out.append(self._make(act, "firing", "refresh", now_wall))
