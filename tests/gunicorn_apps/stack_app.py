@@ -1,15 +1,24 @@
 """``compose(pid_app, Settings.from_env())``: the full stack the environment asks for.
 
 ``GET /`` answers the serving worker's pid (text/plain), so tests see which worker served.
+With ``VOYAGR_TEST_LOG`` set, every process logs INFO lines ``<pid> <logger> <message>`` there.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from voyagr_wsgi import Settings, compose
+
+if os.environ.get("VOYAGR_TEST_LOG"):  # "<pid> <logger> <message>" lines the tests read
+    logging.basicConfig(
+        filename=os.environ["VOYAGR_TEST_LOG"],
+        level=logging.INFO,
+        format="%(process)d %(name)s %(message)s (%(asctime)s)",
+    )
 
 
 def pid_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
