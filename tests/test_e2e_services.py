@@ -143,3 +143,30 @@ def test_master_shutdown_stops_every_worker_within_graceful_timeout(tmp_path: Pa
         assert not any(alive(pid) for pid in workers)
     # only the leader had started the singleton, so only it stops one, with 5 s - 1 s
     assert lines(state, "stops") == [f"stop {leader} 4.0"]
+
+
+def test_an_existing_worker_takes_over_when_no_replacement_is_forked(tmp_path: Path) -> None:
+    """The master is frozen (SIGSTOP), so the takeover cannot come from a fresh worker."""
+    state = tmp_path / "state"
+    state.mkdir()
+    env = {"VOYAGR_STATE_DIR": str(state)}
+    with gunicorn(
+        "services_app:application", port=free_port(), env=env, log_dir=str(tmp_path)
+    ) as server:
+        workers = server.workers()
+        leader = wait_for(lambda: lock_pid(state), what="a leader")
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            os.kill(leader, signal.SIGKILL)
+            killed_at = time.monotonic()
+            successor = wait_for(
+                lambda: (pid := lock_pid(state)) != leader and pid,
+                timeout=TAKEOVER_BUDGET_S,
+                what="a surviving worker to take the lock",
+            )
+            took = time.monotonic() - killed_at
+            wait_for(lambda: successor in tick_pids(state), timeout=2, what="successor ticks")
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        assert successor in set(workers) - {leader}
+        assert took <= 2.0 + 1.0  # one retry period of the Supervisor, plus scheduling slack
