@@ -7,13 +7,15 @@ import threading
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import call, hello_app, make_environ
 from ratelimit_helpers import FakeClock
 from voyagr_wsgi import compose
 from voyagr_wsgi.errors import ConfigurationError
 from voyagr_wsgi.layers.proxy_trust import ProxyTrust
-from voyagr_wsgi.ratelimit import MemoryStore, Rule
+from voyagr_wsgi.ratelimit import MemoryStore, Policy, Rate, Rule
 from voyagr_wsgi.ratelimit.keys import ipv6_grouper
 from voyagr_wsgi.ratelimit.layer import RateLimit
 from wsgi_apps import exc_info_app, lazy_streaming_app
@@ -94,6 +96,36 @@ def test_denied_response_headers_and_problem_body_are_exact() -> None:
         "status": 429,
         "violated-policies": ["default"],
     }
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    quota=st.integers(1, 50),
+    window=st.integers(1, 3600),
+    burst_share=st.floats(0.01, 1.0),
+    costs=st.lists(st.integers(1, 5), min_size=1, max_size=60),
+)
+def test_retry_after_is_never_too_early_nor_later_than_one_extra_second(
+    quota: int, window: int, burst_share: float, costs: list[int]
+) -> None:
+    policy = Policy.build("p", Rate(quota, float(window)), max(1, int(quota * burst_share)))
+    clock = FakeClock()
+    store = MemoryStore(now=clock)
+    for cost in costs:
+        if not policy.can_ever_allow(cost):
+            continue
+        allowed, offset = store.update("k", policy.interval, policy.tolerance, cost)
+        if allowed:
+            continue
+        retry = policy.retry_after(offset, cost)
+        assert retry >= 1
+        if retry > 1:  # one second earlier is still too early
+            clock.advance(retry - 1)
+            assert not store.update("k", policy.interval, policy.tolerance, cost)[0]
+            clock.advance(1)
+        else:
+            clock.advance(retry)
+        assert store.update("k", policy.interval, policy.tolerance, cost)[0]
 
 
 def test_retrying_at_retry_after_succeeds() -> None:
@@ -299,6 +331,7 @@ def test_key_function_groups_by_api_key_and_falls_back_to_ip() -> None:
         pytest.param(("5/60s",), {"exempt": ["static"]}, "exempt", id="relative path"),
         pytest.param(("5/60s",), {"store": object()}, "store", id="not a store"),
         pytest.param(("5/60s",), {"rules": [Rule("/x", "0/1s")]}, "quota", id="rule quota 0"),
+        pytest.param(("5/60s",), {"name": "caf\u00e9"}, "policy name", id="non-ASCII name"),
     ],
 )
 def test_bad_configuration_raises_naming_the_option(

@@ -21,14 +21,17 @@ never compare clocks.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
+from ..errors import ConfigurationError
 from .spec import Rate
 
 __all__ = ["Policy", "step"]
 
 #: relative slack on the tolerance: absorbs float rounding when many intervals are summed
 _SLACK = 1e-6
+_NAME = re.compile(r"^[\x20-\x7e]{1,64}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,11 @@ class Policy:
 
     @classmethod
     def build(cls, name: str, rate: Rate, burst: int | None = None) -> Policy:
+        if not _NAME.match(name):
+            raise ConfigurationError(
+                f"rate-limit policy name {name!r}: use printable ASCII (it is sent as a "
+                "structured-field string in RateLimit-Policy)"
+            )
         burst = rate.quota if burst is None else burst
         interval = rate.window_s / rate.quota
         return cls(name, rate, burst, interval, interval * burst * (1 + _SLACK))
