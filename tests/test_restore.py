@@ -252,3 +252,23 @@ def test_offline_restore_of_a_healthy_database_takes_a_safety_backup(tmp_path: P
     assert done.returncode == 0, done.stderr
     assert rows(tmp_path / "app.db") == 100
     assert len(listed(tmp_path / "backups")) == 2
+
+
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param("backup/create", id="create"), pytest.param("backup/restore/{id}", id="restore")],
+)
+def test_endpoints_answer_409_while_another_process_holds_the_backup_lock(
+    tmp_path: Path, app_and_manager: tuple[Admin, ItemsApp, BackupManager], path: str
+) -> None:
+    from voyagr_wsgi.services import FileLock
+
+    app, _, manager = app_and_manager
+    made = manager.create()
+    before = fingerprint(tmp_path / "app.db")
+    with FileLock(str(tmp_path / "backups" / ".voyagr-backup.lock")) as lock:
+        assert lock.try_acquire()
+        result = post(app, path.format(id=made.id))
+    assert result.code == 409 and b"another process" in result.body
+    assert fingerprint(tmp_path / "app.db") == before
+    assert listed(tmp_path / "backups") == [made.id]
