@@ -206,3 +206,21 @@ def test_a_tampered_s3_object_is_refused_at_restore(
     with pytest.raises(BackupVerificationError, match="SHA-256"):
         manager.restore(made.id)
     assert rows(tmp_path / "app.db") == 103
+
+
+def test_retention_aborts_multipart_uploads_left_by_a_killed_process(
+    tmp_path: Path, moto_url: str, bucket: str
+) -> None:
+    import time
+
+    s3 = client(moto_url)
+    key = "voyagr-backups/20250101T000000Z-0badc0de.db.gz"
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key, ServerSideEncryption="AES256")
+    other = s3.create_multipart_upload(Bucket=bucket, Key="elsewhere/x")
+    make_db(tmp_path / "app.db", 10)
+    day_later = time.time() + 86_400 + 60
+    manager = BackupManager(s3_settings(tmp_path, moto_url, bucket), clock=lambda: day_later)
+    manager.create()
+    remaining = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    assert [u["UploadId"] for u in remaining] == [other["UploadId"]]
+    assert upload["UploadId"] not in {u["UploadId"] for u in remaining}

@@ -16,6 +16,7 @@ nothing else under the prefix is ever deleted. Deleting removes the manifest fir
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import boto3
@@ -185,6 +186,31 @@ class S3Store:
 
     def delete(self, manifest: Manifest) -> None:
         self._delete_keys(self.prefix + manifest.manifest_name, self.prefix + manifest.data_name)
+
+    def abort_stale_uploads(
+        self, *, now: float, older_than_s: float = 86_400.0
+    ) -> builtins.list[str]:
+        """Abort multipart uploads under the prefix started more than ``older_than_s`` ago.
+
+        A process killed mid-upload leaves its parts behind, invisible to listings and billed
+        forever (reference P7); s3transfer aborts only from inside a living process.
+        """
+        aborted: builtins.list[str] = []
+        try:
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=self.prefix
+            )
+            for page in pages:
+                for upload in page.get("Uploads", ()):
+                    if now - upload["Initiated"].timestamp() < older_than_s:
+                        continue
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    aborted.append(upload["Key"])
+        except _ERRORS as exc:
+            raise StorageError(f"s3: cleaning stale multipart uploads failed: {exc}") from exc
+        return aborted
 
     def _delete_keys(self, *keys: str) -> None:
         for key in keys:  # in order: the manifest (commit marker) first
