@@ -1,0 +1,112 @@
+"""Admin endpoints of the metrics area: the JSON document, protection, the dashboard page."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from conftest import call, make_environ
+from metrics_apps import demo_app
+from voyagr_wsgi import Secret, Settings, Stack, compose
+from voyagr_wsgi.metrics import default_registry, set_default_registry
+
+TOKEN = "metrics-token-0123456789abcdef"
+
+
+@pytest.fixture
+def stack(tmp_path: Any) -> Iterator[Stack]:
+    previous = default_registry()
+    yield compose(demo_app, Settings(state_dir=str(tmp_path), admin_token=Secret(TOKEN)))
+    set_default_registry(previous)
+
+
+def admin(path: str, **kw: Any) -> dict[str, Any]:
+    return make_environ(path, headers={"Authorization": f"Bearer {TOKEN}"}, **kw)
+
+
+def test_metrics_json_has_the_seed_keys_and_figures(stack: Stack) -> None:
+    for path in ["/users/4", "/users/5", "/users/17", "/report", "/error"] * 4:
+        call(stack, make_environ(path))
+    with pytest.raises(RuntimeError):
+        call(stack, make_environ("/boom"))
+    result = call(stack, admin("/api/production/metrics"))
+    assert result.code == 200 and result.header("Content-Type") == "application/json"
+    doc = json.loads(result.body)
+    assert set(doc) >= {
+        "uptime_seconds", "requests", "routes", "errors", "caches", "upstreams", "database",
+        "health",
+    }  # fmt: skip
+    req = doc["requests"]
+    assert set(req) >= {"total", "errors", "error_rate", "avg_response_time_ms", "p50_ms",
+                        "p95_ms", "p99_ms"}  # fmt: skip
+    assert (req["total"], req["errors"]) == (21, 5)
+    assert req["error_rate"] == pytest.approx(5 / 21)
+    assert 0 < req["p50_ms"] <= req["p95_ms"] <= req["p99_ms"]
+    assert doc["routes"]["GET /users/{id}"]["count"] == 12
+    assert doc["routes"]["GET /error"]["statuses"] == {"503": 4}
+    assert doc["errors"]["by_type"] == {"RuntimeError": 1}
+    (recent,) = doc["errors"]["recent"]
+    assert (recent["type"], recent["route"]) == ("RuntimeError", "/boom")
+    assert recent["message"] == "boom: demo exception" and recent["traceback"]
+    assert doc["caches"]["users"]["hits"] == 4 and doc["caches"]["users"]["hit_rate"] == 1 / 3
+    osrm = doc["upstreams"]["osrm"]
+    assert (osrm["calls"], osrm["errors"], osrm["success_rate"]) == (12, 4, pytest.approx(2 / 3))
+    assert doc["database"]["queries"] == 4
+    assert doc["health"]["status"] in ("pass", "warn", "fail")
+    assert doc["window"]["requests"]["total"] == 21
+
+
+@pytest.mark.parametrize("path", ["metrics", "prometheus", "dashboard"])
+@pytest.mark.parametrize(
+    ("headers", "remote", "code"),
+    [
+        pytest.param({}, "127.0.0.1", 401, id="no token sent: 401 even from loopback"),
+        pytest.param({"Authorization": "Bearer wrong"}, "203.0.113.9", 401, id="wrong token"),
+        pytest.param({"Authorization": f"Bearer {TOKEN}"}, "203.0.113.9", 200, id="token"),
+    ],
+)
+def test_admin_token_protects_every_metrics_endpoint(
+    stack: Stack, path: str, headers: dict[str, str], remote: str, code: int
+) -> None:
+    result = call(stack, make_environ(f"/api/production/{path}", headers=headers, remote=remote))
+    assert result.code == code
+
+
+@pytest.mark.parametrize(
+    ("remote", "code"),
+    [pytest.param("127.0.0.1", 200, id="loopback"), pytest.param("203.0.113.9", 404, id="other")],
+)
+def test_without_token_only_loopback_is_served(tmp_path: Any, remote: str, code: int) -> None:
+    previous = default_registry()
+    try:
+        stack = compose(demo_app, Settings(state_dir=str(tmp_path)))
+        result = call(stack, make_environ("/api/production/metrics", remote=remote))
+        assert result.code == code
+    finally:
+        set_default_registry(previous)
+
+
+def test_dashboard_is_self_contained_with_its_own_csp(stack: Stack) -> None:
+    result = call(stack, admin("/api/production/dashboard"))
+    assert result.code == 200
+    assert result.header("Content-Type") == "text/html; charset=utf-8"
+    html = result.body.decode()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # no external resource
+    assert "<canvas" in html and "fetch(" in html
+    csp = result.all("Content-Security-Policy")
+    assert len(csp) == 1  # the page's own policy won over the stack's default
+    (script,) = re.findall(r"<script>(.*?)</script>", html, re.S)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in csp[0]
+    assert "connect-src 'self'" in csp[0] and "'unsafe-inline'" not in csp[0]
+
+
+def test_head_on_metrics_answers_without_body(stack: Stack) -> None:
+    result = call(stack, admin("/api/production/metrics", method="HEAD"))
+    assert result.code == 200 and result.body == b""
