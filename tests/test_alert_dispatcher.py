@@ -217,7 +217,7 @@ def test_sender_thread_delivers_in_background_and_submit_never_waits() -> None:
         assert elapsed < 0.5  # 1000 submits while the only channel hangs
         stats = d.stats()["hanging"]
         assert stats["dropped"] + d.pending() + len(hanging.calls) == 1000
-        assert d.pending() == 100
+        assert d.pending() >= 99 and stats["dropped"] >= 899  # the queue held 100 at most
     finally:
         release.set()
         d.stop(timeout=0.5)

@@ -296,3 +296,15 @@ def test_retry_after_parses_seconds_and_http_dates(
     value: str | None, expected: float | None
 ) -> None:
     assert parse_retry_after(value, now=1767225600.0) == expected
+
+
+def test_discord_empty_rate_limit_bucket_pauses_the_channel(receiver: Receiver) -> None:
+    limited = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "4.5"}
+    receiver.script = [Reply(204, b"", limited), Reply(204, b"", {"X-RateLimit-Remaining": "4"})]
+    clock = FakeClock()
+    d = Dispatcher([DiscordChannel(secret_url(receiver))], clock=clock, sleep=clock.sleep)
+    for i in range(3):
+        d.submit(notification(summary=f"n{i}"))
+    assert d.flush(60)
+    assert len(receiver.wait_for(3)) == 3
+    assert clock.sleeps == [4.5, 0.5]  # the reset, then the channel's own 0.5 s pacing

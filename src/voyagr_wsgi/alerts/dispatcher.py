@@ -6,7 +6,9 @@ once (a full queue drops and counts, it never blocks). One named daemon thread, 
 jobs in order of readiness:
 
 - **pacing**: two sends on one channel are at least ``channel.min_interval_s`` apart (Slack
-  about one per second); a ``Retry-After`` pushes the whole channel back, not one message;
+  about one per second; a channel may ask for more with a ``pause_s`` attribute, as Discord's
+  does from its ``X-RateLimit-*`` headers); a ``Retry-After`` pushes the whole channel back,
+  not one message;
 - **retries**: a retryable failure (5xx, 429, network) is retried after an exponential
   backoff with jitter (``backoff_s * 2**attempt``, capped, times 0.5-1.0), or after the
   receiver's ``Retry-After`` / Discord ``retry_after`` when that is longer; non-retryable
@@ -244,9 +246,9 @@ class Dispatcher:
                 stats.sent, stats.last_ok, stats.last_error = stats.sent + 1, True, None
         finally:
             self.in_flight = None
-            self._next_at[name] = max(
-                self._next_at.get(name, 0.0), self._clock() + channel.min_interval_s
-            )
+            # a channel may ask for a longer pause after a send (Discord's rate-limit headers)
+            pause = max(channel.min_interval_s, float(getattr(channel, "pause_s", 0.0)))
+            self._next_at[name] = max(self._next_at.get(name, 0.0), self._clock() + pause)
 
     def _failed(self, job: _Job, exc: DeliveryFailed, now: float) -> None:
         name = job.channel.name

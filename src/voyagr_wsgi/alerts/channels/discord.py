@@ -7,7 +7,9 @@ firing warning, ``0x95A5A6`` info, ``0x2ECC71`` (3066993) resolved. Limits from 
 value 1024, footer 2048, 6000 characters in total; every text is cut to fit, so an alert
 never turns into a ``400 Bad Request``. ``allowed_mentions: {"parse": []}`` keeps an alert
 text containing ``@everyone`` from pinging anyone. A ``429`` carries ``Retry-After`` and a
-JSON ``retry_after`` (seconds, float); the dispatcher waits the larger one.
+JSON ``retry_after`` (seconds, float); the dispatcher waits the larger one. After a success
+with ``X-RateLimit-Remaining: 0`` the channel pauses for ``X-RateLimit-Reset-After`` seconds
+(``pause_s``, read by the dispatcher), as Discord asks, instead of hitting the 429.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class DiscordChannel:
 
     def __init__(self, url: Secret) -> None:
         self._url = url
+        self.pause_s = 0.0  # X-RateLimit-Reset-After when the bucket is empty
 
     def __repr__(self) -> str:
         return "DiscordChannel(url=Secret('**********'))"
@@ -88,4 +91,12 @@ class DiscordChannel:
         return notification.reason != "refresh"
 
     def send(self, notification: Notification, timeout: float) -> None:
-        post_json(self._url, discord_payload(notification), timeout=timeout)
+        _, headers, _ = post_json(self._url, discord_payload(notification), timeout=timeout)
+        # Discord says to pace by its headers: out of requests in this bucket -> wait for reset
+        self.pause_s = 0.0
+        lower = {k.lower(): v for k, v in headers.items()}
+        if lower.get("x-ratelimit-remaining") == "0":
+            try:
+                self.pause_s = max(0.0, float(lower.get("x-ratelimit-reset-after", "0")))
+            except ValueError:
+                self.pause_s = 1.0
