@@ -56,6 +56,7 @@ __all__ = ["RateLimit"]
 log = logging.getLogger("voyagr_wsgi.ratelimit")
 
 PROBLEM = "https://iana.org/assignments/http-problem-types#"
+_ceil = math.ceil
 _SEP = "\x1f"
 
 
@@ -63,7 +64,7 @@ class _Compiled:
     """A policy plus everything its responses need, built once."""
 
     __slots__ = (
-        "_cache", "burst", "denied_body", "interval", "methods", "policy", "policy_header",
+        "burst", "cache", "denied_body", "interval", "methods", "policy", "policy_header",
         "prefix", "quoted", "tolerance",
     )
 
@@ -72,7 +73,7 @@ class _Compiled:
         self.interval = policy.interval
         self.tolerance = policy.tolerance
         self.burst = policy.burst
-        self._cache: dict[int, Headers] = {}
+        self.cache: dict[int, Headers] = {}  # left + reset * (burst + 1) -> fields
         self.prefix = prefix
         self.methods = frozenset(m.upper() for m in methods) if methods else None
         self.quoted = json.dumps(policy.name)
@@ -92,12 +93,12 @@ class _Compiled:
         """The two RateLimit fields for ``r=left;t=reset`` (a bounded cache of shared lists:
         never mutate the result)."""
         code = left + reset * (self.burst + 1)
-        fields = self._cache.get(code)
+        fields = self.cache.get(code)
         if fields is None:
-            if len(self._cache) >= 4096:
-                self._cache.clear()
+            if len(self.cache) >= 4096:
+                self.cache.clear()
             fields = [self.policy_header, ("RateLimit", f"{self.quoted};r={left};t={reset}")]
-            self._cache[code] = fields
+            self.cache[code] = fields
         return fields
 
 
@@ -218,12 +219,12 @@ class RateLimit(Layer):
             reset = 0
         else:
             wait = offset - compiled.tolerance + (left + 1) * interval
-            reset = math.ceil(wait - 1e-9) if wait > 1e-9 else 1
-        if self._legacy:
-            legacy = self._legacy_fields(compiled.policy, left, offset)
-            extra = compiled.fields(left, reset) + legacy
-        else:
+            reset = _ceil(wait - 1e-9) if wait > 1e-9 else 1
+        extra = compiled.cache.get(left + reset * (compiled.burst + 1))
+        if extra is None:
             extra = compiled.fields(left, reset)
+        if self._legacy:
+            extra = extra + self._legacy_fields(compiled.policy, left, offset)
 
         def start_with_fields(
             status: str, headers: Headers, exc_info: Any = None
