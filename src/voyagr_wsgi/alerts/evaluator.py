@@ -224,6 +224,7 @@ class AlertService:
             "pid": os.getpid(),
             "updated_at": iso_utc(self._wall()),
             "running": self.running,
+            "evaluations": self.evaluations,
             "active": active,
             "channels": self.dispatcher.stats(),
             "queued": self.dispatcher.pending(),
