@@ -221,3 +221,17 @@ def test_sender_thread_delivers_in_background_and_submit_never_waits() -> None:
     finally:
         release.set()
         d.stop(timeout=0.5)
+
+
+def test_a_send_that_outlives_stop_is_counted_dropped() -> None:
+    release = threading.Event()
+    hanging = Scripted(name="hanging", hang=release)
+    d = Dispatcher([hanging], send_timeout_s=20.0)
+    d.start()
+    d.submit(notification())
+    poll(lambda: d.in_flight == "hanging", what="the send to start")
+    d.stop(timeout=0.1)  # the sender thread is still blocked in send()
+    assert d.stats()["hanging"]["dropped"] == 0
+    release.set()  # the send fails now; its retry must not vanish uncounted
+    poll(lambda: d.stats()["hanging"]["dropped"] == 1, what="the late retry counted")
+    assert d.pending() == 0

@@ -105,6 +105,7 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._full_logged = float("-inf")
+        self._closed = False  # set once stop() has flushed: late retries are counted dropped
         self.in_flight: str | None = None  # the channel a send is blocked on, if any
 
     # -- producer side: never blocks ----------------------------------------------------
@@ -141,7 +142,7 @@ class Dispatcher:
         with self._cv:
             if self._thread is not None:
                 return
-            self._stopping = False
+            self._stopping = self._closed = False
             self._thread = threading.Thread(
                 target=self._run, name="voyagr-alert-sender", daemon=True
             )
@@ -174,6 +175,8 @@ class Dispatcher:
         if thread is not None:
             thread.join(budget)  # returns early unless a send is in flight
         self.flush(max(0.0, end - self._clock()), drop_rest=True)
+        with self._cv:
+            self._closed = True
 
     def flush(self, timeout: float, *, drop_rest: bool = False) -> bool:
         """Send queued jobs synchronously until empty or ``timeout``; True when all went out."""
@@ -206,6 +209,9 @@ class Dispatcher:
     # -- one delivery attempt ------------------------------------------------------------
     def _requeue(self, job: _Job, ready_at: float) -> None:
         with self._cv:
+            if self._closed:  # a send that outlived stop(): count it, nobody will send it
+                self._stats[job.channel.name].dropped += 1
+                return
             job.ready_at = ready_at
             heapq.heappush(self._heap, job)
             self._cv.notify()
