@@ -220,7 +220,7 @@ def test_a_failed_check_after_the_swap_rolls_back_to_the_safety_backup(
     make_db(tmp_path / "app.db", 5, tag="since")
     before = fingerprint(tmp_path / "app.db")[2:]
     monkeypatch.setattr(
-        "voyagr_wsgi.backups.manager.live_matches", lambda path, manifest: "injected fault"
+        "voyagr_wsgi.backups.restore.live_matches", lambda path, manifest: "injected fault"
     )
     with pytest.raises(BackupError, match="rolled back to safety backup"):
         manager.restore(made.id)

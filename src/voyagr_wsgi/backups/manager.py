@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +34,7 @@ from .config import BackupSettings
 from .ids import new_id, parse_id
 from .local import LocalStore
 from .manifest import Manifest
-from .restore import fetch_verified, live_matches, replace_offline, swap_in
+from .restore import fetch_verified, replace_offline, swap_checked
 from .retention import Plan, Policy, RetentionError, plan
 from .snapshot import Progress, compress_and_verify, take_snapshot
 from .status import Status, StatusFile
@@ -204,33 +203,8 @@ class BackupManager:
                 break
         return done
 
-    def _record(
-        self,
-        *,
-        success: Manifest | None = None,
-        error: str | None = None,
-        upload_failed: str | None = None,
-        uploaded: str | None = None,
-    ) -> None:
-        status = self.status_file.read()
-        now = self.clock()
-        if success is not None:
-            status.last_success_ts, status.last_backup_id = success.created_ts, success.id
-            status.last_error = None
-        if error is not None:
-            status.last_failure_ts, status.last_error = now, error
-        if upload_failed is not None:
-            status.last_upload_failure_ts = now
-            if upload_failed not in status.pending_uploads:
-                status.pending_uploads.append(upload_failed)
-        if uploaded is not None and uploaded in status.pending_uploads:
-            status.pending_uploads.remove(uploaded)
-            if not status.pending_uploads and status.last_error and "upload" in status.last_error:
-                status.last_error = None
-        try:
-            self.status_file.write(status)
-        except OSError:
-            log.exception("could not write the backup status file")
+    def _record(self, **event: Any) -> None:
+        self.status_file.record(self.clock(), **event)
 
     def status(self) -> dict[str, Any]:
         """``last_success_ts``, ``last_failure_ts``, ``last_error``, ``interval_s``, ..."""
@@ -318,24 +292,10 @@ class BackupManager:
                 candidate, self.db_path, self.local.quarantine, stamp
             )
             return result
-        try:
-            swap_in(candidate, self.db_path)
-            problem = live_matches(self.db_path, manifest)
-            if problem:
-                raise BackupError(problem)
-        except (BackupError, sqlite3.Error, OSError) as exc:
-            if safety is not None:
-                self._rollback(safety)
-            raise BackupError(
-                f"restore of {manifest.id} failed ({exc}); rolled back to safety backup "
-                f"{safety and safety.id}"
-            ) from exc
+        rollback = None if safety is None else (lambda: self._fetch_local(safety))
+        swap_checked(candidate, self.db_path, manifest, rollback=rollback)
         log.info("restored %s (safety backup %s)", manifest.id, safety and safety.id)
         return result
 
-    def _rollback(self, safety: Manifest) -> None:
-        copy = fetch_verified(self.local, safety, self.local.staging)
-        try:
-            swap_in(copy, self.db_path)
-        finally:
-            remove_quietly(copy)
+    def _fetch_local(self, manifest: Manifest) -> str:
+        return fetch_verified(self.local, manifest, self.local.staging)

@@ -24,6 +24,7 @@ import os
 import shutil
 import sqlite3
 import zlib
+from collections.abc import Callable
 
 from ..errors import BackupError, BackupVerificationError
 from ._fs import fsync_dir, nospace_error, remove_quietly
@@ -116,6 +117,32 @@ def swap_in(candidate: str, live_path: str, *, deadline_s: float = SWAP_DEADLINE
         raise BackupError(f"swapping the backup in failed: {exc}") from exc
     finally:
         live.close()
+
+
+def swap_checked(
+    candidate: str,
+    live_path: str,
+    manifest: Manifest,
+    *,
+    rollback: Callable[[], str] | None,
+) -> None:
+    """:func:`swap_in`, then check the live DB; on failure swap ``rollback()``'s copy back."""
+    try:
+        swap_in(candidate, live_path)
+        problem = live_matches(live_path, manifest)
+        if problem:
+            raise BackupError(problem)
+    except (BackupError, sqlite3.Error, OSError) as exc:
+        if rollback is None:
+            raise
+        copy = rollback()
+        try:
+            swap_in(copy, live_path)
+        finally:
+            remove_quietly(copy)
+        raise BackupError(
+            f"restore of {manifest.id} failed ({exc}); rolled back to the safety backup"
+        ) from exc
 
 
 def live_matches(live_path: str, manifest: Manifest) -> str | None:

@@ -60,6 +60,35 @@ class StatusFile:
             status.pending_uploads = []
         return status
 
+    def record(
+        self,
+        now: float,
+        *,
+        success: Any = None,  # a Manifest
+        error: str | None = None,
+        upload_failed: str | None = None,
+        uploaded: str | None = None,
+    ) -> None:
+        """Fold one event into the file (callers hold the backup lock)."""
+        status = self.read()
+        if success is not None:
+            status.last_success_ts, status.last_backup_id = success.created_ts, success.id
+            status.last_error = None
+        if error is not None:
+            status.last_failure_ts, status.last_error = now, error
+        if upload_failed is not None:
+            status.last_upload_failure_ts = now
+            if upload_failed not in status.pending_uploads:
+                status.pending_uploads.append(upload_failed)
+        if uploaded is not None and uploaded in status.pending_uploads:
+            status.pending_uploads.remove(uploaded)
+            if not status.pending_uploads and status.last_error and "upload" in status.last_error:
+                status.last_error = None
+        try:
+            self.write(status)
+        except OSError:
+            log.exception("could not write the backup status file %s", self.path)
+
     def write(self, status: Status) -> None:
         os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
         atomic_write(self.path, json.dumps(status.as_dict(), indent=1).encode())
