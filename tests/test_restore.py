@@ -222,7 +222,7 @@ def test_a_failed_check_after_the_swap_rolls_back_to_the_safety_backup(
     monkeypatch.setattr(
         "voyagr_wsgi.backups.restore.live_matches", lambda path, manifest: "injected fault"
     )
-    with pytest.raises(BackupError, match="rolled back to safety backup"):
+    with pytest.raises(BackupError, match="rolled back to the safety backup"):
         manager.restore(made.id)
     assert fingerprint(tmp_path / "app.db")[2:] == before
     assert integrity(tmp_path / "app.db") == "ok"
