@@ -208,7 +208,7 @@ def test_a_tampered_s3_object_is_refused_at_restore(
     assert rows(tmp_path / "app.db") == 103
 
 
-def test_retention_aborts_multipart_uploads_left_by_a_killed_process(
+def test_garbage_left_by_killed_processes_is_removed_after_a_day(
     tmp_path: Path, moto_url: str, bucket: str
 ) -> None:
     import time
@@ -217,6 +217,9 @@ def test_retention_aborts_multipart_uploads_left_by_a_killed_process(
     key = "voyagr-backups/20250101T000000Z-0badc0de.db.gz"
     upload = s3.create_multipart_upload(Bucket=bucket, Key=key, ServerSideEncryption="AES256")
     other = s3.create_multipart_upload(Bucket=bucket, Key="elsewhere/x")
+    orphan = "voyagr-backups/20250101T000000Z-0badf00d.db.gz"  # data without a manifest
+    s3.put_object(Bucket=bucket, Key=orphan, Body=b"partial")
+    s3.put_object(Bucket=bucket, Key="voyagr-backups/notes.txt", Body=b"not ours")
     make_db(tmp_path / "app.db", 10)
     day_later = time.time() + 86_400 + 60
     manager = BackupManager(s3_settings(tmp_path, moto_url, bucket), clock=lambda: day_later)
@@ -224,3 +227,6 @@ def test_retention_aborts_multipart_uploads_left_by_a_killed_process(
     remaining = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
     assert [u["UploadId"] for u in remaining] == [other["UploadId"]]
     assert upload["UploadId"] not in {u["UploadId"] for u in remaining}
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert orphan not in keys and "voyagr-backups/notes.txt" in keys
+    assert len([k for k in keys if k.endswith(".json")]) == 1

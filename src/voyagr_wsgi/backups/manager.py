@@ -243,10 +243,10 @@ class BackupManager:
                 for manifest in result.delete:
                     store.delete(manifest)
                     log.info("retention: deleted %s from %s", manifest.id, store.name)
-                abort = getattr(store, "abort_stale_uploads", None)
-                if abort is not None:
-                    for key in abort(now=self.clock()):
-                        log.info("aborted a stale multipart upload of %s", key)
+                collect = getattr(store, "collect_garbage", None)
+                if collect is not None:
+                    for key in collect(now=self.clock()):
+                        log.info("removed %s left by an interrupted run", key)
             except (BackupError, StorageError) as exc:
                 self._record(error=f"retention on {store.name} failed: {exc}")
                 log.warning("retention on %s skipped: %s", store.name, exc)

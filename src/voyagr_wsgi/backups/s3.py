@@ -187,30 +187,45 @@ class S3Store:
     def delete(self, manifest: Manifest) -> None:
         self._delete_keys(self.prefix + manifest.manifest_name, self.prefix + manifest.data_name)
 
-    def abort_stale_uploads(
-        self, *, now: float, older_than_s: float = 86_400.0
-    ) -> builtins.list[str]:
-        """Abort multipart uploads under the prefix started more than ``older_than_s`` ago.
+    def collect_garbage(self, *, now: float, older_than_s: float = 86_400.0) -> builtins.list[str]:
+        """Remove what interrupted runs left under the prefix, once older than a day.
 
-        A process killed mid-upload leaves its parts behind, invisible to listings and billed
-        forever (reference P7); s3transfer aborts only from inside a living process.
+        - data objects named like a backup but without a manifest (a crash between the data
+          upload and the manifest, or between deleting a manifest and its data);
+        - incomplete multipart uploads: a process killed mid-upload leaves its parts behind,
+          invisible to listings and billed forever (reference P7); s3transfer aborts only from
+          inside a living process.
         """
-        aborted: builtins.list[str] = []
+        removed: builtins.list[str] = []
         try:
-            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+            pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=self.prefix
             )
-            for page in pages:
+            objects = {o["Key"]: o for page in pages for o in page.get("Contents", ())}
+            for key, item in objects.items():
+                name = key[len(self.prefix) :]
+                stem = name[: -len(".db.gz")]
+                if not name.endswith(".db.gz") or ID_RE.match(stem) is None:
+                    continue
+                if f"{self.prefix}{stem}.json" in objects:
+                    continue
+                if now - item["LastModified"].timestamp() >= older_than_s:
+                    self.client.delete_object(Bucket=self.bucket, Key=key)
+                    removed.append(key)
+            uploads = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=self.prefix
+            )
+            for page in uploads:
                 for upload in page.get("Uploads", ()):
                     if now - upload["Initiated"].timestamp() < older_than_s:
                         continue
                     self.client.abort_multipart_upload(
                         Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
                     )
-                    aborted.append(upload["Key"])
+                    removed.append(f"{upload['Key']} (multipart upload)")
         except _ERRORS as exc:
-            raise StorageError(f"s3: cleaning stale multipart uploads failed: {exc}") from exc
-        return aborted
+            raise StorageError(f"s3: garbage collection failed: {exc}") from exc
+        return removed
 
     def _delete_keys(self, *keys: str) -> None:
         for key in keys:  # in order: the manifest (commit marker) first
