@@ -22,8 +22,16 @@ from voyagr_wsgi.ratelimit.config import RateLimitSettings
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
 ARTIFACT = os.path.join(os.path.dirname(__file__), "artifacts", "dashboard.png")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 CHARTS = ["chart-rate", "chart-latency", "chart-errors", "chart-cache",
           "chart-upstream-success", "chart-upstream-latency"]  # fmt: skip
 
@@ -47,9 +55,7 @@ def load(base: str) -> Iterator[threading.Event]:
         n = 0
         while not stop.is_set():
             n += 1
-            path = ["/users/%d" % (n + 2), "/users/%d" % (n * 4), "/report", "/error", "/boom"][
-                n % 5
-            ]
+            path = [f"/users/{n + 2}", f"/users/{n * 4}", "/report", "/error", "/boom"][n % 5]
             try:
                 urllib.request.urlopen(base + path, timeout=5).close()
             except urllib.error.HTTPError as exc:
@@ -89,7 +95,8 @@ def registry_restored() -> Iterator[None]:
 
 def wait_for_data(page: Any, polls: int = 3) -> None:
     page.wait_for_function(
-        """([charts, polls]) => charts.every(id => Number(document.getElementById(id).dataset.points) >= 2)
+        """([charts, polls]) =>
+           charts.every(id => Number(document.getElementById(id).dataset.points) >= 2)
            && Number(document.getElementById('chart-rate').dataset.points) >= polls
            && Number(document.getElementById('recent-errors').dataset.rows) >= 1
            && Number(document.getElementById('slow-queries').dataset.rows) >= 1""",
@@ -106,8 +113,12 @@ def test_dashboard_draws_live_charts_from_a_loaded_server(
     problems: list[str] = []
     with serve(stack, port) as base, load(base), browser() as b:
         page = b.new_page(viewport={"width": 1400, "height": 1100})
-        page.on("console", lambda m: problems.append(m.text)
-                if m.type == "error" and "favicon" not in m.location.get("url", "") else None)  # fmt: skip
+
+        def console(m: Any) -> None:
+            if m.type == "error" and "favicon" not in m.location.get("url", ""):
+                problems.append(m.text)
+
+        page.on("console", console)
         page.on("pageerror", lambda e: problems.append(str(e)))
         page.on("request", lambda r: None if r.url.startswith(base) else problems.append(r.url))
         page.goto(f"{base}/api/production/dashboard#interval=500")
