@@ -48,6 +48,9 @@ def _errors(call: Callable[[], Response]) -> Response:
     except StorageError as exc:
         log.error("backup store failed: %s", exc)
         return json_body("502 Bad Gateway", {"error": str(exc)})
+    except OSError as exc:
+        log.error("backup endpoint failed: %s", exc)
+        return json_body("500 Internal Server Error", {"error": f"{type(exc).__name__}: {exc}"})
 
 
 def routes(manager: BackupManager) -> list[AdminRoute]:

@@ -29,7 +29,7 @@ from typing import Any
 
 from ..errors import BackupError, BackupNotFound, StorageError
 from ..services import FileLock
-from ._fs import remove_quietly
+from ._fs import nospace_error, remove_quietly
 from .config import BackupSettings
 from .ids import new_id, parse_id
 from .local import LocalStore
@@ -155,6 +155,10 @@ class BackupManager:
         except BackupError as exc:
             self._record(error=f"backup failed: {exc}")
             raise
+        except OSError as exc:
+            error = nospace_error(exc, self.local.directory) or BackupError(f"{exc}")
+            self._record(error=f"backup failed: {error}")
+            raise error from exc
         self._record(success=manifest)
         log.info("backup %s committed (%d bytes gz)", backup_id, manifest.gz_bytes)
         uploaded = self._upload(manifest)

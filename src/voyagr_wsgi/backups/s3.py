@@ -11,7 +11,9 @@ Keys: ``<prefix><id>.db.gz`` (the data, with ``x-amz-meta-sha256-gz`` / ``sha256
 report the local size, the SHA-256 in the metadata and the requested encryption, otherwise the
 object is deleted and the upload reported as failed. Listing uses the ``list_objects_v2``
 paginator (one call stops at 1000 keys); only keys matching the id pattern are considered and
-nothing else under the prefix is ever deleted. Deleting removes the manifest first.
+nothing else under the prefix is ever deleted. Deleting removes the manifest first. After
+retention, :meth:`S3Store.collect_garbage` removes id-named data objects without a manifest
+and aborts multipart uploads, both only once older than a day.
 """
 
 from __future__ import annotations
