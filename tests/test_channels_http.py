@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -111,6 +112,7 @@ def test_discord_resolved_is_green(receiver: Receiver) -> None:
 def test_discord_limits_are_enforced_on_huge_texts(receiver: Receiver) -> None:
     huge = "@everyone " + "x" * 20_000
     n = notification(summary=huge, description=huge, scope="s" * 5000, suppressed=7)
+    n = dataclasses.replace(n, instance="i" * 5000)
     DiscordChannel(secret_url(receiver)).send(n, timeout=5)
     body = receiver.wait_for(1)[0].json()
     embed = body["embeds"][0]

@@ -37,13 +37,16 @@ LIMITS = {
 
 
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…" if limit > 0 else ""
 
 
 def discord_payload(n: Notification) -> dict[str, Any]:
     alert = n.alert
     title = _cut(("[RESOLVED] " if n.resolved else "") + alert.summary, LIMITS["title"])
-    footer = _cut(f"voyagr_wsgi · {n.instance}" if n.instance else "voyagr_wsgi", LIMITS["footer"])
+    # footer kept to 256 so title + footer + 4 fields always leave >= 1300 for the description
+    footer = _cut(f"voyagr_wsgi · {n.instance}" if n.instance else "voyagr_wsgi", 256)
     pairs = [("Alert type", alert.alert_type), ("Severity", alert.severity)]
     if alert.scope:
         pairs.append(("Scope", alert.scope))
