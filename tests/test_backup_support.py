@@ -74,6 +74,7 @@ def env_for(settings: BackupSettings, **extra: str) -> dict[str, str]:
         DATABASE_PATH=settings.database_path,
         BACKUP_DIR=settings.backup_dir,
         BACKUP_INTERVAL_HOURS=str(settings.interval_hours),
+        VOYAGR_STATE_DIR=str(Path(settings.backup_dir).parent / "state"),
     )
     env.update(extra)
     return env

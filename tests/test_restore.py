@@ -272,3 +272,18 @@ def test_endpoints_answer_409_while_another_process_holds_the_backup_lock(
     assert result.code == 409 and b"another process" in result.body
     assert fingerprint(tmp_path / "app.db") == before
     assert listed(tmp_path / "backups") == [made.id]
+
+
+def test_offline_restore_is_refused_while_the_app_runs_its_services(tmp_path: Path) -> None:
+    from voyagr_wsgi.services import FileLock
+
+    make_db(tmp_path / "app.db", 100)
+    settings = backup_settings(tmp_path)
+    made = BackupManager(settings).create()
+    make_db(tmp_path / "app.db", 1, tag="since")
+    env = env_for(settings, VOYAGR_STATE_DIR=str(tmp_path / "state"))
+    with FileLock(str(tmp_path / "state" / "services.lock")) as running_app:
+        assert running_app.try_acquire()
+        done = cli(env, "restore", made.id, "--offline")
+    assert done.returncode == 1 and "needs the app stopped" in done.stderr
+    assert rows(tmp_path / "app.db") == 101

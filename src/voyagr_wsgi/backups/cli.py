@@ -5,8 +5,9 @@
     voyagr-wsgi backup create                 take, verify and commit one backup now
     voyagr-wsgi backup list                   committed backups in every store
     voyagr-wsgi backup verify ID              download/decompress/check one backup fully
-    voyagr-wsgi backup restore ID [--offline] restore by id (--offline: the app is stopped;
-                                              an unreadable live DB is moved to quarantine/)
+    voyagr-wsgi backup restore ID [--offline] restore by id (--offline: the app is stopped,
+                                              checked through STATE_DIR/services.lock; an
+                                              unreadable live DB is moved to quarantine/)
     voyagr-wsgi backup prune [--dry-run]      apply retention (or show what it would do)
 
 Exit status 0 on success, 1 on failure (with the reason on stderr), 2 on bad usage,
@@ -16,11 +17,13 @@ Exit status 0 on success, 1 on failure (with the reason on stderr), 2 on bad usa
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from ..errors import BackupError, ConfigurationError, StorageError
+from ..services import FileLock
 from ..settings import Settings
 from .manager import BackupBusy, BackupManager
 
@@ -51,7 +54,8 @@ def _when(ts: float) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        manager = BackupManager(Settings.from_env().backups)
+        settings = Settings.from_env()
+        manager = BackupManager(settings.backups)
         if args.action == "create":
             made = manager.create()
             print(f"created {made.id} ({made.gz_bytes} bytes gz, sha256 {made.sha256_gz})")
@@ -67,7 +71,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             checked = manager.verify(args.id)
             print(f"{checked.id}: size, SHA-256, gzip stream and integrity checks passed")
         elif args.action == "restore":
-            result = manager.restore(args.id, offline=args.offline)
+            app_lock = FileLock(os.path.join(settings.state_dir, "services.lock"))
+            if args.offline and not app_lock.try_acquire():
+                raise BackupError(
+                    f"--offline needs the app stopped, but a process holds {app_lock.path} "
+                    "(its background services are running); stop it or restore without --offline"
+                )
+            try:
+                result = manager.restore(args.id, offline=args.offline)
+            finally:
+                app_lock.release()
             print(
                 f"restored {result['restored']}; "
                 f"pre-restore safety backup: {result['safety_backup']}"
