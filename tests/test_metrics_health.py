@@ -191,3 +191,24 @@ def test_metrics_disabled_builds_no_layer_routes_or_health(tmp_path: Any) -> Non
     with pytest.raises(KeyError):
         stack.layer("Metrics")
     assert call(stack, make_environ("/api/production/metrics", remote="127.0.0.1")).body == b"x"
+
+
+@pytest.mark.parametrize(
+    ("env", "codes"),
+    [
+        pytest.param({}, set(), id="defaults: nothing to say"),
+        pytest.param({"METRICS_ENABLED": "false"}, {"voyagr.W401"}, id="metrics off"),
+        pytest.param({"METRICS_ROUTE_PATTERNS": "users/{id}"}, {"voyagr.E401"},
+                     id="bad route template"),
+        pytest.param({"VOYAGR_STATE_DIR": "/proc/1/voyagr-state"}, {"voyagr.W402"},
+                     id="state dir not writable"),
+        pytest.param({"METRICS_MAX_ROUTES": "5000"}, {"voyagr.W403"}, id="huge route cap"),
+    ],
+)  # fmt: skip
+def test_deploy_checks_report_metrics_misconfiguration(
+    tmp_path: Any, env: dict[str, str], codes: set[str]
+) -> None:
+    from voyagr_wsgi.metrics import deploy_checks
+
+    settings = Settings.from_env({"VOYAGR_STATE_DIR": str(tmp_path), **env})
+    assert {f.code for f in deploy_checks(settings)} == codes

@@ -7,8 +7,8 @@ and registers:
 
 - ``context.components["metrics"]``: the registry (``registry.window_snapshot(60)`` is what
   the alert rules read, merged across workers);
-- the admin routes ``metrics`` (JSON), ``prometheus`` (text 0.0.4), ``dashboard`` (+ its
-  ``dashboard.js``) under ``/api/production/``;
+- the admin routes ``metrics`` (JSON), ``prometheus`` (text 0.0.4) and ``dashboard`` (one
+  self-contained HTML page) under ``/api/production/``;
 - a health source (:mod:`.health`) and a per-worker :class:`~.multiprocess.SnapshotWriter`
   service that flushes ``<state_dir>/metrics/<pid>.json`` every second.
 
@@ -26,6 +26,7 @@ Modules: :mod:`.registry` (data model), :mod:`.layer` (the WSGI layer), :mod:`.r
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from .registry import Registry, default_registry, set_default_registry
@@ -40,6 +41,7 @@ from .trackers import (
 )
 
 if TYPE_CHECKING:
+    from ..check import Finding
     from ..compose import BuildContext
     from ..settings import Settings
 
@@ -50,6 +52,7 @@ __all__ = [
     "cachetools_stats",
     "connect",
     "default_registry",
+    "deploy_checks",
     "lru_cache_stats",
     "set_default_registry",
     "setup",
@@ -78,3 +81,39 @@ def setup(settings: Settings, context: BuildContext) -> None:
     context.health.add(HealthSource(registry, options.health))
     context.admin_routes.extend(admin_routes(registry, context.health, options))
     context.services.append(SnapshotWriter(registry, interval_s=options.flush_interval_s))
+
+
+def deploy_checks(settings: Settings) -> list[Finding]:
+    """``voyagr-wsgi check`` findings for the metrics area."""
+    from ..check import Finding
+    from ..errors import ConfigurationError
+    from .routes import RoutePatterns
+
+    options = settings.metrics
+    if not options.enabled:
+        return [
+            Finding("WARNING", "voyagr.W401", "METRICS_ENABLED is off: no request figures, "
+                    "no metrics health checks, and the alert rules see nothing")
+        ]  # fmt: skip
+    found: list[Finding] = []
+    try:
+        RoutePatterns(options.route_patterns, setting="METRICS_ROUTE_PATTERNS")
+    except ConfigurationError as exc:
+        found.append(Finding("ERROR", "voyagr.E401", str(exc)))
+    state = os.path.abspath(settings.state_dir)
+    probe = state
+    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    if not os.access(probe, os.W_OK):
+        found.append(
+            Finding("WARNING", "voyagr.W402", f"VOYAGR_STATE_DIR={settings.state_dir!r} is not "
+                    "writable: workers cannot share their metrics, each endpoint shows one "
+                    "worker")
+        )  # fmt: skip
+    if options.max_routes > 2000:
+        found.append(
+            Finding("WARNING", "voyagr.W403", f"METRICS_MAX_ROUTES={options.max_routes}: every "
+                    "route multiplies the series a Prometheus scrape carries; keep it in the "
+                    "hundreds")
+        )  # fmt: skip
+    return found
