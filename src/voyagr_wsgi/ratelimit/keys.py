@@ -6,16 +6,19 @@ The address comes from :func:`voyagr_wsgi.request.client_ip` (ProxyTrust's resul
 (jsocol/django-ratelimit#175): IPv6 addresses are grouped by ``ipv6_prefix`` bits (default
 64) into a key such as ``"20010db8000100020000000000000000/64"``. IPv4-mapped addresses
 (``::ffff:192.0.2.1``) become the IPv4 address. A zone id (``fe80::1%eth0``) is ignored.
+
+:class:`AllowList` matches clients that are never limited (monitoring, office networks).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from ..errors import ConfigurationError
 
-__all__ = ["ipv6_grouper"]
+__all__ = ["AllowList", "ipv6_grouper"]
 
 _MAPPED = b"\x00" * 10 + b"\xff\xff"
 
@@ -42,3 +45,41 @@ def ipv6_grouper(prefix: int = 64) -> Callable[[str], str]:
         return (head + pad).hex() + suffix
 
     return group
+
+
+class AllowList:
+    """Client addresses never limited: CIDRs, IPv4-mapped IPv6 matched as IPv4, cached."""
+
+    __slots__ = ("_cache", "networks")
+
+    def __init__(self, items: Iterable[str]) -> None:
+        networks = []
+        for item in items:
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ConfigurationError(
+                    f"RateLimit allow: {item!r} is not an IP address or CIDR network"
+                ) from None
+        self.networks = tuple(networks)
+        self._cache: dict[str, bool] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+    def __contains__(self, ip: str) -> bool:
+        cache = self._cache
+        hit = cache.get(ip)
+        if hit is None:
+            try:
+                address = ipaddress.ip_address(ip.partition("%")[0])
+            except ValueError:
+                hit = False
+            else:
+                mapped = getattr(address, "ipv4_mapped", None)
+                address = mapped or address
+                hit = any(address in net for net in self.networks)
+            if len(cache) >= 4096:
+                cache.clear()
+            cache[ip] = hit
+        return hit

@@ -33,9 +33,6 @@ wrapped ``start_response`` and the app's iterable (and its ``close()``) is retur
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
@@ -45,61 +42,17 @@ from .._wsgi import Environ, Headers, StartResponse, WSGIApplication
 from ..errors import ConfigurationError, StorageError
 from ..request import CLIENT_IP, client_ip, request_path
 from .gcra import Policy
-from .keys import ipv6_grouper
+from .keys import AllowList, ipv6_grouper
 from .memory import MemoryStore
+from .responses import CompiledPolicy, legacy_fields, unavailable
 from .rules import PathMatcher, Rule, check_burst
 from .spec import Rate, parse_rate
 from .store import Store
 
 __all__ = ["RateLimit"]
 
-log = logging.getLogger("voyagr_wsgi.ratelimit")
-
-PROBLEM = "https://iana.org/assignments/http-problem-types#"
 _ceil = math.ceil
 _SEP = "\x1f"
-
-
-class _Compiled:
-    """A policy plus everything its responses need, built once."""
-
-    __slots__ = (
-        "burst", "cache", "denied_body", "interval", "methods", "policy", "policy_header",
-        "prefix", "quoted", "tolerance",
-    )
-
-    def __init__(self, policy: Policy, prefix: str, methods: tuple[str, ...] | None) -> None:
-        self.policy = policy
-        self.interval = policy.interval
-        self.tolerance = policy.tolerance
-        self.burst = policy.burst
-        self.cache: dict[int, Headers] = {}  # left + reset * (burst + 1) -> fields
-        self.prefix = prefix
-        self.methods = frozenset(m.upper() for m in methods) if methods else None
-        self.quoted = json.dumps(policy.name)
-        self.policy_header = (
-            "RateLimit-Policy",
-            f"{self.quoted};q={policy.rate.quota};w={policy.window_header}",
-        )
-        problem = {
-            "type": PROBLEM + "quota-exceeded",
-            "title": "Quota Exceeded",
-            "status": 429,
-            "violated-policies": [policy.name],
-        }
-        self.denied_body = json.dumps(problem, separators=(",", ":")).encode()
-
-    def fields(self, left: int, reset: int) -> Headers:
-        """The two RateLimit fields for ``r=left;t=reset`` (a bounded cache of shared lists:
-        never mutate the result)."""
-        code = left + reset * (self.burst + 1)
-        fields = self.cache.get(code)
-        if fields is None:
-            if len(self.cache) >= 4096:
-                self.cache.clear()
-            fields = [self.policy_header, ("RateLimit", f"{self.quoted};r={left};t={reset}")]
-            self.cache[code] = fields
-        return fields
 
 
 class RateLimit(Layer):
@@ -145,9 +98,10 @@ class RateLimit(Layer):
         if not (callable(cost) or (isinstance(cost, int) and cost >= 0)):
             raise ConfigurationError(f"RateLimit: cost={cost!r}; use an int >= 0 or a callable")
         rate = parse_rate(spec, setting="RateLimit spec")
-        self.default = _Compiled(Policy.build(name, rate, check_burst(burst, "burst")), "", None)
+        policy = Policy.build(name, rate, check_burst(burst, "burst"))
+        self.default = CompiledPolicy(policy, "", None)
         self.rules = [
-            (PathMatcher([r.path], "RateLimit rules"), _Compiled(p, p.name + _SEP, r.methods))
+            (PathMatcher([r.path], "RateLimit rules"), CompiledPolicy(p, p.name + _SEP, r.methods))
             for r in rules
             for p in (r.policy(),)
         ]
@@ -155,8 +109,7 @@ class RateLimit(Layer):
         self._update = store.update
         self.exempt = PathMatcher(exempt, "RateLimit exempt")
         self._routing = bool(self.rules) or bool(self.exempt)
-        self.allow = tuple(_network(a) for a in allow)
-        self._allowed_cache: dict[str, bool] = {}
+        self.allow = AllowList(allow)
         self._key = key
         self._group6 = ipv6_grouper(ipv6_prefix)
         self._cost = cost if isinstance(cost, int) else 1
@@ -164,11 +117,6 @@ class RateLimit(Layer):
         self._headers = headers
         self._legacy = legacy_headers
         self._closed = failure == "closed"
-        self._unavailable = json.dumps(
-            {"type": PROBLEM + "temporary-reduced-capacity",
-             "title": "Temporary Reduced Capacity", "status": 503},
-            separators=(",", ":"),
-        ).encode()
         if isinstance(cost, int) and not self.default.policy.can_ever_allow(cost):
             raise ConfigurationError(f"RateLimit: cost={cost} exceeds the burst, never allowed")
 
@@ -194,7 +142,7 @@ class RateLimit(Layer):
         ip = environ.get(CLIENT_IP)
         if ip is None:
             ip = client_ip(environ)
-        if self.allow and self._is_allowed(ip):
+        if self.allow and ip in self.allow:
             return self.app(environ, start_response)
         key = None if self._key is None else self._key(environ)
         if key is None:
@@ -207,10 +155,10 @@ class RateLimit(Layer):
             allowed, offset = self._update(key, interval, compiled.tolerance, cost)
         except StorageError:
             if self._closed:
-                return self._unavailable_response(start_response)
+                return unavailable(start_response)
             return self.app(environ, start_response)
         if not allowed:
-            return self._denied(compiled, offset, cost, start_response)
+            return compiled.denied(offset, cost, start_response, legacy=self._legacy)
         if not self._headers:
             return self.app(environ, start_response)
         # RateLimit: r = units left now, t = whole seconds until r next grows (draft -11)
@@ -224,7 +172,7 @@ class RateLimit(Layer):
         if extra is None:
             extra = compiled.fields(left, reset)
         if self._legacy:
-            extra = extra + self._legacy_fields(compiled.policy, left, offset)
+            extra = extra + legacy_fields(compiled.policy, left, offset)
 
         def start_with_fields(
             status: str, headers: Headers, exc_info: Any = None
@@ -233,7 +181,7 @@ class RateLimit(Layer):
 
         return self.app(environ, start_with_fields)
 
-    def _route(self, environ: Environ) -> _Compiled | None:
+    def _route(self, environ: Environ) -> CompiledPolicy | None:
         """The rule for this request, the default policy, or None when the path is exempt."""
         path = request_path(environ)
         if self.exempt and self.exempt(path):
@@ -243,68 +191,3 @@ class RateLimit(Layer):
             if matches(path) and (rule.methods is None or method in rule.methods):
                 return rule
         return self.default
-
-    # -- helpers ----------------------------------------------------------------------
-    def _denied(
-        self, compiled: _Compiled, offset: float, cost: int, start_response: StartResponse
-    ) -> list[bytes]:
-        policy = compiled.policy
-        headers: Headers = [
-            ("Content-Type", "application/problem+json"),
-            ("Cache-Control", "no-store"),
-            ("Content-Length", str(len(compiled.denied_body))),
-        ]
-        left = policy.remaining(offset)
-        if policy.can_ever_allow(cost):
-            retry = policy.retry_after(offset, cost)
-            headers.append(("Retry-After", str(retry)))
-        else:  # this request can never fit the burst: retrying will not help
-            retry = policy.reset_after(offset)
-        headers += [compiled.policy_header, ("RateLimit", f"{compiled.quoted};r={left};t={retry}")]
-        if self._legacy:
-            headers += self._legacy_fields(policy, left, offset)
-        log.debug("rate limited: policy %s, retry after %s s", policy.name, retry)
-        start_response("429 Too Many Requests", headers)
-        return [compiled.denied_body]
-
-    @staticmethod
-    def _legacy_fields(policy: Policy, left: int, offset: float) -> Headers:
-        return [
-            ("X-RateLimit-Limit", str(policy.rate.quota)),
-            ("X-RateLimit-Remaining", str(left)),
-            ("X-RateLimit-Reset", str(math.ceil(offset - 1e-9) if offset > 0 else 0)),
-        ]
-
-    def _unavailable_response(self, start_response: StartResponse) -> list[bytes]:
-        start_response(
-            "503 Service Unavailable",
-            [("Content-Type", "application/problem+json"), ("Cache-Control", "no-store"),
-             ("Retry-After", "1"), ("Content-Length", str(len(self._unavailable)))],
-        )
-        return [self._unavailable]
-
-    def _is_allowed(self, ip: str) -> bool:
-        cache = self._allowed_cache
-        hit = cache.get(ip)
-        if hit is None:
-            try:
-                address = ipaddress.ip_address(ip.partition("%")[0])
-            except ValueError:
-                hit = False
-            else:
-                mapped = getattr(address, "ipv4_mapped", None)
-                address = mapped or address
-                hit = any(address in net for net in self.allow)
-            if len(cache) >= 4096:
-                cache.clear()
-            cache[ip] = hit
-        return hit
-
-
-def _network(item: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    try:
-        return ipaddress.ip_network(item, strict=False)
-    except ValueError:
-        raise ConfigurationError(
-            f"RateLimit allow: {item!r} is not an IP address or CIDR network"
-        ) from None

@@ -66,6 +66,7 @@ class RedisStore:
         self._now = now
         self._client = client
         self._script: Any = None
+        self._pool: Any = None  # ours to disconnect on close() (a given client is not)
         self._lock = threading.Lock()
         self._down_until = 0.0
         self._last_log = float("-inf")
@@ -89,6 +90,7 @@ class RedisStore:
                         retry=Retry(NoBackoff(), 0),
                     )
                     self._client = redis.Redis(connection_pool=pool)
+                    self._pool = pool
                 self._script = self._client.register_script(LUA)
             return self._script
 
@@ -134,7 +136,10 @@ class RedisStore:
             self._client.delete(*keys)
 
     def close(self) -> None:
-        if self._client is not None:
+        """Close the pool's connections (it reopens on the next request)."""
+        if self._pool is not None:
+            self._pool.disconnect()
+        elif self._client is not None:
             self._client.close()
 
 

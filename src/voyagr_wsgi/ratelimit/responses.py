@@ -1,0 +1,113 @@
+"""What the rate-limit layer sends: RateLimit fields and the 429 / 503 problem responses.
+
+Field syntax follows draft-ietf-httpapi-ratelimit-headers-11 (RFC 9651 structured fields):
+``RateLimit-Policy: "default";q=100;w=60`` and ``RateLimit: "default";r=42;t=1``; ``t`` is
+delta-seconds until more quota is available, rounded up. ``Retry-After`` is delta-seconds
+(RFC 9110 §10.2.3), >= 1, equal to ``t`` on a 429. Bodies are RFC 9457 problem documents
+with the draft's problem types ``quota-exceeded`` (429) and ``temporary-reduced-capacity``
+(503). Everything that does not depend on the request is built once per policy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+
+from .._wsgi import Headers, StartResponse
+from .gcra import Policy
+
+__all__ = ["PROBLEM", "CompiledPolicy", "legacy_fields", "unavailable"]
+
+log = logging.getLogger("voyagr_wsgi.ratelimit")
+
+PROBLEM = "https://iana.org/assignments/http-problem-types#"
+_UNAVAILABLE = json.dumps(
+    {"type": PROBLEM + "temporary-reduced-capacity", "title": "Temporary Reduced Capacity",
+     "status": 503},
+    separators=(",", ":"),
+).encode()
+
+
+class CompiledPolicy:
+    """A policy plus its constant fields and 429 body; ``prefix`` separates rule budgets."""
+
+    __slots__ = (
+        "burst", "cache", "denied_body", "interval", "methods", "policy", "policy_header",
+        "prefix", "quoted", "tolerance",
+    )
+
+    def __init__(self, policy: Policy, prefix: str, methods: tuple[str, ...] | None) -> None:
+        self.policy = policy
+        self.interval = policy.interval
+        self.tolerance = policy.tolerance
+        self.burst = policy.burst
+        self.cache: dict[int, Headers] = {}  # left + reset * (burst + 1) -> fields
+        self.prefix = prefix
+        self.methods = frozenset(m.upper() for m in methods) if methods else None
+        self.quoted = json.dumps(policy.name)  # an sf-string: the name is printable ASCII
+        self.policy_header = (
+            "RateLimit-Policy",
+            f"{self.quoted};q={policy.rate.quota};w={policy.window_header}",
+        )
+        problem = {
+            "type": PROBLEM + "quota-exceeded",
+            "title": "Quota Exceeded",
+            "status": 429,
+            "violated-policies": [policy.name],
+        }
+        self.denied_body = json.dumps(problem, separators=(",", ":")).encode()
+
+    def fields(self, left: int, reset: int) -> Headers:
+        """The two RateLimit fields for ``r=left;t=reset`` (a bounded cache of shared lists:
+        never mutate the result)."""
+        code = left + reset * (self.burst + 1)
+        fields = self.cache.get(code)
+        if fields is None:
+            if len(self.cache) >= 4096:
+                self.cache.clear()
+            fields = [self.policy_header, ("RateLimit", f"{self.quoted};r={left};t={reset}")]
+            self.cache[code] = fields
+        return fields
+
+    def denied(
+        self, offset: float, cost: int, start_response: StartResponse, *, legacy: bool
+    ) -> list[bytes]:
+        """Send the 429 for a request of ``cost`` denied at ``offset = TAT - now``."""
+        policy = self.policy
+        headers: Headers = [
+            ("Content-Type", "application/problem+json"),
+            ("Cache-Control", "no-store"),
+            ("Content-Length", str(len(self.denied_body))),
+        ]
+        left = policy.remaining(offset)
+        if policy.can_ever_allow(cost):
+            retry = policy.retry_after(offset, cost)
+            headers.append(("Retry-After", str(retry)))
+        else:  # this request can never fit the burst: retrying will not help
+            retry = policy.reset_after(offset)
+        headers += [self.policy_header, ("RateLimit", f"{self.quoted};r={left};t={retry}")]
+        if legacy:
+            headers += legacy_fields(policy, left, offset)
+        log.debug("rate limited: policy %s, retry after %s s", policy.name, retry)
+        start_response("429 Too Many Requests", headers)
+        return [self.denied_body]
+
+
+def legacy_fields(policy: Policy, left: int, offset: float) -> Headers:
+    """``X-RateLimit-Limit/-Remaining/-Reset`` (Reset: seconds until the bucket is full)."""
+    return [
+        ("X-RateLimit-Limit", str(policy.rate.quota)),
+        ("X-RateLimit-Remaining", str(left)),
+        ("X-RateLimit-Reset", str(math.ceil(offset - 1e-9) if offset > 0 else 0)),
+    ]
+
+
+def unavailable(start_response: StartResponse) -> list[bytes]:
+    """The 503 sent when the store is down and the policy is ``closed``."""
+    start_response(
+        "503 Service Unavailable",
+        [("Content-Type", "application/problem+json"), ("Cache-Control", "no-store"),
+         ("Retry-After", "1"), ("Content-Length", str(len(_UNAVAILABLE)))],
+    )
+    return [_UNAVAILABLE]
