@@ -110,6 +110,7 @@ class RateLimit(Layer):
         self.exempt = PathMatcher(exempt, "RateLimit exempt")
         self._routing = bool(self.rules) or bool(self.exempt)
         self.allow = AllowList(allow)
+        self._allowing = bool(self.allow)
         self._key = key
         self._group6 = ipv6_grouper(ipv6_prefix)
         self._cost = cost if isinstance(cost, int) else 1
@@ -142,7 +143,7 @@ class RateLimit(Layer):
         ip = environ.get(CLIENT_IP)
         if ip is None:
             ip = client_ip(environ)
-        if self.allow and ip in self.allow:
+        if self._allowing and ip in self.allow:
             return self.app(environ, start_response)
         key = None if self._key is None else self._key(environ)
         if key is None:
