@@ -21,6 +21,7 @@ from ..errors import ConfigurationError
 __all__ = ["AllowList", "ipv6_grouper"]
 
 _MAPPED = b"\x00" * 10 + b"\xff\xff"
+_CACHE_MAX = 8192
 
 
 def ipv6_grouper(prefix: int = 64) -> Callable[[str], str]:
@@ -32,7 +33,9 @@ def ipv6_grouper(prefix: int = 64) -> Callable[[str], str]:
     suffix = f"/{prefix}"
     pad = b"\x00" * (16 - full - (1 if bits else 0))
 
-    def group(address: str) -> str:
+    cache: dict[str, str] = {}  # repeat clients cost one lookup; bounded, cleared when full
+
+    def compute(address: str) -> str:
         try:
             packed = socket.inet_pton(socket.AF_INET6, address.partition("%")[0])
         except (OSError, ValueError):
@@ -43,6 +46,15 @@ def ipv6_grouper(prefix: int = 64) -> Callable[[str], str]:
         if bits:
             head += bytes((packed[full] & mask,))
         return (head + pad).hex() + suffix
+
+    def group(address: str) -> str:
+        key = cache.get(address)
+        if key is None:
+            key = compute(address)
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            cache[address] = key
+        return key
 
     return group
 
