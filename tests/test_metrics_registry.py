@@ -235,3 +235,17 @@ def test_forked_child_starts_with_empty_figures() -> None:
     os.waitpid(pid, 0)
     assert json.loads(data) == [0, True]
     assert reg.total == 3
+
+
+def test_merge_caps_routes_that_different_workers_admitted() -> None:
+    workers = [Registry(max_routes=3) for _ in range(4)]
+    for w, reg in enumerate(workers):
+        for r in range(3):
+            for _ in range(r + 1):
+                reg.started()
+                reg.observe_request("GET", f"/w{w}/r{r}", 200, 0.01, 0.0, False)
+    merged = merge([reg.snapshot() for reg in workers], max_routes=3)
+    routes = {row[1]: row[3] for row in merged["series"]}
+    assert len(routes) == 4  # the 3 busiest plus the overflow bucket
+    assert routes["__other__"] == sum(routes.values()) - 9
+    assert sum(routes.values()) == 24

@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from .registry import Registry
+from .registry import OVERFLOW, Registry
 
 __all__ = ["SnapshotWriter", "merge", "read_merged", "reset", "worker_exited", "write_snapshot"]
 
@@ -101,8 +101,13 @@ def _add_map(into: dict[str, list[Any]], more: dict[str, list[Any]], max_at: int
         _add(into.setdefault(key, []), values, max_at)
 
 
-def merge(snaps: list[dict[str, Any]], recent: int = 50) -> dict[str, Any]:
-    """Sum counters, sum live gauges, keep the newest ``recent`` errors and slow queries."""
+def merge(snaps: list[dict[str, Any]], recent: int = 50, max_routes: int = 200) -> dict[str, Any]:
+    """Sum counters, sum live gauges, keep the newest ``recent`` errors and slow queries.
+
+    Each worker caps its routes, but two workers may admit different ones: the merge keeps
+    the ``max_routes`` busiest and folds the rest into ``"__other__"``, so the archive of
+    many recycled workers stays bounded.
+    """
     out: dict[str, Any] = {
         "version": 1, "started_at": min((s["started_at"] for s in snaps), default=0.0),
         "written_at": max((s["written_at"] for s in snaps), default=0.0),
@@ -138,12 +143,30 @@ def merge(snaps: list[dict[str, Any]], recent: int = 50) -> dict[str, Any]:
             _add_map(have["c"], slot["c"])
             _add_map(have["u"], slot["u"])
             have["q"] += slot["q"]
-    out["series"] = [[*k, *v] for k, v in series.items()]
-    out["exc_routes"] = [[t, r, n] for (t, r), n in exc_routes.items()]
+    keep = _busiest_routes(series, max_routes)
+    capped: dict[tuple[Any, ...], list[Any]] = {}
+    for (method, route, status), values in series.items():
+        row_key = (method, route if route in keep else OVERFLOW, status)
+        _add(capped.setdefault(row_key, []), values)
+    out["series"] = [[*k, *v] for k, v in capped.items()]
+    exc_capped: dict[tuple[str, str], int] = {}
+    for (t, r), n in exc_routes.items():
+        exc_key = (t, r if r in keep else OVERFLOW)
+        exc_capped[exc_key] = exc_capped.get(exc_key, 0) + n
+    out["exc_routes"] = [[t, r, n] for (t, r), n in exc_capped.items()]
     out["slots"] = slots
     for key in ("recent_errors", "recent_slow"):
         out[key] = sorted(out[key], key=lambda e: e["time"])[-recent:]
     return out
+
+
+def _busiest_routes(series: dict[tuple[Any, ...], list[Any]], limit: int) -> set[str]:
+    counts: dict[str, float] = {}
+    for (_method, route, _status), values in series.items():
+        counts[route] = counts.get(route, 0) + values[0]
+    if len(counts) <= limit:
+        return set(counts)
+    return set(sorted(counts, key=lambda r: -counts[r])[:limit])
 
 
 def _as_archive(snap: dict[str, Any], oldest_slot: int) -> dict[str, Any]:
@@ -187,7 +210,8 @@ def _fold(state_dir: str, paths: list[str], registry: Registry | None = None) ->
         archive = _load(archive_path)
         if archive is not None:
             parts.insert(0, archive)
-        _dump(archive_path, _as_archive(merge(parts), oldest))
+        limit = registry.max_routes if registry else 200
+        _dump(archive_path, _as_archive(merge(parts, max_routes=limit), oldest))
         for p in paths:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(p)
@@ -209,7 +233,7 @@ def read_merged(registry: Registry) -> dict[str, Any]:
     own = write_snapshot(registry)
     state_dir = registry.state_dir
     if state_dir is None:
-        return merge([own], registry.recent)
+        return merge([own], registry.recent, registry.max_routes)
     directory = metrics_dir(state_dir)
     snaps = [own]
     dead: list[str] = []
@@ -235,7 +259,7 @@ def read_merged(registry: Registry) -> dict[str, Any]:
             snaps.append(snap)
     if dead:
         _fold(state_dir, dead, registry)
-    return merge(snaps, registry.recent)
+    return merge(snaps, registry.recent, registry.max_routes)
 
 
 class SnapshotWriter:
