@@ -12,7 +12,7 @@ SYSTEM_TOOLS := redis-server:redis-server prometheus:prometheus \
 	prometheus-alertmanager:prometheus-alertmanager promtool:prometheus \
 	chromium:chromium chromedriver:chromium-driver wrk:wrk sqlite3:sqlite3
 
-.PHONY: demo test bench lint system venv clean
+.PHONY: demo test bench lint system venv clean env-template
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -50,6 +50,9 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+
+env-template:
+	cat docs/env/*.env > .env.production
 
 clean:
 	rm -rf $(VENV) .voyagr build *.egg-info src/*.egg-info
