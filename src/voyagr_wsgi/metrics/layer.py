@@ -84,6 +84,7 @@ class Metrics(Layer):
         )
         self.registry = registry if registry is not None else default_registry()
         self.patterns = RoutePatterns(routes, setting="Metrics(routes=)")
+        self.match = self.patterns.match if self.patterns else None
         self.exclude = tuple(exclude)
         self.request_id = request_id
         self.trust_request_id = trust_request_id
@@ -121,12 +122,12 @@ class Metrics(Layer):
         return call.wrap(body)
 
     def route_of(self, environ: Environ) -> str:
+        """The label of a request: ``voyagr.route``, a template, or ``__unmatched__``."""
         route = environ.get(ROUTE)
         if route:
             return route  # type: ignore[no-any-return]
-        if self.patterns:
-            return self.patterns.match(environ.get("PATH_INFO", "")) or UNMATCHED
-        return UNMATCHED
+        match = self.match
+        return (match(environ.get("PATH_INFO", "")) if match else None) or UNMATCHED
 
 
 _STATUS: dict[str, int] = {}
@@ -243,7 +244,8 @@ class _Call:
             status = _parse_status(status_line)
         route = environ.get(ROUTE)
         if not route:
-            route = layer.patterns.match(environ.get("PATH_INFO", "")) or UNMATCHED
+            match = layer.match
+            route = (match(environ.get("PATH_INFO", "")) if match else None) or UNMATCHED
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in METHODS:
             method = "_OTHER"
