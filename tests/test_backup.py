@@ -283,3 +283,15 @@ def test_gzip_stream_is_standard_and_reproducible(tmp_path: Path) -> None:
     data = (tmp_path / "backups" / one.data_name).read_bytes()
     assert zlib.decompress(data, 31) == gzip.decompress(data)
     assert os.stat(tmp_path / "backups" / one.data_name).st_mode & 0o077 == 0
+
+
+def test_cli_verify_reports_a_damaged_backup(tmp_path: Path) -> None:
+    make_db(tmp_path / "app.db", 100)
+    env = env_for(backup_settings(tmp_path))
+    backup_id = cli(env, "create").stdout.split()[1]
+    data = tmp_path / "backups" / f"{backup_id}.db.gz"
+    blob = bytearray(data.read_bytes())
+    blob[-12] ^= 0x40
+    data.write_bytes(bytes(blob))
+    done = cli(env, "verify", backup_id)
+    assert done.returncode == 1 and "SHA-256 of the .gz does not match" in done.stderr
