@@ -139,6 +139,18 @@ def test_exception_from_app_is_recorded_then_reraised() -> None:
     assert registry.in_flight == 0
 
 
+def test_exception_after_start_response_but_before_any_body_counts_as_500() -> None:
+    registry = Registry()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError):
+        call(Metrics(app, registry=registry), make_environ("/"))
+    assert series(registry)[("GET", UNMATCHED, 500)][:2] == [1, 1]
+
+
 def test_exception_while_iterating_body_is_recorded_reraised_and_closed() -> None:
     registry = Registry()
     closed: list[bool] = []

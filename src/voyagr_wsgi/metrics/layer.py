@@ -114,6 +114,7 @@ class Metrics(Layer):
             body = self.app(environ, call.start_response)
         except Exception as exc:
             call.exc = exc
+            call.status = ""  # the server answers 500: nothing was sent yet
             call.finish()
             raise
         except BaseException:
