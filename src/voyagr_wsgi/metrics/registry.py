@@ -104,6 +104,7 @@ class Registry:
         """Fresh state (also run in a forked child: the parent's figures stay the parent's)."""
         self._lock = threading.Lock()
         self.write_lock = threading.Lock()  # serialises snapshot file writes
+        self._poll_lock = threading.Lock()
         self.claimed = ""  # instance that last claimed <pid>.json (see multiprocess)
         self.pid = os.getpid()
         self.instance = secrets.token_hex(8)
@@ -256,6 +257,11 @@ class Registry:
         self.pollers[name] = poll
 
     def poll_caches(self) -> None:
+        """Fold the pollers' cumulative counters in as deltas (one poller run at a time)."""
+        with self._poll_lock:
+            self._poll_caches()
+
+    def _poll_caches(self) -> None:
         for name, poll in list(self.pollers.items()):
             hits, misses, evictions, entries, nbytes = poll()
             if hits is not None and misses is not None:
