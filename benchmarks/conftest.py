@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import statistics
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +24,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 N_CLIENTS = 10_000
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
+PAIRED = 5  # bare-app rounds timed before and after each row
 PATHS = [f"/items/{i}" for i in range(20)]
 
 
@@ -106,6 +109,7 @@ class Row:
     peer: str | None = None  # the row this one is compared with
     note: str = ""
     unit: str = "ns/req"
+    paired_bare_ns: float | None = None  # the bare app timed right before and after this row
 
 
 @dataclass
@@ -116,6 +120,8 @@ class Results:
         self.rows[row.name] = row
 
     def overhead(self, row: Row) -> float | None:
+        if row.paired_bare_ns is not None:
+            return row.median_ns - row.paired_bare_ns
         base = self.rows.get(row.baseline or "")
         return None if base is None else row.median_ns - base.median_ns
 
@@ -125,14 +131,33 @@ RESULTS = Results()
 
 def run_wsgi(benchmark: Any, name: str, app: Any, pool: list[dict[str, Any]], *,
              group: str, baseline: str | None, peer: str | None = None, note: str = "") -> None:
-    """Benchmark ``app`` over ``pool`` and record the median per request."""
+    """Benchmark ``app`` over ``pool`` and record the median per request.
+
+    The bare app is timed on the same pool just before and just after (``PAIRED`` rounds
+    each), so a row's overhead is not skewed by load that came and went between rows on a
+    shared machine.
+    """
     one_round = make_round(app, pool)
     one_round()  # warm caches (per-client state, lazy imports)
+    bare_round = make_round(bare_app, pool)
+    bare = _time_rounds(bare_round, PAIRED)
     benchmark.group = group
     benchmark.extra_info["requests_per_round"] = len(pool)
     benchmark.pedantic(one_round, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    bare += _time_rounds(bare_round, PAIRED)
     median_ns = benchmark.stats.stats.median / len(pool) * 1e9
-    RESULTS.add(Row(name, group, median_ns, baseline, peer, note))
+    paired = statistics.median(bare) / len(pool) * 1e9 if baseline else None
+    RESULTS.add(Row(name, group, median_ns, baseline, peer, note, paired_bare_ns=paired))
+    benchmark.extra_info["paired_bare_ns_per_request"] = paired
+
+
+def _time_rounds(one_round: Callable[[], int], rounds: int) -> list[float]:
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        one_round()
+        times.append(time.perf_counter() - started)
+    return times
 
 
 def run_calls(benchmark: Any, name: str, fn: Callable[[], None], per_round: int, *,

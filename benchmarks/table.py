@@ -14,7 +14,8 @@ def _us(ns: float | None) -> str:
 def render(results: Any) -> str:
     lines = [
         f"CPython {platform.python_version()} on {platform.machine()}, "
-        f"{sys.platform}; medians of the rounds; overhead = median - bare (same pool)",
+        f"{sys.platform}; medians of the rounds; overhead = median - the bare app's median "
+        "on the same pool, timed just before and after the row",
         "",
         "| group | what | median us/req | overhead us | peer | ratio to peer | note |",
         "| --- | --- | ---: | ---: | --- | ---: | --- |",
