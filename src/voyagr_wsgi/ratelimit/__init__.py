@@ -7,7 +7,12 @@ The pieces, split by role (see each module's docs):
 - :mod:`.store`: the :class:`Store` Protocol; :mod:`.memory`: :class:`MemoryStore` (bounded,
   per process); :mod:`.redis_store`: :class:`RedisStore` (shared, Lua on Redis's clock);
 - :mod:`.layer`: the WSGI layer :class:`RateLimit` (also ``voyagr_wsgi.layers.RateLimit``);
-  :mod:`.rules`: per-route :class:`Rule`; :mod:`.config`: :class:`RateLimitSettings`.
+  :mod:`.rules`: per-route :class:`Rule`; :mod:`.keys`: client keys (IPv6 /64) and the
+  allow-list; :mod:`.responses`: the RateLimit fields and the 429 / 503 bodies;
+  :mod:`.config`: :class:`RateLimitSettings`.
+
+Benchmarks (``make bench``, ``benchmarks/README.md``): about 1 us per request for the layer,
+0.35 us per in-memory decision, 115 bytes per tracked client at a million clients.
 
 ``compose(app, Settings.from_env())`` builds the layer from ``RATE_LIMIT_*`` variables;
 ``voyagr-wsgi check`` warns when the in-memory store runs under several workers.
