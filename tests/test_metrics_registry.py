@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from voyagr_wsgi.metrics import multiprocess
-from voyagr_wsgi.metrics.multiprocess import SnapshotWriter, merge, worker_exited
+from voyagr_wsgi.metrics.merge import merge
+from voyagr_wsgi.metrics.multiprocess import SnapshotWriter, worker_exited
 from voyagr_wsgi.metrics.registry import HTTP_BOUNDS, Registry
 from voyagr_wsgi.metrics.views import bucket_quantile, ring_quantile, window
 

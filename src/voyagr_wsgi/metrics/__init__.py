@@ -20,8 +20,8 @@ App code::
 
 Modules: :mod:`.registry` (data model), :mod:`.layer` (the WSGI layer), :mod:`.routes`
 (route templates, Flask/Django helpers), :mod:`.trackers` (upstreams, caches, queries),
-:mod:`.multiprocess` (merging), :mod:`.views`, :mod:`.prometheus`, :mod:`.endpoints`,
-:mod:`.health`, :mod:`.accesslog`.
+:mod:`.multiprocess` (per-worker files), :mod:`.merge` (summing snapshots), :mod:`.views`
+(JSON and windows), :mod:`.prometheus`, :mod:`.endpoints`, :mod:`.health`, :mod:`.accesslog`.
 """
 
 from __future__ import annotations
