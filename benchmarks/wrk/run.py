@@ -1,5 +1,5 @@
-"""wrk on loopback against gunicorn: the bare app, the full stack (memory store), the full stack
-(Redis store), alternately, in one run.
+"""wrk on loopback against gunicorn: the bare app, the bare app sending the stack's headers, the
+full stack (memory store), the full stack (Redis store), alternately, in one run.
 
 ::
 
@@ -9,11 +9,14 @@
 Each variant gets a fresh gunicorn (``--workers``, default 2) with benchmarks/wrk/gunicorn.conf.py
 (the voyagr hooks, no access log) and ``wrk -t1 -c16 -dNs``. The rate limit is set far above
 what the run can reach, so every non-2xx answer is an error. Worker RSS is read from /proc
-after a warm-up and at the end of the timed run. Prints a Markdown table (median req/s over
-the rounds, % of the bare app, errors, RSS start -> end per worker).
+after a warm-up and at the end of the timed run, and the workers' CPU time (user + system,
+/proc) around it. Prints a Markdown table: median req/s over the rounds and its % of the bare
+app, worker CPU microseconds per request and the capacity it leaves (bare's CPU per request /
+the variant's), errors, RSS start -> end per worker.
 
-The machine has 2 cores shared by gunicorn and wrk: absolute numbers are indicative; the
-ratio against the bare app measured in the same run is what the budget (>= 95 %) is about.
+The machine has 2 cores shared by gunicorn and wrk (and anything else running): absolute
+numbers are indicative; compare with the bare app measured in the same run, alternately.
+req/s is sensitive to other load on the machine; CPU per request much less so.
 """
 
 from __future__ import annotations
@@ -59,6 +62,15 @@ class Sample:
     p99_ms: float
     rss_start: list[int] = field(default_factory=list)
     rss_end: list[int] = field(default_factory=list)
+    cpu_us: float = 0.0  # worker CPU time (user + system) per request, microseconds
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` (and its reaped children), from /proc."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(int(fields[i]) for i in (11, 12)) / ticks
 
 
 def parse_wrk(output: str) -> tuple[float, int, int, int, float]:
@@ -100,15 +112,19 @@ def run_variant(
         )
         workers = server.workers()
         rss_start = [rss_kib(pid) for pid in workers]
+        cpu_start = sum(cpu_seconds(pid) for pid in workers)
         done = subprocess.run(
             [args.wrk, "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--latency", url],
             check=True, capture_output=True, text=True,
         )
         rss_end = [rss_kib(pid) if pid in server.workers() else 0 for pid in workers]
+        cpu_used = sum(cpu_seconds(pid) for pid in workers) - cpu_start
     sample = Sample(*parse_wrk(done.stdout), rss_start=rss_start, rss_end=rss_end)
+    sample.cpu_us = 1e6 * cpu_used / max(1, sample.requests)
     print(
         f"  {name:<22} {sample.rps:>9.0f} req/s  non-2xx {sample.non_2xx}  "
         f"socket errors {sample.socket_errors}  p99 {sample.p99_ms:.1f} ms  "
+        f"worker CPU {sample.cpu_us:.0f} us/req  "
         f"RSS KiB {rss_start} -> {rss_end}",
         flush=True,
     )
@@ -124,7 +140,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
     parser.add_argument("--redis-server", default=shutil.which("redis-server") or "")
-    parser.add_argument("--variants", default="bare,memory,redis")
+    parser.add_argument("--variants", default="bare,headers,memory,redis")
     args = parser.parse_args()
     chosen = args.variants.split(",")
     results: dict[str, list[Sample]] = {name: [] for name in chosen}
@@ -132,6 +148,7 @@ def main() -> int:
         redis_port = free_port()
         variants = {
             "bare": ("bare_app:application", {}),
+            "headers": ("headers_app:application", {"RATE_LIMIT_STORAGE": "memory"}),
             "memory": ("bench_app:application", {"RATE_LIMIT_STORAGE": "memory"}),
             "redis": (
                 "bench_app:application",
@@ -164,25 +181,31 @@ def main() -> int:
 def print_table(results: dict[str, list[Sample]], args: argparse.Namespace) -> None:
     labels = {
         "bare": "bare app",
+        "headers": "bare app + the stack's response headers (static)",
         "memory": "full stack, memory store",
         "redis": "full stack, Redis store",
     }
     bare = statistics.median(s.rps for s in results["bare"]) if results.get("bare") else None
+    bare_cpu = (
+        statistics.median(s.cpu_us for s in results["bare"]) if results.get("bare") else None
+    )
     print(
         f"\nwrk -t1 -c{args.connections} -d{args.duration}s, gunicorn {args.workers} sync "
         f"workers, {args.rounds} alternating round(s), median req/s\n"
     )
-    print("| variant | req/s (median) | runs | % of bare | non-2xx | socket errors | "
-          "p99 ms | worker RSS KiB start -> end |")
-    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |")
+    print("| variant | req/s (median) | runs | % of bare | worker CPU us/req | CPU: % of bare's "
+          "capacity | non-2xx | socket errors | p99 ms | worker RSS KiB start -> end |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for name, samples in results.items():
         rps = statistics.median(s.rps for s in samples)
         ratio = f"{100 * rps / bare:.1f} %" if bare else "-"
         runs = " / ".join(f"{s.rps:.0f}" for s in samples)
         last = samples[-1]
         rss = ", ".join(f"{a} -> {b}" for a, b in zip(last.rss_start, last.rss_end, strict=True))
+        cpu = statistics.median(s.cpu_us for s in samples)
+        capacity = f"{100 * bare_cpu / cpu:.1f} %" if bare_cpu else "-"
         print(
-            f"| {labels[name]} | {rps:.0f} | {runs} | {ratio} | "
+            f"| {labels[name]} | {rps:.0f} | {runs} | {ratio} | {cpu:.0f} | {capacity} | "
             f"{sum(s.non_2xx for s in samples)} | {sum(s.socket_errors for s in samples)} | "
             f"{statistics.median(s.p99_ms for s in samples):.1f} | {rss} |"
         )
