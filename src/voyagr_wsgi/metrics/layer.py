@@ -49,6 +49,7 @@ __all__ = ["METHODS", "Metrics"]
 _log_enabled = accesslog.access_logger.isEnabledFor
 _valid_id = accesslog.valid_request_id
 _new_id = accesslog.new_request_id
+_Ids = accesslog._Ids
 METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
@@ -120,6 +121,9 @@ class Metrics(Layer):
         except BaseException:
             call.finish()
             raise
+        if type(body) is list:  # the common case: iterate it directly, close() accounts
+            call.body = body
+            return call
         return call.wrap(body)
 
     def route_of(self, environ: Environ) -> str:
@@ -150,7 +154,9 @@ def _parse_status(status_line: str) -> int:
 class _Call:
     """One request in flight: the wrapped ``start_response`` and the body wrapper."""
 
-    __slots__ = ("body", "done", "environ", "exc", "layer", "rid", "sr", "status", "t0", "ttfb")
+    __slots__ = (
+        "body", "clock", "done", "environ", "exc", "layer", "rid", "sr", "status", "t0", "ttfb",
+    )  # fmt: skip
 
     body: Iterable[bytes]
 
@@ -165,17 +171,19 @@ class _Call:
         if layer.request_id:
             rid = environ.get("HTTP_X_REQUEST_ID")
             if rid is None or not (layer.trust_request_id and _valid_id(rid)):
-                rid = _new_id()
+                prefix = _Ids.prefix
+                rid = prefix + str(_Ids.counter()) if prefix else _new_id()
             environ[REQUEST_ID] = rid
             self.rid: str | None = rid
         else:
             self.rid = None
         layer.started()  # lock-free: itertools.count
-        self.t0 = layer.clock()
+        self.clock = clock = layer.clock
+        self.t0 = clock()
 
     def start_response(self, status: str, headers: Any, exc_info: Any = None) -> Any:
         if self.ttfb < 0:
-            self.ttfb = self.layer.clock() - self.t0
+            self.ttfb = self.clock() - self.t0
         self.status = status
         if self.rid is not None:
             headers = [*headers, (accesslog.HEADER, self.rid)]
@@ -222,21 +230,17 @@ class _Call:
         if self.done:
             return
         body = self.body
-        if type(body) is list:
-            self.finish()
+        if type(body) is not list:
+            try:
+                close = getattr(body, "close", None)
+                if close is not None:
+                    close()
+            finally:
+                self.finish()
             return
-        try:
-            close = getattr(body, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self.finish()
-
-    def finish(self) -> None:
-        if self.done:
-            return
+        # accounting, inline for the common list body (finish() re-enters here)
         self.done = True
-        duration = self.layer.clock() - self.t0
+        duration = self.clock() - self.t0
         layer = self.layer
         environ = self.environ
         status_line = self.status
@@ -257,3 +261,8 @@ class _Call:
         layer.observe(method, route, status, duration, ttfb, exc is not None or status >= 500)
         if layer.access_log and _log_enabled(INFO):
             accesslog.emit(environ, method, route, status, duration, self.rid)
+
+    def finish(self) -> None:
+        """End the request without closing a body (already closed, or none)."""
+        self.body = []
+        self.close()

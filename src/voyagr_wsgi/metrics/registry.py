@@ -112,8 +112,6 @@ class Registry:
         self.shared = False
         self._started = itertools.count()
         self.started = self._started.__next__  # the layer calls this per request
-        self.total = 0
-        self.errors = 0
         self.overflow = 0
         self._series: dict[tuple[str, str, int], list[float]] = {}
         self._routes: set[str] = set()
@@ -159,7 +157,17 @@ class Registry:
     @property
     def in_flight(self) -> int:
         """Requests started and not yet finished (``started`` is a lock-free counter)."""
-        return int(repr(self._started)[6:-1]) - self.total
+        with self._lock:
+            return int(repr(self._started)[6:-1]) - self._total()
+
+    @property
+    def total(self) -> int:
+        """Requests finished (the sum of every series)."""
+        with self._lock:
+            return self._total()
+
+    def _total(self) -> int:
+        return int(sum(s[0] for s in self._series.values()))
 
     def observe_request(
         self, method: str, route: str, status: int, duration_s: float, ttfb_s: float, error: bool
@@ -175,7 +183,6 @@ class Registry:
             s[2] += duration_s
             s[3] += ttfb_s
             s[_S_HIST + i] += 1
-            self.total += 1
             self._ring_append(duration_s)
             if not self._slot_start <= t < self._slot_end:
                 self._rotate(int(t // self.slot_s))
@@ -186,7 +193,6 @@ class Registry:
             w[_W_HIST + i] += 1
             if error:
                 s[1] += 1
-                self.errors += 1
                 w[1] += 1
 
     def _new_series(self, method: str, route: str, status: int) -> list[float]:
@@ -331,9 +337,9 @@ class Registry:
                 "instance": self.instance,
                 "started_at": self.started_at,
                 "written_at": self.now(),
-                "in_flight": self.in_flight,
-                "total": self.total,
-                "errors": self.errors,
+                "in_flight": int(repr(self._started)[6:-1]) - self._total(),
+                "total": self._total(),
+                "errors": int(sum(s[1] for s in self._series.values())),
                 "overflow": self.overflow,
                 "series": [[*k, *v] for k, v in self._series.items()],
                 "ring": [round(x, 6) for x in self._ring],
