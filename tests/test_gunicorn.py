@@ -145,3 +145,38 @@ def test_state_dir_comes_from_the_preloaded_stack_else_the_environment(
     not_loaded = SimpleNamespace(app=SimpleNamespace(callable=None))
     assert hooks.state_dir(preloaded) == str(tmp_path / "pre")
     assert hooks.state_dir(not_loaded) == "/srv/state"
+
+
+@pytest.mark.parametrize(
+    ("workers", "env", "expected"),
+    [
+        pytest.param(3, {"RATE_LIMIT_STORAGE": "memory"}, "each keep their own", id="memory x3"),
+        pytest.param(1, {"RATE_LIMIT_STORAGE": "memory"}, None, id="memory x1"),
+        pytest.param(3, {"RATE_LIMIT_STORAGE": "redis://127.0.0.1:6379/0"}, None, id="redis x3"),
+        pytest.param(
+            3, {"RATE_LIMIT_STORAGE": "memory", "RATE_LIMIT_ENABLED": "false"}, None,
+            id="limits off",
+        ),
+        pytest.param(
+            3, {"RATE_LIMIT_STORAGE": "memcached://x"}, "cannot check the rate-limit store",
+            id="unreadable settings",
+        ),
+    ],
+)
+def test_when_ready_warns_about_memory_rate_limits_under_several_workers(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    workers: int,
+    env: dict[str, str],
+    expected: str | None,
+) -> None:
+    for name in ("RATE_LIMIT_STORAGE", "RATE_LIMIT_ENABLED"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with caplog.at_level(logging.WARNING, logger="voyagr_wsgi.gunicorn"):
+        hooks.when_ready(SimpleNamespace(cfg=SimpleNamespace(workers=workers)))
+    if expected is None:
+        assert caplog.records == []
+    else:
+        assert expected in caplog.text

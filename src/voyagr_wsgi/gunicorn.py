@@ -59,6 +59,7 @@ from typing import Any
 
 from ._env import Env
 from .compose import Stack
+from .errors import ConfigurationError
 
 __all__ = [
     "child_exit",
@@ -150,7 +151,11 @@ def when_ready(server: Any) -> None:
 def _memory_rate_limits() -> bool:
     from .settings import Settings
 
-    section = Settings.from_env().ratelimit
+    try:
+        section = Settings.from_env().ratelimit
+    except ConfigurationError as exc:  # the app may not read its settings from the env
+        log.warning("voyagr_wsgi.gunicorn: cannot check the rate-limit store: %s", exc)
+        return False
     return section.enabled and section.storage == "memory"
 
 
