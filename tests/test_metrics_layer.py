@@ -309,3 +309,28 @@ def test_unbound_layer_is_bound_by_compose_with_same_registry() -> None:
     stack = compose(hello_app, Metrics(registry=registry))
     call(stack, make_environ("/"))
     assert registry.total == 1
+
+
+def test_concurrent_requests_from_many_threads_are_all_counted() -> None:
+    import threading
+
+    registry = Registry()
+    layer = Metrics(status_app("200 OK", "/t"), registry=registry, access_log=False)
+
+    def sr(status: str, headers: Any, exc_info: Any = None) -> None:
+        return None
+
+    def worker() -> None:
+        for _ in range(5_000):
+            body = layer(make_environ("/t"), sr)
+            list(body)
+            body.close()  # type: ignore[attr-defined]
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    snap = registry.snapshot()
+    assert snap["total"] == 40_000 and snap["in_flight"] == 0
+    assert sum(snap["slots"][k]["r"][4 + i] for k in snap["slots"] for i in range(15)) == 40_000
