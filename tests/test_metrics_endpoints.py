@@ -110,3 +110,27 @@ def test_dashboard_is_self_contained_with_its_own_csp(stack: Stack) -> None:
 def test_head_on_metrics_answers_without_body(stack: Stack) -> None:
     result = call(stack, admin("/api/production/metrics", method="HEAD"))
     assert result.code == 200 and result.body == b""
+
+
+def test_answers_of_inner_layers_are_counted_when_composed(tmp_path: Any) -> None:
+    from voyagr_wsgi.ratelimit.config import RateLimitSettings
+
+    previous = default_registry()
+    try:
+        settings = Settings(
+            state_dir=str(tmp_path),
+            allowed_hosts=("example.com",),
+            enforce_https=True,
+            ratelimit=RateLimitSettings(requests=2, window_s=60),
+        )
+        stack = compose(demo_app, settings)
+        codes = [
+            call(stack, make_environ("/users/1", host="evil.example")).code,  # HostCheck
+            call(stack, make_environ("/users/1")).code,  # HTTPSRedirect
+            *[call(stack, make_environ("/users/1", scheme="https")).code for _ in range(3)],
+        ]
+        assert codes == [400, 301, 200, 200, 429]
+        statuses = {row[2]: row[3] for row in stack.components["metrics"].snapshot()["series"]}
+        assert statuses == {400: 1, 301: 1, 200: 2, 429: 1}
+    finally:
+        set_default_registry(previous)
