@@ -174,3 +174,23 @@ def test_store_agrees_with_the_pure_gcra_model(harness: Harness, name: str) -> N
         got, got_offset = decide(harness, key, cost)
         assert got == ok, (dt, key, cost)
         assert got_offset == pytest.approx(offset, abs=0.25), (dt, key, cost)
+
+
+def test_many_threads_on_one_key_never_exceed_the_budget(harness: Harness) -> None:
+    import threading
+
+    policy = Policy.build("p", Rate(40, 3600.0))  # one unit per 90 s: no refill mid-test
+    granted: list[bool] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        mine = [decide(harness, "hot", policy=policy)[0] for _ in range(15)]
+        with lock:
+            granted.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(granted) == 120 and granted.count(True) == 40
