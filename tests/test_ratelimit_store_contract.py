@@ -7,6 +7,7 @@ which is the same thing for GCRA. Decisions are compared with the pure model ``g
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -177,8 +178,6 @@ def test_store_agrees_with_the_pure_gcra_model(harness: Harness, name: str) -> N
 
 
 def test_many_threads_on_one_key_never_exceed_the_budget(harness: Harness) -> None:
-    import threading
-
     policy = Policy.build("p", Rate(40, 3600.0))  # one unit per 90 s: no refill mid-test
     granted: list[bool] = []
     lock = threading.Lock()
