@@ -74,3 +74,20 @@ def test_other_paths_pass_through() -> None:
 def test_bad_prefix_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="prefix"):
         Admin(hello_app, prefix="api")
+
+
+def page(environ: Any, params: Any) -> Any:
+    return "200 OK", [("Content-Type", "text/html")], [b"<html>no data</html>"]
+
+
+def test_shell_route_is_served_without_the_token_but_data_routes_are_not() -> None:
+    routes = [*ROUTES, AdminRoute("GET", "dashboard", page, public_page=True)]
+    app = Admin(hello_app, token=Secret("t0ken"), routes=routes)
+    assert call(app, make_environ("/api/production/dashboard")).code == 200
+    assert call(app, make_environ("/api/production/metrics")).code == 401
+
+
+def test_shell_route_without_a_token_configured_still_needs_loopback() -> None:
+    app = Admin(hello_app, routes=[AdminRoute("GET", "dashboard", page, public_page=True)])
+    assert call(app, make_environ("/api/production/dashboard", remote="203.0.113.9")).code == 404
+    assert call(app, make_environ("/api/production/dashboard", remote="127.0.0.1")).code == 200

@@ -62,7 +62,7 @@ def test_metrics_json_has_the_seed_keys_and_figures(stack: Stack) -> None:
     assert doc["window"]["requests"]["total"] == 21
 
 
-@pytest.mark.parametrize("path", ["metrics", "prometheus", "dashboard"])
+@pytest.mark.parametrize("path", ["metrics", "prometheus"])
 @pytest.mark.parametrize(
     ("headers", "remote", "code"),
     [
@@ -76,6 +76,14 @@ def test_admin_token_protects_every_metrics_endpoint(
 ) -> None:
     result = call(stack, make_environ(f"/api/production/{path}", headers=headers, remote=remote))
     assert result.code == code
+
+
+def test_dashboard_page_holds_no_data_and_is_served_without_the_token(stack: Stack) -> None:
+    page = call(stack, make_environ("/api/production/dashboard", remote="203.0.113.9"))
+    assert page.code == 200 and page.header("Content-Type").startswith("text/html")
+    assert b'fetch("metrics"' in page.body  # it fetches the data, with the token
+    data = call(stack, make_environ("/api/production/metrics", remote="203.0.113.9"))
+    assert data.code == 401
 
 
 @pytest.mark.parametrize(

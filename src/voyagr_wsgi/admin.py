@@ -17,6 +17,11 @@ Access rule (deny by default):
   ProxyTrust, never a forwarded header) are served; everyone else gets ``404``, as if the
   endpoints did not exist.
 
+A route marked ``public_page=True`` serves a page that holds no data (the dashboard's HTML, which
+then fetches the JSON with the token): with a token configured it is served without one, so
+a browser can open it and hand the token to its script through the URL fragment; with no
+token configured the loopback rule still applies.
+
 Paths under the prefix that no route claims pass through to the app. A route's handler gets
 the environ and the path parameters (``backup/restore/{name}`` gives ``{"name": ...}``; the
 parameter never contains ``/``) and returns ``(status, headers, body)``.
@@ -69,6 +74,7 @@ class AdminRoute:
     method: str
     path: str
     handler: Handler
+    public_page: bool = False  # a data-free page: served without the token when one is set
 
 
 def _is_loopback(ip: str) -> bool:
@@ -108,14 +114,14 @@ class Admin(Layer):
             raise ConfigurationError(f"Admin prefix={prefix!r} must start and end with '/'")
         self.token = token
         self.prefix = prefix
-        self._exact: dict[str, dict[str, Handler]] = {}
-        self._patterns: list[tuple[re.Pattern[str], str, Handler]] = []
+        self._exact: dict[str, dict[str, AdminRoute]] = {}
+        self._patterns: list[tuple[re.Pattern[str], AdminRoute]] = []
         for route in routes:
             if "{" in route.path:
                 regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(route.path))
-                self._patterns.append((re.compile(regex + r"\Z"), route.method, route.handler))
+                self._patterns.append((re.compile(regex + r"\Z"), route))
             else:
-                self._exact.setdefault(route.path, {})[route.method] = route.handler
+                self._exact.setdefault(route.path, {})[route.method] = route
 
     @classmethod
     def from_settings(cls, settings: Settings, context: BuildContext) -> Admin | None:
@@ -124,16 +130,16 @@ class Admin(Layer):
             return None
         return cls(token=settings.admin_token, routes=tuple(context.admin_routes))
 
-    def _match(self, rel: str) -> tuple[dict[str, Handler], dict[str, str]] | None:
+    def _match(self, rel: str) -> tuple[dict[str, AdminRoute], dict[str, str]] | None:
         methods = self._exact.get(rel)
         if methods is not None:
             return methods, {}
-        found: dict[str, Handler] = {}
+        found: dict[str, AdminRoute] = {}
         params: dict[str, str] = {}
-        for regex, method, handler in self._patterns:
+        for regex, route in self._patterns:
             m = regex.match(rel)
             if m:
-                found[method] = handler
+                found[route.method] = route
                 params = m.groupdict()
         return (found, params) if found else None
 
@@ -144,7 +150,11 @@ class Admin(Layer):
         match = self._match(path[len(self.prefix) :])
         if match is None:
             return self.app(environ, start_response)
-        if not is_authorized(environ, self.token):
+        methods, params = match
+        method = environ.get("REQUEST_METHOD", "GET")
+        route = methods.get(method) or (methods.get("GET") if method == "HEAD" else None)
+        public_page = route is not None and route.public_page and self.token is not None
+        if not public_page and not is_authorized(environ, self.token):
             if self.token is None:
                 return simple_response(
                     start_response, "404 Not Found", b'{"error":"not found"}', _JSON
@@ -155,10 +165,7 @@ class Admin(Layer):
                 b'{"error":"admin token required"}',
                 [*_JSON, ("WWW-Authenticate", 'Bearer realm="voyagr"')],
             )
-        methods, params = match
-        method = environ.get("REQUEST_METHOD", "GET")
-        handler = methods.get(method) or (methods.get("GET") if method == "HEAD" else None)
-        if handler is None:
+        if route is None:
             allow = ", ".join(sorted(methods))
             return simple_response(
                 start_response,
@@ -166,7 +173,7 @@ class Admin(Layer):
                 b'{"error":"method not allowed"}',
                 [*_JSON, ("Allow", allow)],
             )
-        status, headers, body = handler(environ, params)
+        status, headers, body = route.handler(environ, params)
         start_response(status, headers)
         if method == "HEAD":
             close = getattr(body, "close", None)

@@ -8,10 +8,12 @@
   own ``Content-Security-Policy`` allowing exactly its inline script and style by SHA-256
   hash (``connect-src 'self'`` for the polling), which wins over the stack's default policy.
 
-Browsers cannot send a bearer token on navigation: open the dashboard from a loopback
-client (SSH tunnel) when no token is set, or through a proxy / browser extension that adds
-``Authorization``. The page reads a token from its URL fragment (``#token=...``, never sent
-to the server in the URL) or prompts after a 401, and uses it for its polls.
+Browsers cannot send a bearer token on navigation, so the page is an admin *public page* route:
+it holds no data, and with a token configured it is served without one. Open
+``/api/production/dashboard#token=...``: the page reads the token from its URL fragment
+(never sent to the server) or prompts after a 401, and sends it as ``Authorization: Bearer``
+on every poll of ``metrics``, which stays token-protected. With no token configured, the
+loopback rule applies to the page too (use an SSH tunnel).
 """
 
 from __future__ import annotations
@@ -115,5 +117,5 @@ def admin_routes(
     if options is None or options.prometheus:
         routes.append(AdminRoute("GET", "prometheus", exposition))
     if options is None or options.dashboard:
-        routes.append(AdminRoute("GET", "dashboard", dashboard))
+        routes.append(AdminRoute("GET", "dashboard", dashboard, public_page=True))
     return routes
