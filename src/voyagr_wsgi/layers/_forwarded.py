@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -68,7 +69,7 @@ _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)
 _PAIR_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=16384)  # ~2 MiB at most: the clients of the last few seconds hit it
 def parse_node(value: str) -> Node | None:
     """``192.0.2.1``, ``192.0.2.1:80``, ``[2001:db8::1]:80``, ``2001:db8::1``, ``unknown``."""
     value = value.strip()
@@ -90,12 +91,25 @@ def parse_node(value: str) -> Node | None:
             return None
     if name.lower() == "unknown":
         return UNKNOWN
+    if ipv4_int(name) is not None:  # the common case, without the ipaddress module
+        return Node(name, True)
     if _OBF.fullmatch(name):
         return Node(name, False)
     try:
         return Node(str(ipaddress.ip_address(name)), True)
     except ValueError:
         return None
+
+
+def ipv4_int(name: str) -> int | None:
+    """A canonical dotted-quad IPv4 address as an int (``inet_pton``, strict), else None."""
+    try:
+        packed = socket.inet_pton(socket.AF_INET, name)
+    except (OSError, ValueError):
+        return None
+    if socket.inet_ntop(socket.AF_INET, packed) != name:  # leading zeros: not canonical
+        return None
+    return int.from_bytes(packed, "big")
 
 
 def _node_port(port: str) -> bool:

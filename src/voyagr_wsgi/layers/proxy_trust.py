@@ -64,7 +64,7 @@ from .._wsgi import Environ, StartResponse, WSGIApplication
 from ..errors import ConfigurationError
 from ..request import CLIENT_IP, HOST, SCHEME, hostname
 from ..request import host as request_host
-from ._forwarded import Hop, forwarded_element, parse_node, x_hop
+from ._forwarded import Hop, forwarded_element, ipv4_int, parse_node, x_hop
 
 if TYPE_CHECKING:
     from ..compose import BuildContext
@@ -115,6 +115,7 @@ class ProxyTrust(Layer):
         self.trusted = networks
         self.headers = headers
         self._v4 = tuple(n for n in networks if n.version == 4)
+        self._v4_ranges = tuple((int(n.network_address), int(n.netmask)) for n in self._v4)
         self._v6 = tuple(n for n in networks if n.version == 6)
         self._cache: dict[str, bool] = {}
         self._chains: dict[tuple[str, ...], tuple[str, Hop | None]] = {}
@@ -138,6 +139,9 @@ class ProxyTrust(Layer):
         node = parse_node(address)
         if node is None or not node.is_ip:
             return False
+        as_int = ipv4_int(node.name)
+        if as_int is not None:  # integer masks: no ipaddress objects on the hot path
+            return any(as_int & mask == net for net, mask in self._v4_ranges)
         ip = ipaddress.ip_address(node.name)
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
@@ -181,7 +185,14 @@ class ProxyTrust(Layer):
         else:
             key = (peer, *[environ.get(k) or "" for k in _X_KEYS])
             dropped = ("HTTP_FORWARDED",)
-        found = self._chains.get(key)
+        xff = key[1] if len(key) == 5 else ""
+        if xff and "," not in xff:
+            # One hop (a PaaS router in front): the walk is that entry alone, whether or not
+            # it is itself trusted, so resolve it directly: no cache, no trust lookup.
+            hop = x_hop(xff, _split(key[2]), _split(key[3]), _split(key[4]), 1)
+            found = (peer, None) if hop.node is None else (hop.node.name, hop)
+        else:
+            found = self._chains.get(key)
         if found is None:
             found = self._walk_forwarded(*key) if len(key) == 2 else self._walk_x_forwarded(*key)
             if sum(map(len, key)) <= _CACHE_CHARS:
