@@ -186,6 +186,7 @@ class ProxyTrust(Layer):
             key = (peer, *[environ.get(k) or "" for k in _X_KEYS])
             dropped = ("HTTP_FORWARDED",)
         xff = key[1] if len(key) == 5 else ""
+        found: tuple[str, Hop | None] | None
         if xff and "," not in xff:
             # One hop (a PaaS router in front): the walk is that entry alone, whether or not
             # it is itself trusted, so resolve it directly: no cache, no trust lookup.
