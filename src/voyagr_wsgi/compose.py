@@ -43,7 +43,7 @@ from .health import Health
 from .services import Service, Supervisor
 from .settings import Settings
 
-__all__ = ["AREAS", "DEFAULT_ORDER", "BuildContext", "Stack", "compose"]
+__all__ = ["AREAS", "DEFAULT_ORDER", "BuildContext", "MetricsSection", "Stack", "compose"]
 
 #: the layers ``compose(app, settings)`` builds, outermost first (names in voyagr_wsgi.layers)
 DEFAULT_ORDER: tuple[str, ...] = (
@@ -66,13 +66,27 @@ AREAS: tuple[str, ...] = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class MetricsSection:
+    """Figures another area adds to the metrics endpoints (alert deliveries, say).
+
+    ``json()`` becomes ``doc[name]`` in ``GET /api/production/metrics``; ``prometheus()``
+    returns complete text-format families appended to ``GET /api/production/prometheus``.
+    Both are called per scrape, never per request.
+    """
+
+    name: str
+    json: Callable[[], Any]
+    prometheus: Callable[[], str]
+
+
 @dataclass
 class BuildContext:
     """What the areas share while ``compose(app, settings)`` builds a stack.
 
     Areas register shared objects in ``components`` (``"metrics"``: the registry,
-    ``"backups"``: the backup manager, ...), admin routes, health sources and services;
-    layers' ``from_settings(settings, context)`` read them.
+    ``"backups"``: the backup manager, ...), admin routes, health sources, services and
+    sections of the metrics endpoints; layers' ``from_settings(settings, context)`` read them.
     """
 
     settings: Settings
@@ -80,6 +94,7 @@ class BuildContext:
     admin_routes: list[AdminRoute] = field(default_factory=list)
     health: Health = field(default_factory=Health)
     services: list[Service] = field(default_factory=list)
+    metrics_sections: list[MetricsSection] = field(default_factory=list)
 
 
 class Stack:

@@ -31,6 +31,7 @@ from .channels import Channel, DeliveryFailed
 from .config import AlertSettings
 from .dispatcher import Dispatcher
 from .evaluator import AlertService, BackupSource, MetricsSource
+from .exposition import json_section, prometheus_text
 from .lifecycle import Lifecycle
 from .model import Alert, Notification
 from .rules import Inputs, Rule
@@ -112,6 +113,15 @@ def setup(settings: Settings, context: BuildContext) -> None:
     context.services.append(service)
     context.admin_routes.extend(admin_routes(service))
     context.health.add(service.health_checks)
+    from ..compose import MetricsSection  # compose imports settings, which imports this package
+
+    context.metrics_sections.append(
+        MetricsSection(
+            "alerts",
+            json=lambda: json_section(service.snapshot()),
+            prometheus=lambda: prometheus_text(service.snapshot()),
+        )
+    )
 
 
 def deploy_checks(settings: Settings) -> list[Finding]:

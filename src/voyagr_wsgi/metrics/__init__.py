@@ -79,7 +79,8 @@ def setup(settings: Settings, context: BuildContext) -> None:
     set_default_registry(registry)
     context.components["metrics"] = registry
     context.health.add(HealthSource(registry, options.health))
-    context.admin_routes.extend(admin_routes(registry, context.health, options))
+    routes = admin_routes(registry, context.health, options, sections=context.metrics_sections)
+    context.admin_routes.extend(routes)
     context.services.append(SnapshotWriter(registry, interval_s=options.flush_interval_s))
 
 

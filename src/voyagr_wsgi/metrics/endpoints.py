@@ -31,15 +31,20 @@ from .registry import Registry
 from .views import json_view
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from .._wsgi import Environ
+    from ..compose import MetricsSection
     from .config import MetricsSettings
 
 __all__ = ["admin_routes", "dashboard_page", "metrics_document"]
 
 
-def metrics_document(registry: Registry, health: Health | None = None) -> dict[str, Any]:
+def metrics_document(
+    registry: Registry,
+    health: Health | None = None,
+    sections: Sequence[MetricsSection] = (),
+) -> dict[str, Any]:
     now = registry.now()
     doc = json_view(
         registry.merged(),
@@ -56,6 +61,8 @@ def metrics_document(registry: Registry, health: Health | None = None) -> dict[s
         }
     else:
         doc["health"] = None
+    for section in sections:
+        doc[section.name] = section.json()
     return doc
 
 
@@ -86,15 +93,24 @@ def dashboard_page() -> tuple[bytes, str]:
 
 
 def admin_routes(
-    registry: Registry, health: Health | None, options: MetricsSettings | None = None
+    registry: Registry,
+    health: Health | None,
+    options: MetricsSettings | None = None,
+    *,
+    sections: Sequence[MetricsSection] = (),
 ) -> list[AdminRoute]:
-    """The routes to add to ``context.admin_routes``."""
+    """The routes to add to ``context.admin_routes``.
+
+    ``sections`` is read at each request (areas set up after metrics append to it), so the
+    alert deliveries and the like appear in both ``metrics`` and ``prometheus``.
+    """
 
     def metrics(environ: Environ, params: Mapping[str, str]) -> Response:
-        return json_body("200 OK", metrics_document(registry, health))
+        return json_body("200 OK", metrics_document(registry, health, sections))
 
     def exposition(environ: Environ, params: Mapping[str, str]) -> Response:
-        body = prometheus.render(registry.merged(), registry.now()).encode()
+        text = prometheus.render(registry.merged(), registry.now())
+        body = "".join([text, *(section.prometheus() for section in sections)]).encode()
         headers = [
             ("Content-Type", prometheus.CONTENT_TYPE),
             ("Cache-Control", "no-store"),
