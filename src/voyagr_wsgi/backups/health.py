@@ -1,8 +1,12 @@
 """The ``backup:age`` health check: the age of the last verified backup.
 
 ``pass`` when the newest verified backup is younger than 2x the interval, ``warn`` when it is
-older (or there is none yet), ``fail`` while the last attempt (backup, upload or retention)
-failed, i.e. ``status()["last_error"]`` is set; the next success clears it.
+older (or there is none yet), and ``warn`` too while the last attempt (backup, upload or
+retention) failed, i.e. ``status()["last_error"]`` is set; the next success clears it.
+
+A backup problem never makes the check ``fail``: health ``fail`` answers 503, which takes the
+instance out of a load balancer, and an app whose backup failed still serves. The failure is
+reported in the check's output, in ``notes``, and by the alert rule for failed backups.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ def health_source(
         if status["last_error"]:  # cleared by the next success
             age = None if last_ok is None else round(now() - last_ok)
             return [
-                Check("backup:age", "fail", age, "s", f"last backup failed: {status['last_error']}")
+                Check("backup:age", "warn", age, "s", f"last backup failed: {status['last_error']}")
             ]
         if last_ok is None:
             return [Check("backup:age", "warn", None, "s", "no verified backup yet")]
