@@ -101,7 +101,9 @@ def test_a_failed_run_is_retried_sooner_than_the_interval(tmp_path: Path) -> Non
         pytest.param(
             "backup", 2 * DAY + 3 * 3600, "warn", "51.0 h old", id="older than 2x interval"
         ),
-        pytest.param("fail", 0, "warn", "last backup failed", id="last attempt failed: warn, never 503"),
+        pytest.param(
+            "fail", 0, "warn", "last backup failed", id="last attempt failed: warn, never 503"
+        ),
         pytest.param("fail-then-ok", 60, "pass", None, id="failure cleared by a success"),
     ],
 )
