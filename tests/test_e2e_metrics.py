@@ -1,9 +1,9 @@
 """Real gunicorn (3 workers): the metrics endpoints show the whole server, not one worker.
 
-Requests are spread over the workers (a new connection each); the JSON and Prometheus
-endpoints then report every request; a SIGKILLed worker's counts survive (gunicorn's
-``child_exit`` folds its file into the archive); a new run starts from zero (``on_starting``
-removes the previous run's files).
+Requests are spread over the workers (concurrent, each keeping its worker busy 50 ms); the
+JSON and Prometheus endpoints then report every request; a SIGKILLed worker's counts survive
+(gunicorn's ``child_exit`` folds its file into the archive); a new run starts from zero
+(``on_starting`` removes the previous run's files).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from conftest import free_port
-from gunicorn_apps.harness import get, gunicorn, wait_for
+from gunicorn_apps.harness import get, gunicorn, spread, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -50,14 +50,11 @@ def prometheus_count(port: int) -> int:
     return int(sum(float(c) for c in counts))
 
 
-def spread(port: int, n: int) -> set[int]:
-    """``n`` GETs of ``/``, each on a new connection; the pids that served them."""
-    pids = set()
-    for _ in range(n):
-        answer = get(port)
-        assert answer.status == 200
-        pids.add(int(answer.body))
-    return pids
+def served(port: int, n: int) -> set[int]:
+    """``n`` GETs of ``/`` spread over the workers; the pids that served them."""
+    answers = spread(port, "/", n)
+    assert all(a.status == 200 for a in answers)
+    return {int(a.body) for a in answers}
 
 
 def test_totals_are_merged_across_workers_and_survive_a_sigkilled_worker(
@@ -67,7 +64,7 @@ def test_totals_are_merged_across_workers_and_survive_a_sigkilled_worker(
         "stack_app:application", port=free_port(), env=env_for(tmp_path), log_dir=str(tmp_path)
     ) as server:
         port = server.port
-        served_by = spread(port, 45)
+        served_by = served(port, 45)
         assert len(served_by) >= 2, "requests reached several workers"
         # every worker flushes its snapshot every 0.2 s; the reader merges all of them
         wait_for(lambda: total(port) == 45, timeout=5, what="45 requests in the merged total")
@@ -85,7 +82,7 @@ def test_totals_are_merged_across_workers_and_survive_a_sigkilled_worker(
         assert total(port) == 45, "a dead worker's requests stay counted"
         wait_for(lambda: len(server.workers()) == 3, what="a replacement worker")
 
-        spread(port, 15)
+        served(port, 15)
         wait_for(lambda: total(port) == 60, timeout=5, what="60 requests")
         assert prometheus_count(port) == 60
 
@@ -95,7 +92,7 @@ def test_a_new_gunicorn_run_starts_its_totals_at_zero(tmp_path: Path) -> None:
     with gunicorn(
         "stack_app:application", port=free_port(), env=env, log_dir=str(tmp_path)
     ) as server:
-        spread(server.port, 10)
+        served(server.port, 10)
         wait_for(lambda: total(server.port) == 10, timeout=5, what="10 requests")
     assert any((tmp_path / "state" / "metrics").iterdir()), "the first run left files"
 
@@ -103,5 +100,5 @@ def test_a_new_gunicorn_run_starts_its_totals_at_zero(tmp_path: Path) -> None:
         "stack_app:application", port=free_port(), env=env, log_dir=str(tmp_path)
     ) as server:
         assert total(server.port) == 0
-        spread(server.port, 3)
+        served(server.port, 3)
         wait_for(lambda: total(server.port) == 3, timeout=5, what="3 requests")

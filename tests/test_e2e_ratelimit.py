@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port, require_tool
-from gunicorn_apps.harness import get, gunicorn, start_redis, stop_process, wait_for
+from gunicorn_apps.harness import get, gunicorn, spread, start_redis, stop_process, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.system, pytest.mark.timeout(90)]
 
@@ -68,15 +68,10 @@ def env_for(tmp_path: Path, storage: str, failure: str = "open") -> dict[str, st
 
 
 def burst(port: int, n: int) -> tuple[Counter[int], set[bytes]]:
-    """``n`` requests, each on a new connection (so gunicorn spreads them over workers)."""
-    codes: Counter[int] = Counter()
-    served_by: set[bytes] = set()
-    for _ in range(n):
-        answer = get(port)
-        codes[answer.status] += 1
-        if answer.status == 200:
-            served_by.add(answer.body)
-    return codes, served_by
+    """``n`` requests spread over the workers: status counts, pids that answered 200."""
+    answers = spread(port, "/", n)
+    codes = Counter(a.status for a in answers)
+    return codes, {a.body for a in answers if a.status == 200}
 
 
 def test_redis_limit_holds_across_three_workers(redis: Redis, tmp_path: Path) -> None:

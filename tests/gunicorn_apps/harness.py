@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -99,6 +100,19 @@ def get(
         return Response(answer.status, headers_, answer.read())
     finally:
         conn.close()
+
+
+def spread(
+    port: int, path: str = "/", n: int = 30, *, concurrency: int = 6, busy_s: float = 0.05
+) -> list[Response]:
+    """``n`` GETs, ``concurrency`` at a time, each keeping its sync worker busy ``busy_s``.
+
+    A sync worker serves one request at a time, so concurrent slow requests reach every
+    worker (sequential fast ones may all land on the same worker).
+    """
+    sep = "&" if "?" in path else "?"
+    with ThreadPoolExecutor(concurrency) as pool:
+        return list(pool.map(lambda _: get(port, f"{path}{sep}sleep={busy_s}"), range(n)))
 
 
 @dataclass

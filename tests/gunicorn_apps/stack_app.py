@@ -1,6 +1,8 @@
 """``compose(pid_app, Settings.from_env())``: the full stack the environment asks for.
 
-``GET /`` answers the serving worker's pid (text/plain), so tests see which worker served.
+``GET /`` answers the serving worker's pid (text/plain), so tests see which worker served;
+``GET /fail`` does the same with a 500; ``?sleep=0.05`` keeps the worker busy that long, so
+concurrent requests spread over the workers.
 With ``VOYAGR_TEST_LOG`` set, every process logs INFO lines ``<pid> <logger> <message>`` there.
 """
 
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -22,8 +25,11 @@ if os.environ.get("VOYAGR_TEST_LOG"):  # "<pid> <logger> <message>" lines the te
 
 
 def pid_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    if environ.get("QUERY_STRING", "").startswith("sleep="):
+        time.sleep(float(environ["QUERY_STRING"][6:]))  # keeps this worker busy
     body = str(os.getpid()).encode()
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    status = "500 Internal Server Error" if environ.get("PATH_INFO") == "/fail" else "200 OK"
+    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 
 
