@@ -16,12 +16,13 @@ another app; all validation and precomputation happens in the subclass ``__init_
 from __future__ import annotations
 
 from collections.abc import Iterable
+from types import FunctionType, MethodType
 from typing import Any, ClassVar, Self
 
 from ._wsgi import Environ, StartResponse, WSGIApplication
 from .errors import ConfigurationError
 
-__all__ = ["Layer"]
+__all__ = ["Layer", "direct_call"]
 
 
 class Layer:
@@ -31,10 +32,13 @@ class Layer:
     services: ClassVar[tuple[Any, ...]] = ()
 
     app: WSGIApplication
+    #: ``app`` as the cheapest callable: its bound ``__call__`` when it is an instance
+    _next: WSGIApplication
     _options: dict[str, Any]
 
     def _init(self, app: WSGIApplication | None, options: dict[str, Any]) -> None:
         self.app = app if app is not None else _unbound
+        self._next = direct_call(self.app)
         self._options = options
 
     @property
@@ -50,6 +54,23 @@ class Layer:
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self._options.items())
         return f"{type(self).__name__}({opts})"
+
+
+def direct_call(app: WSGIApplication) -> WSGIApplication:
+    """``app`` itself, or its bound ``__call__`` when that is a Python function.
+
+    CPython calls an instance through a generic slot (a type lookup and a bound method per
+    call: about 40 ns on 3.11); calling the prebound method skips that. Layers call
+    ``self._next`` instead of ``self.app`` on the request path.
+    """
+    try:
+        call = type(app).__call__
+    except AttributeError:  # not callable: fails when called, as before
+        return app
+    if isinstance(call, FunctionType) and not isinstance(app, FunctionType | MethodType):
+        bound: WSGIApplication = MethodType(call, app)
+        return bound
+    return app
 
 
 def _unbound(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:

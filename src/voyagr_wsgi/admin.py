@@ -146,10 +146,10 @@ class Admin(Layer):
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if not path.startswith(self.prefix):
-            return self.app(environ, start_response)
+            return self._next(environ, start_response)
         match = self._match(path[len(self.prefix) :])
         if match is None:
-            return self.app(environ, start_response)
+            return self._next(environ, start_response)
         methods, params = match
         method = environ.get("REQUEST_METHOD", "GET")
         route = methods.get(method) or (methods.get("GET") if method == "HEAD" else None)

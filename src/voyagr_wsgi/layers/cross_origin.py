@@ -173,10 +173,10 @@ class CrossOriginProtection(Layer):
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") in _SAFE:
-            return self.app(environ, start_response)
+            return self._next(environ, start_response)
         reason = self.reject_reason(environ)
         if reason is None:
-            return self.app(environ, start_response)
+            return self._next(environ, start_response)
         return self._deny(environ, start_response, reason)
 
     def reject_reason(self, environ: Environ) -> str | None:

@@ -144,7 +144,7 @@ class HostCheck(Layer):
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         host = request_host(environ)
         if self.allows(host):
-            return self.app(environ, start_response)
+            return self._next(environ, start_response)
         log.info("refused Host %r (not in ALLOWED_HOSTS or malformed)", host[:200])
         start_response("400 Bad Request", list(_HEADERS))
         return [_BODY]

@@ -139,14 +139,14 @@ class HTTPSRedirect(Layer):
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if request_scheme(environ) == "https":
-            return self.app(environ, start_response)
+            return self._next(environ, start_response)
         host = request_host(environ)
         if is_loopback_host(host):
-            return self.app(environ, start_response)
+            return self._next(environ, start_response)
         if self._exact or self._prefixes:
             path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
             if self.is_exempt(path):
-                return self.app(environ, start_response)
+                return self._next(environ, start_response)
         if split_host(host) is None:
             start_response("400 Bad Request", list(_BAD_HOST_HEADERS))
             return [_BAD_HOST]

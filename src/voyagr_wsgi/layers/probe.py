@@ -102,7 +102,7 @@ class Probe(Layer):
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         route = self._routes.get(environ.get("PATH_INFO", ""))
         if route is None:
-            return self.app(environ, start_response)
+            return self._next(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "HEAD"):
             answer = _NOT_ALLOWED

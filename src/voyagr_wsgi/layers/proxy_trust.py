@@ -167,7 +167,7 @@ class ProxyTrust(Layer):
         environ[CLIENT_IP] = peer
         environ[SCHEME] = url_scheme
         environ[HOST] = host
-        return self.app(environ, start_response)
+        return self._next(environ, start_response)
 
     def _trusted(
         self,
@@ -228,7 +228,7 @@ class ProxyTrust(Layer):
             environ["SERVER_NAME"] = name
             port = new_host[len(name) + 1 :]
             environ["SERVER_PORT"] = port or ("443" if scheme == "https" else "80")
-        return self.app(environ, start_response)
+        return self._next(environ, start_response)
 
     def _walk_forwarded(self, peer: str, header: str) -> tuple[str, Hop | None]:
         elements = header.split(",")

@@ -212,4 +212,4 @@ class SecurityHeaders(Layer):
                 return start_response(status, merged)
             return start_response(status, merged, exc_info)
 
-        return self.app(environ, wrapped)
+        return self._next(environ, wrapped)

@@ -109,10 +109,10 @@ class Metrics(Layer):
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith(self.exclude):
-            return self.app(environ, start_response)
+            return self._next(environ, start_response)
         call = _Call(self, environ, start_response)
         try:
-            body = self.app(environ, call.start_response)
+            body = self._next(environ, call.start_response)
         except Exception as exc:
             call.exc = exc
             call.status = ""  # the server answers 500: nothing was sent yet

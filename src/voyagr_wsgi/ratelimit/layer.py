@@ -136,7 +136,7 @@ class RateLimit(Layer):
         if self._routing:
             routed = self._route(environ)
             if routed is None:
-                return self.app(environ, start_response)
+                return self._next(environ, start_response)
             compiled = routed
         else:
             compiled = self.default
@@ -144,7 +144,7 @@ class RateLimit(Layer):
         if ip is None:
             ip = client_ip(environ)
         if self._allowing and ip in self.allow:
-            return self.app(environ, start_response)
+            return self._next(environ, start_response)
         key = None if self._key is None else self._key(environ)
         if key is None:
             key = self._group6(ip) if ":" in ip else ip
@@ -157,11 +157,11 @@ class RateLimit(Layer):
         except StorageError:
             if self._closed:
                 return unavailable(start_response)
-            return self.app(environ, start_response)
+            return self._next(environ, start_response)
         if not allowed:
             return compiled.denied(offset, cost, start_response, legacy=self._legacy)
         if not self._headers:
-            return self.app(environ, start_response)
+            return self._next(environ, start_response)
         # RateLimit: r = units left now, t = whole seconds until r next grows (draft -11)
         left = int((compiled.tolerance - offset) / interval)
         if left >= compiled.burst:
@@ -180,7 +180,7 @@ class RateLimit(Layer):
         ) -> Callable[[bytes], object]:
             return start_response(status, headers + extra, exc_info)
 
-        return self.app(environ, start_with_fields)
+        return self._next(environ, start_with_fields)
 
     def _route(self, environ: Environ) -> CompiledPolicy | None:
         """The rule for this request, the default policy, or None when the path is exempt."""
