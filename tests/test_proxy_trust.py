@@ -491,3 +491,43 @@ def test_settings_choose_the_header_family() -> None:
     layer = ProxyTrust.from_settings(settings, BuildContext(settings)).bind(hello_app)
     result = call(layer, remote="10.0.0.2", headers={"Forwarded": "for=198.51.100.4"})
     assert result.environ[CLIENT_IP] == "198.51.100.4"
+
+
+@pytest.mark.parametrize(
+    ("headers", "client", "scheme", "host"),
+    [
+        pytest.param({"X-Forwarded-For": "203.0.113.9"}, "203.0.113.9", "http", "internal:8000",
+                     id="one hop, no proto"),
+        pytest.param({"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"},
+                     "203.0.113.9", "https", "internal:8000", id="one hop, https"),
+        pytest.param({"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "HTTPS"},
+                     "203.0.113.9", "https", "internal:8000", id="one hop, upper-case proto"),
+        pytest.param({"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": " https"},
+                     "203.0.113.9", "https", "internal:8000", id="one hop, padded proto"),
+        pytest.param({"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https, http"},
+                     "203.0.113.9", "http", "internal:8000", id="one hop, right-most proto"),
+        pytest.param({"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "ftp"},
+                     "203.0.113.9", "http", "internal:8000", id="one hop, invalid proto"),
+        pytest.param({"X-Forwarded-For": "203.0.113.9:4711", "X-Forwarded-Proto": "https"},
+                     "203.0.113.9", "https", "internal:8000", id="one hop with a port"),
+        pytest.param({"X-Forwarded-For": "[2001:db8::1]", "X-Forwarded-Proto": "https"},
+                     "2001:db8::1", "https", "internal:8000", id="one ipv6 hop"),
+        pytest.param({"X-Forwarded-For": "not-an-ip", "X-Forwarded-Proto": "https"},
+                     "10.0.0.2", "http", "internal:8000", id="malformed hop: the peer"),
+        pytest.param({"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https",
+                      "X-Forwarded-Host": "Example.com"},
+                     "203.0.113.9", "https", "example.com", id="one hop with a host"),
+        pytest.param({"X-Forwarded-For": "203.0.113.9", "Forwarded": "for=1.1.1.1"},
+                     "203.0.113.9", "http", "internal:8000", id="one hop, Forwarded dropped"),
+    ],
+)  # fmt: skip
+def test_one_x_forwarded_hop_from_a_trusted_router(
+    headers: dict[str, str], client: str, scheme: str, host: str
+) -> None:
+    seen = resolve(headers=headers, mode="x-forwarded")
+    assert (seen[CLIENT_IP], seen[SCHEME], seen[HOST]) == (client, scheme, host)
+    assert (seen["REMOTE_ADDR"], seen["wsgi.url_scheme"]) == (client, scheme)
+    assert seen[ORIG]["REMOTE_ADDR"] == "10.0.0.2"
+    assert "HTTP_FORWARDED" not in seen
+    if "Forwarded" in headers:
+        assert seen[ORIG]["HTTP_FORWARDED"] == headers["Forwarded"]
