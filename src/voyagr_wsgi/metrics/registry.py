@@ -56,7 +56,8 @@ CacheInfo = tuple[int | None, int | None, int | None, int, int | None]
 # series layout: count, errors, sum_s, ttfb_sum_s, NB duration buckets
 _S_HIST = 4
 # slot layout: (unused: the bucket sum), errors, sum_s, max_s, NB buckets
-_W_HIST = 4
+_W_HIST = _S_HIST  # observe_request uses one index for both
+_FIRST = HTTP_BOUNDS[0]
 
 _registries: weakref.WeakSet[Registry] = weakref.WeakSet()
 _fork_hook = False
@@ -103,6 +104,8 @@ class Registry:
     def _forget(self) -> None:
         """Fresh state (also run in a forked child: the parent's figures stay the parent's)."""
         self._lock = threading.Lock()
+        self._acquire = self._lock.acquire
+        self._release = self._lock.release
         self.write_lock = threading.Lock()  # serialises snapshot file writes
         self._poll_lock = threading.Lock()
         self.claimed = ""  # instance that last claimed <pid>.json (see multiprocess)
@@ -173,16 +176,19 @@ class Registry:
         self, method: str, route: str, status: int, duration_s: float, ttfb_s: float, error: bool
     ) -> None:
         """Count one finished request (and end its in-flight span)."""
-        i = bisect_left(HTTP_BOUNDS, duration_s)
+        # the bucket's index in a series / slot list; most requests need no bisect
+        i = _S_HIST if duration_s <= _FIRST else _S_HIST + bisect_left(HTTP_BOUNDS, duration_s)
         t = self.now()
-        with self._lock:
-            s = self._series.get((method, route, status))
+        key = (method, route, status)
+        self._acquire()  # explicit acquire/release: cheaper than ``with`` on this path
+        try:
+            s = self._series.get(key)
             if s is None:
                 s = self._new_series(method, route, status)
             s[0] += 1
             s[2] += duration_s
             s[3] += ttfb_s
-            s[_S_HIST + i] += 1
+            s[i] += 1
             self._ring_append(duration_s)
             if not self._slot_start <= t < self._slot_end:
                 self._rotate(int(t // self.slot_s))
@@ -190,10 +196,12 @@ class Registry:
             w[2] += duration_s
             if duration_s > w[3]:
                 w[3] = duration_s
-            w[_W_HIST + i] += 1
+            w[i] += 1  # _W_HIST == _S_HIST
             if error:
                 s[1] += 1
                 w[1] += 1
+        finally:
+            self._release()
 
     def _new_series(self, method: str, route: str, status: int) -> list[float]:
         if route not in self._routes:
