@@ -57,11 +57,19 @@ def served(port: int, n: int) -> set[int]:
     return {int(a.body) for a in answers}
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param((), id="app loaded in each worker"),
+        pytest.param(("--preload",), id="app preloaded in the master"),
+    ],
+)
 def test_totals_are_merged_across_workers_and_survive_a_sigkilled_worker(
-    tmp_path: Path,
+    tmp_path: Path, args: tuple[str, ...]
 ) -> None:
     with gunicorn(
-        "stack_app:application", port=free_port(), env=env_for(tmp_path), log_dir=str(tmp_path)
+        "stack_app:application", port=free_port(), env=env_for(tmp_path), args=args,
+        log_dir=str(tmp_path),
     ) as server:
         port = server.port
         served_by = served(port, 45)

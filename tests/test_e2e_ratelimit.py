@@ -74,10 +74,19 @@ def burst(port: int, n: int) -> tuple[Counter[int], set[bytes]]:
     return codes, {a.body for a in answers if a.status == 200}
 
 
-def test_redis_limit_holds_across_three_workers(redis: Redis, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param((), id="app loaded in each worker"),
+        pytest.param(("--preload",), id="app preloaded in the master"),
+    ],
+)
+def test_redis_limit_holds_across_three_workers(
+    redis: Redis, tmp_path: Path, args: tuple[str, ...]
+) -> None:
     with gunicorn(
         "stack_app:application", port=free_port(), env=env_for(tmp_path, redis.url),
-        log_dir=str(tmp_path),
+        args=args, log_dir=str(tmp_path),
     ) as server:
         codes, served_by = burst(server.port, 40)
         assert codes == Counter({200: LIMIT, 429: 40 - LIMIT})
