@@ -170,3 +170,15 @@ def test_an_existing_worker_takes_over_when_no_replacement_is_forked(tmp_path: P
             os.kill(server.pid, signal.SIGCONT)
         assert successor in set(workers) - {leader}
         assert took <= 2.0 + 1.0  # one retry period of the Supervisor, plus scheduling slack
+
+
+def test_example_config_serves_the_example_app(tmp_path: Path) -> None:
+    """examples/gunicorn.conf.py + examples/app.py as shipped (wsgi_app = "app:application")."""
+    env = {"VOYAGR_STATE_DIR": str(tmp_path / "state"), "ALLOWED_HOSTS": "127.0.0.1"}
+    with gunicorn("", port=free_port(), env=env, workers=2, log_dir=str(tmp_path)) as server:
+        home = get(server.port)
+        assert home.status == 200 and home.body == b"hello from voyagr_wsgi\n"
+        assert home.headers["x-content-type-options"] == "nosniff"
+        assert get(server.port, "/api/production/livez").status == 200
+        wait_for(lambda: lock_pid(tmp_path / "state") in server.workers(), what="a leader")
+        assert "2 gunicorn workers each keep their own in-memory rate limits" in server.log()

@@ -146,13 +146,16 @@ def gunicorn(
     conf: str = EXAMPLE_CONF,
     ready_timeout: float = 20.0,
 ) -> Iterator[Gunicorn]:
-    """Run ``gunicorn -c conf app`` on 127.0.0.1:port; SIGTERM (then SIGKILL) on exit."""
+    """Run ``gunicorn -c conf app`` on 127.0.0.1:port; SIGTERM (then SIGKILL) on exit.
+
+    ``app=""`` serves the config's own ``wsgi_app``.
+    """
     log_path = os.path.join(log_dir, f"gunicorn-{port}.log")
     full_env = {**os.environ, "PYTHONPATH": APPS + os.pathsep + os.environ.get("PYTHONPATH", "")}
     full_env.update(env)
     command = [
         GUNICORN, "-c", conf, "-b", f"127.0.0.1:{port}", "-w", str(workers),
-        "--log-level", "info", *args, app,
+        "--log-level", "info", *args, *([app] if app else []),
     ]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(command, env=full_env, stdout=log, stderr=subprocess.STDOUT)
