@@ -429,3 +429,39 @@ def test_unbound_layers_compose_around_an_app() -> None:
     assert result.all("Set-Cookie") == ["a=1; Secure; HttpOnly; SameSite=Lax"]
     blocked = call(stack, make_environ(method="POST", headers={"Sec-Fetch-Site": "cross-site"}))
     assert blocked.code == 403 and blocked.header("X-Frame-Options") == "DENY"
+
+
+# -- one layer, many responses -----------------------------------------------------------
+
+RESPONSES = [
+    [("X-Custom", "1")],
+    [("X-Custom", "1"), ("x-frame-options", "DENY")],
+    [("Server", "gunicorn"), ("X-Custom", "2")],
+    [("X-Custom", "3"), ("Set-Cookie", "sid=1; Path=/")],
+    [("X-Frame-Options", "SAMEORIGIN"), ("X-Custom", "4")],
+    [("X-Custom", "5")],
+]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({}, id="balanced"),
+        pytest.param({"merge": {"X-Frame-Options": "set"}}, id="ours replaces the app's"),
+        pytest.param({"strip": ["X-Custom"]}, id="a stripped name"),
+    ],
+)
+def test_a_layer_answers_every_response_as_a_fresh_one_would(options: dict[str, Any]) -> None:
+    """Header names seen earlier (remembered as needing nothing) never change an answer."""
+    current: list[tuple[str, str]] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain"), *current])
+        return [b"body"]
+
+    shared = SecurityHeaders(app, **options)
+    for headers in RESPONSES * 2:
+        current[:] = headers
+        environ = make_environ(scheme="https", host="example.com")
+        fresh = call(SecurityHeaders(app, **options), dict(environ)).headers
+        assert call(shared, dict(environ)).headers == fresh

@@ -36,7 +36,8 @@ PEP 3333: only ``start_response`` is wrapped (lazily called or called again with
 ``exc_info``, it works the same); the body is returned untouched, so streaming,
 ``wsgi.file_wrapper`` and ``close()`` are unaffected. Header lists are precomputed for the
 six (HTTPS?, host is name / IP / loopback) variants, so a request costs a tuple
-lookup and one pass over the app's headers.
+lookup and one pass over the app's header names: a set lookup each once a name is known to
+need nothing (names are remembered per variant, at most 256).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from typing import Any, Literal
 
 from .._layer import Layer
 from .._wsgi import Environ, Headers, StartResponse, WSGIApplication
-from ..request import host, hostname, is_loopback_host, scheme
+from ..request import HOST, SCHEME, host, hostname, is_loopback_host, scheme
 from ._cookies import CookieFlags, SameSite
 from ._header_table import IP as _IP
 from ._header_table import LOOPBACK as _LOOPBACK
@@ -60,35 +61,66 @@ from .csp import CSP_NONCE, NONCE_SLOT, LazyNonce
 __all__ = ["SecurityHeaders"]
 
 _DROP, _MANAGED, _COOKIE = "drop", "managed", "cookie"
+_PLAIN_MAX = 256  # app header names remembered as needing nothing, per variant
 
 
 class _Variant:
     """The precomputed headers for one (secure, host kind) combination."""
 
-    __slots__ = ("defaults", "forced", "pairs", "special")
+    __slots__ = ("cookies", "defaults", "forced", "pairs", "plain", "secure", "special", "tail")
 
-    def __init__(self, entries: list[Entry], merge: Mapping[str, Merge], strip: set[str]):
+    def __init__(
+        self,
+        entries: list[Entry],
+        merge: Mapping[str, Merge],
+        strip: set[str],
+        cookies: CookieFlags | None,
+        secure: bool,
+    ):
         self.defaults = tuple(e for e in entries if merge.get(e[0], "default") == "default")
         self.forced = tuple(e for e in entries if merge.get(e[0], "default") != "default")
         self.pairs = [(name, value) for _, name, value in self.defaults]
+        # what a response whose app headers all pass through untouched gets appended
+        self.tail = (*self.pairs, *((name, value) for _, name, value in self.forced))
         # lower-case name -> what to do with an app header of that name
         special = {e[0]: _MANAGED for e in entries}
         special.update((e[0], _DROP) for e in entries if merge.get(e[0]) == "set")
         special.update((name, _DROP) for name in strip)
         special["set-cookie"] = _COOKIE
         self.special = special
+        # app header names (as sent) seen to need nothing: the per-response check is a set
+        # lookup, no lower(); learned by the full pass, bounded
+        self.plain: set[str] = set()
+        self.cookies = cookies
+        self.secure = secure
 
-    def merged(self, headers: Headers, cookies: CookieFlags | None, secure: bool) -> Headers:
+    def merged(self, headers: Headers) -> Headers:
+        """The app's headers with ours merged in (a new list; ``headers`` is not changed)."""
+        if type(headers) is not list:  # an iterator would be used up by the check below
+            headers = list(headers)
+        plain = self.plain
+        for item in headers:
+            if item[0] not in plain:
+                return self._merged(headers)
+        return [*headers, *self.tail]
+
+    def _merged(self, headers: Headers) -> Headers:
         out: Headers = []
         seen: set[tuple[str, str]] | None = None  # (name, value) of managed app headers
         special = self.special
+        cookies = self.cookies
+        plain = self.plain
         for item in headers:
             low = item[0].lower()
             what = special.get(low)
             if what is None:
                 out.append(item)
+                if len(plain) < _PLAIN_MAX:
+                    plain.add(item[0])
             elif what is _COOKIE:
-                out.append(item if cookies is None else (item[0], cookies.harden(item[1], secure)))
+                out.append(
+                    item if cookies is None else (item[0], cookies.harden(item[1], self.secure))
+                )
             elif what is _MANAGED:
                 if seen is None:
                     seen = set()
@@ -112,7 +144,11 @@ class _Variant:
         copy.defaults = tuple((lo, n, v.replace(NONCE_SLOT, nonce)) for lo, n, v in self.defaults)
         copy.forced = tuple((lo, n, v.replace(NONCE_SLOT, nonce)) for lo, n, v in self.forced)
         copy.pairs = [(name, value) for _, name, value in copy.defaults]
+        copy.tail = (*copy.pairs, *((name, value) for _, name, value in copy.forced))
         copy.special = self.special
+        copy.plain = self.plain  # same names, same answers
+        copy.cookies = self.cookies
+        copy.secure = self.secure
         return copy
 
 
@@ -159,24 +195,33 @@ class SecurityHeaders(Layer):
         del options["self"], options["app"]
         self._init(app, options)
         table = HeaderTable(**options)
+        cookies = (
+            CookieFlags(httponly=True, httponly_exempt=httponly_exempt, samesite=cookie_samesite)
+            if secure_cookies
+            else None
+        )
         variants = []
         for secure in (False, True):
             row = []
             for kind in (_NAME, _IP, _LOOPBACK):
-                plain = _Variant(table.entries(secure, kind, None), table.merge, table.strip)
+                plain = _Variant(
+                    table.entries(secure, kind, None), table.merge, table.strip, cookies, secure
+                )
                 template = (
-                    _Variant(table.entries(secure, kind, NONCE_SLOT), table.merge, table.strip)
+                    _Variant(
+                        table.entries(secure, kind, NONCE_SLOT),
+                        table.merge,
+                        table.strip,
+                        cookies,
+                        secure,
+                    )
                     if table.nonce_directives
                     else None
                 )
                 row.append((plain, template))
             variants.append(tuple(row))
         self._variants = tuple(variants)
-        self._cookies = (
-            CookieFlags(httponly=True, httponly_exempt=httponly_exempt, samesite=cookie_samesite)
-            if secure_cookies
-            else None
-        )
+        self._cookies = cookies
 
     @classmethod
     def from_settings(cls, settings: Any, context: Any) -> SecurityHeaders | None:
@@ -196,20 +241,29 @@ class SecurityHeaders(Layer):
         )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        secure = scheme(environ) == "https"
-        variant, template = self._variants[secure][_host_kind(host(environ))]
-        cookies = self._cookies
-        nonce: LazyNonce | None = None
-        if template is not None:
-            nonce = environ[CSP_NONCE] = LazyNonce()
+        value = environ.get(SCHEME)  # scheme() and host(), their ProxyTrust case inline
+        if value is None:
+            value = scheme(environ)
+        host_value = environ.get(HOST)
+        if host_value is None:
+            host_value = host(environ)
+        variant, template = self._variants[value == "https"][_host_kind(host_value)]
+        if template is None:
+            merged = variant.merged
 
-        def wrapped(status: str, headers: Headers, exc_info: Any = None) -> Any:
-            chosen = variant
-            if nonce is not None and nonce.used and template is not None:
-                chosen = template.with_nonce(str(nonce))
-            merged = chosen.merged(headers, cookies, secure)
+            def wrapped(status: str, headers: Headers, exc_info: Any = None) -> Any:
+                if exc_info is None:
+                    return start_response(status, merged(headers))
+                return start_response(status, merged(headers), exc_info)
+
+            return self._next(environ, wrapped)
+
+        nonce = environ[CSP_NONCE] = LazyNonce()
+
+        def wrapped_nonce(status: str, headers: Headers, exc_info: Any = None) -> Any:
+            chosen = template.with_nonce(str(nonce)) if nonce.used else variant
             if exc_info is None:
-                return start_response(status, merged)
-            return start_response(status, merged, exc_info)
+                return start_response(status, chosen.merged(headers))
+            return start_response(status, chosen.merged(headers), exc_info)
 
-        return self._next(environ, wrapped)
+        return self._next(environ, wrapped_nonce)
