@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 from .._layer import Layer
 from .._wsgi import Environ, StartResponse, WSGIApplication
 from ..errors import ConfigurationError
+from ..request import HOST
 from ..request import host as request_host
 
 if TYPE_CHECKING:
@@ -142,8 +143,11 @@ class HostCheck(Layer):
         return domain in self._exact or domain.endswith(self._suffixes)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        host = request_host(environ)
-        if self.allows(host):
+        host = environ.get(HOST)  # request.host() and allows(), their common case inline
+        if host is None:
+            host = request_host(environ)
+        allowed = self._cache.get(host)
+        if allowed or (allowed is None and self.allows(host)):
             return self._next(environ, start_response)
         log.info("refused Host %r (not in ALLOWED_HOSTS or malformed)", host[:200])
         start_response("400 Bad Request", list(_HEADERS))

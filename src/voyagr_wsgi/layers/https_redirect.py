@@ -45,8 +45,8 @@ from urllib.parse import quote
 from .._layer import Layer
 from .._wsgi import Environ, StartResponse, WSGIApplication
 from ..errors import ConfigurationError
+from ..request import SCHEME, hostname, is_loopback_host
 from ..request import host as request_host
-from ..request import hostname, is_loopback_host
 from ..request import scheme as request_scheme
 from .host_check import split_host
 
@@ -138,7 +138,8 @@ class HTTPSRedirect(Layer):
         return path in self._exact or (bool(self._prefixes) and path.startswith(self._prefixes))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if request_scheme(environ) == "https":
+        scheme = environ.get(SCHEME)  # request.scheme(), its ProxyTrust case inline
+        if (scheme if scheme is not None else request_scheme(environ)) == "https":
             return self._next(environ, start_response)
         host = request_host(environ)
         if is_loopback_host(host):
