@@ -49,7 +49,8 @@ class Receiver:
 
     def firing(self, alert_type: str) -> list[dict[str, Any]]:
         return [
-            b for b in list(self.bodies)
+            b
+            for b in list(self.bodies)
             if b["status"] == "firing" and b["groupLabels"].get("alert_type") == alert_type
         ]
 

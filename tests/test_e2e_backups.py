@@ -84,7 +84,8 @@ def test_one_scheduled_backup_per_interval_and_failover_after_sigkill(tmp_path: 
         os.kill(leader, signal.SIGKILL)
         killed_at = time.time()
         wait_for(
-            lambda: lock_pid(state) not in (None, leader), timeout=TAKEOVER_S + 3,
+            lambda: lock_pid(state) not in (None, leader),
+            timeout=TAKEOVER_S + 3,
             what="a new leader",
         )
         successor = lock_pid(state)

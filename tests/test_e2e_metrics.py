@@ -68,7 +68,10 @@ def test_totals_are_merged_across_workers_and_survive_a_sigkilled_worker(
     tmp_path: Path, args: tuple[str, ...]
 ) -> None:
     with gunicorn(
-        "stack_app:application", port=free_port(), env=env_for(tmp_path), args=args,
+        "stack_app:application",
+        port=free_port(),
+        env=env_for(tmp_path),
+        args=args,
         log_dir=str(tmp_path),
     ) as server:
         port = server.port
@@ -83,7 +86,8 @@ def test_totals_are_merged_across_workers_and_survive_a_sigkilled_worker(
         os.kill(victim, signal.SIGKILL)
         files = tmp_path / "state" / "metrics"
         wait_for(
-            lambda: not (files / f"{victim}.json").exists(), timeout=5,
+            lambda: not (files / f"{victim}.json").exists(),
+            timeout=5,
             what="child_exit to fold the dead worker's file",
         )
         assert (files / "archive.json").exists()

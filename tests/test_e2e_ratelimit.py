@@ -85,8 +85,11 @@ def test_redis_limit_holds_across_three_workers(
     redis: Redis, tmp_path: Path, args: tuple[str, ...]
 ) -> None:
     with gunicorn(
-        "stack_app:application", port=free_port(), env=env_for(tmp_path, redis.url),
-        args=args, log_dir=str(tmp_path),
+        "stack_app:application",
+        port=free_port(),
+        env=env_for(tmp_path, redis.url),
+        args=args,
+        log_dir=str(tmp_path),
     ) as server:
         codes, served_by = burst(server.port, 40)
         assert codes == Counter({200: LIMIT, 429: 40 - LIMIT})
@@ -98,7 +101,9 @@ def test_redis_limit_holds_across_three_workers(
 
 def test_memory_store_under_three_workers_warns_at_startup(tmp_path: Path) -> None:
     with gunicorn(
-        "stack_app:application", port=free_port(), env=env_for(tmp_path, "memory"),
+        "stack_app:application",
+        port=free_port(),
+        env=env_for(tmp_path, "memory"),
         log_dir=str(tmp_path),
     ) as server:
         assert "3 gunicorn workers each keep their own in-memory rate limits" in server.log()
@@ -118,8 +123,10 @@ def test_redis_killed_mid_traffic_applies_policy_and_limits_return(
     redis: Redis, tmp_path: Path, failure: str, while_down: int
 ) -> None:
     with gunicorn(
-        "stack_app:application", port=free_port(),
-        env=env_for(tmp_path, redis.url, failure), log_dir=str(tmp_path),
+        "stack_app:application",
+        port=free_port(),
+        env=env_for(tmp_path, redis.url, failure),
+        log_dir=str(tmp_path),
     ) as server:
         codes, _ = burst(server.port, LIMIT + 5)
         assert codes == Counter({200: LIMIT, 429: 5})

@@ -105,7 +105,8 @@ class RecordingService:
 
 def worker(app: Any, *, pid: int | None = None, graceful: float = 30) -> Any:
     return SimpleNamespace(
-        wsgi=app, pid=os.getpid() if pid is None else pid,
+        wsgi=app,
+        pid=os.getpid() if pid is None else pid,
         cfg=SimpleNamespace(graceful_timeout=graceful),
     )
 
@@ -154,11 +155,15 @@ def test_state_dir_comes_from_the_preloaded_stack_else_the_environment(
         pytest.param(1, {"RATE_LIMIT_STORAGE": "memory"}, None, id="memory x1"),
         pytest.param(3, {"RATE_LIMIT_STORAGE": "redis://127.0.0.1:6379/0"}, None, id="redis x3"),
         pytest.param(
-            3, {"RATE_LIMIT_STORAGE": "memory", "RATE_LIMIT_ENABLED": "false"}, None,
+            3,
+            {"RATE_LIMIT_STORAGE": "memory", "RATE_LIMIT_ENABLED": "false"},
+            None,
             id="limits off",
         ),
         pytest.param(
-            3, {"RATE_LIMIT_STORAGE": "memcached://x"}, "cannot check the rate-limit store",
+            3,
+            {"RATE_LIMIT_STORAGE": "memcached://x"},
+            "cannot check the rate-limit store",
             id="unreadable settings",
         ),
     ],

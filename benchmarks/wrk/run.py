@@ -108,14 +108,17 @@ def run_variant(
         url = f"http://127.0.0.1:{port}/"
         subprocess.run(
             [args.wrk, "-t1", f"-c{args.connections}", f"-d{args.warmup}s", url],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         workers = server.workers()
         rss_start = [rss_kib(pid) for pid in workers]
         cpu_start = sum(cpu_seconds(pid) for pid in workers)
         done = subprocess.run(
             [args.wrk, "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--latency", url],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         rss_end = [rss_kib(pid) if pid in server.workers() else 0 for pid in workers]
         cpu_used = sum(cpu_seconds(pid) for pid in workers) - cpu_start
@@ -186,15 +189,15 @@ def print_table(results: dict[str, list[Sample]], args: argparse.Namespace) -> N
         "redis": "full stack, Redis store",
     }
     bare = statistics.median(s.rps for s in results["bare"]) if results.get("bare") else None
-    bare_cpu = (
-        statistics.median(s.cpu_us for s in results["bare"]) if results.get("bare") else None
-    )
+    bare_cpu = statistics.median(s.cpu_us for s in results["bare"]) if results.get("bare") else None
     print(
         f"\nwrk -t1 -c{args.connections} -d{args.duration}s, gunicorn {args.workers} sync "
         f"workers, {args.rounds} alternating round(s), median req/s\n"
     )
-    print("| variant | req/s (median) | runs | % of bare | worker CPU us/req | CPU: % of bare's "
-          "capacity | non-2xx | socket errors | p99 ms | worker RSS KiB start -> end |")
+    print(
+        "| variant | req/s (median) | runs | % of bare | worker CPU us/req | CPU: % of bare's "
+        "capacity | non-2xx | socket errors | p99 ms | worker RSS KiB start -> end |"
+    )
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for name, samples in results.items():
         rps = statistics.median(s.rps for s in samples)

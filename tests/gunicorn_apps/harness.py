@@ -154,8 +154,17 @@ def gunicorn(
     full_env = {**os.environ, "PYTHONPATH": APPS + os.pathsep + os.environ.get("PYTHONPATH", "")}
     full_env.update(env)
     command = [
-        GUNICORN, "-c", conf, "-b", f"127.0.0.1:{port}", "-w", str(workers),
-        "--log-level", "info", *args, *([app] if app else []),
+        GUNICORN,
+        "-c",
+        conf,
+        "-b",
+        f"127.0.0.1:{port}",
+        "-w",
+        str(workers),
+        "--log-level",
+        "info",
+        *args,
+        *([app] if app else []),
     ]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(command, env=full_env, stdout=log, stderr=subprocess.STDOUT)
@@ -208,9 +217,21 @@ def redis_server(binary: str, port: int, workdir: str) -> Iterator[subprocess.Po
 def start_redis(binary: str, port: int, workdir: str) -> subprocess.Popen[bytes]:
     with open(os.path.join(workdir, f"redis-{port}.log"), "ab") as log:
         proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", workdir],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                workdir,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         wait_for(lambda: port_open(port), timeout=10, what="redis-server")
