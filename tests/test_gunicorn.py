@@ -114,6 +114,7 @@ def worker(app: Any, *, pid: int | None = None, graceful: float = 30) -> Any:
 def test_post_worker_init_starts_and_worker_exit_stops_the_stack(tmp_path: Path) -> None:
     service = RecordingService()
     stack = Stack(hello_app, services=[service], state_dir=str(tmp_path))
+    stack.supervisor.now = lambda: 0.0  # a frozen clock: the budget is not eaten while stopping
     hooks.post_worker_init(worker(Holder(wsgi_app=stack)))
     hooks.worker_exit(None, worker(Holder(wsgi_app=stack), graceful=10))
     assert service.events == ["start", ("stop", 9.0)]
@@ -185,3 +186,30 @@ def test_when_ready_warns_about_memory_rate_limits_under_several_workers(
         assert caplog.records == []
     else:
         assert expected in caplog.text
+
+
+class SlowStop(RecordingService):
+    """Its stop() takes ``takes_s`` seconds of the injected clock."""
+
+    def __init__(self, clock: list[float], takes_s: float) -> None:
+        super().__init__()
+        self.clock, self.takes_s = clock, takes_s
+
+    def stop(self, timeout: float | None = None) -> None:
+        super().stop(timeout)
+        self.clock[0] += self.takes_s
+
+
+def test_worker_exit_budget_bounds_the_whole_stop_not_each_service(tmp_path: Path) -> None:
+    clock = [100.0]
+    first, second, third = (SlowStop(clock, 10.0) for _ in range(3))
+    stack = Stack(hello_app, services=[third, second, first], state_dir=str(tmp_path))
+    stack.supervisor.now = lambda: clock[0]
+    hooks.post_worker_init(worker(stack))
+    hooks.worker_exit(None, worker(stack, graceful=30))  # 27 s for everything
+    # stopped in reverse start order, each given what the previous ones left
+    assert [s.events[-1] for s in (first, second, third)] == [
+        ("stop", 27.0),
+        ("stop", 17.0),
+        ("stop", 7.0),
+    ]

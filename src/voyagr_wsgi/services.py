@@ -21,7 +21,8 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["FileLock", "Service", "Supervisor"]
@@ -90,9 +91,15 @@ class Supervisor:
     """Start per-process services now, singleton services once this process is elected."""
 
     def __init__(
-        self, services: Iterable[Service], *, lock_path: str, retry_s: float = 2.0
+        self,
+        services: Iterable[Service],
+        *,
+        lock_path: str,
+        retry_s: float = 2.0,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.services = list(services)
+        self.now = now
         self.lock = FileLock(lock_path)
         self.retry_s = retry_s
         self._stop = threading.Event()
@@ -137,14 +144,20 @@ class Supervisor:
             self._stop.wait(self.retry_s)
 
     def stop(self, timeout: float | None = None) -> None:
+        """Stop every started service; ``timeout`` bounds the whole stop, not each one."""
+        deadline = None if timeout is None else self.now() + timeout
+
+        def remaining() -> float | None:
+            return None if deadline is None else max(0.0, deadline - self.now())
+
         self._stop.set()
         thread = self._thread
         if thread is not None:
-            thread.join(timeout)
+            thread.join(remaining())
         with self._mutex:
             for service in reversed(self._started):
                 try:
-                    service.stop(timeout)
+                    service.stop(remaining())
                 except Exception:
                     log.exception("service %s failed to stop cleanly", service.name)
             self._started.clear()
