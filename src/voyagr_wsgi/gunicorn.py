@@ -35,16 +35,18 @@ its whole life, so the master must never own threads):
   import, so preloading only builds the stack).
 - ``worker_exit`` (worker, after its loop; also after ``worker_int``/``worker_abort``, whose
   ``sys.exit`` ends in the same ``finally``): ``stack.stop(timeout)`` with
-  ``timeout = graceful_timeout - margin`` (:func:`stop_timeout`), so alert queues and metrics
-  are flushed before the master's SIGKILL. gunicorn may also call this hook in the master for
-  a worker that is already gone; it then does nothing.
+  ``timeout = graceful_timeout - margin`` (:func:`stop_timeout`) for all services together,
+  so alert queues and metrics are flushed before the master's SIGKILL. gunicorn may also
+  call this hook in the master for a worker that is already gone; it then does nothing.
 - ``worker_int`` (worker, in the SIGINT/SIGQUIT signal handler): only logs. Stopping here
   could block on a lock the interrupted request holds; gunicorn calls ``worker_exit`` right
   after in the same process, which stops the stack.
 - ``child_exit`` (master, a worker has exited): the metrics files of that pid are merged
   into the totals and removed (``metrics.multiprocess.worker_exited``).
 
-The state directory is ``VOYAGR_STATE_DIR`` (default ``.voyagr``), or the preloaded stack's.
+The master's hooks find the state directory in the preloaded stack (``preload_app``), else in
+``VOYAGR_STATE_DIR`` (default ``.voyagr``): an app that sets ``Settings(state_dir=...)`` in
+code should export the same directory or preload. Keep it on local disk, one per instance.
 Spec followed: gunicorn's "Server Hooks" settings and ``arbiter.py``.
 """
 
