@@ -5,6 +5,7 @@ full stack (memory store), the full stack (Redis store), alternately, in one run
 
     .venv/bin/python benchmarks/wrk/run.py                      # 2 rounds x 20 s per variant
     .venv/bin/python benchmarks/wrk/run.py --duration 60 --rounds 1   # the 60 s memory run
+    .venv/bin/python benchmarks/wrk/run.py --variants bare,memory,no-metrics,no-ratelimit
 
 Each variant gets a fresh gunicorn (``--workers``, default 2) with benchmarks/wrk/gunicorn.conf.py
 (the voyagr hooks, no access log) and ``wrk -t1 -c16 -dNs``. The rate limit is set far above
@@ -50,6 +51,17 @@ COMMON_ENV = {
     "RATE_LIMIT_WINDOW_SECONDS": "60",
     "BACKUP_ENABLED": "false",
     "PYTHONPATH": HERE,
+}
+
+
+#: --variants no-<name>: the memory stack with one area switched off
+ABLATIONS = {
+    "metrics": {"METRICS_ENABLED": "false"},
+    "accesslog": {"ACCESS_LOG_ENABLED": "false"},
+    "requestid": {"REQUEST_ID_ENABLED": "false"},
+    "ratelimit": {"RATE_LIMIT_ENABLED": "false"},
+    "csrf": {"CSRF_ENABLED": "false"},
+    "alerts": {"ALERTS_ENABLED": "false"},
 }
 
 
@@ -157,6 +169,11 @@ def main() -> int:
                 "bench_app:application",
                 {"RATE_LIMIT_STORAGE": f"redis://127.0.0.1:{redis_port}/0"},
             ),
+            # ablations: the memory stack without one area (--variants bare,memory,no-metrics)
+            **{
+                f"no-{name}": ("bench_app:application", {"RATE_LIMIT_STORAGE": "memory", **off})
+                for name, off in ABLATIONS.items()
+            },
         }
         redis_ctx = (
             redis_server(args.redis_server, redis_port, workdir)
@@ -187,6 +204,7 @@ def print_table(results: dict[str, list[Sample]], args: argparse.Namespace) -> N
         "headers": "bare app + the stack's response headers (static)",
         "memory": "full stack, memory store",
         "redis": "full stack, Redis store",
+        **{f"no-{name}": f"memory stack without {name}" for name in ABLATIONS},
     }
     bare = statistics.median(s.rps for s in results["bare"]) if results.get("bare") else None
     bare_cpu = statistics.median(s.cpu_us for s in results["bare"]) if results.get("bare") else None
