@@ -118,6 +118,7 @@ class RateLimit(Layer):
         self._headers = headers
         self._legacy = legacy_headers
         self._closed = failure == "closed"
+        self._simple = not (self._routing or self._allowing or key or self._cost_fn)
         if isinstance(cost, int) and not self.default.policy.can_ever_allow(cost):
             raise ConfigurationError(f"RateLimit: cost={cost} exceeds the burst, never allowed")
 
@@ -133,27 +134,22 @@ class RateLimit(Layer):
 
     # -- request path -----------------------------------------------------------------
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if self._routing:
-            routed = self._route(environ)
-            if routed is None:
-                return self._next(environ, start_response)
-            compiled = routed
-        else:
+        if self._simple:  # one policy, keyed by the client IP, fixed cost: no lookups
             compiled = self.default
-        ip = environ.get(CLIENT_IP)
-        if ip is None:
-            ip = client_ip(environ)
-        if self._allowing and ip in self.allow:
-            return self._next(environ, start_response)
-        key = None if self._key is None else self._key(environ)
-        if key is None:
+            ip = environ.get(CLIENT_IP)
+            if ip is None:
+                ip = client_ip(environ)
             key = self._group6(ip) if ":" in ip else ip
-        if compiled.prefix:
-            key = compiled.prefix + key
-        cost = self._cost if self._cost_fn is None else max(0, int(self._cost_fn(environ)))
+            cost = self._cost
+        else:
+            found = self._request_key(environ)
+            if found is None:
+                return self._next(environ, start_response)
+            compiled, key, cost = found
         interval = compiled.interval
+        tolerance = compiled.tolerance
         try:
-            allowed, offset = self._update(key, interval, compiled.tolerance, cost)
+            allowed, offset = self._update(key, interval, tolerance, cost)
         except StorageError:
             if self._closed:
                 return unavailable(start_response)
@@ -163,13 +159,14 @@ class RateLimit(Layer):
         if not self._headers:
             return self._next(environ, start_response)
         # RateLimit: r = units left now, t = whole seconds until r next grows (draft -11)
-        left = int((compiled.tolerance - offset) / interval)
-        if left >= compiled.burst:
+        left = int((tolerance - offset) / interval)
+        burst = compiled.burst
+        if left >= burst:
             reset = 0
         else:
-            wait = offset - compiled.tolerance + (left + 1) * interval
+            wait = offset - tolerance + (left + 1) * interval
             reset = _ceil(wait - 1e-9) if wait > 1e-9 else 1
-        extra = compiled.cache.get(left + reset * (compiled.burst + 1))
+        extra = compiled.cache.get(left + reset * (burst + 1))
         if extra is None:
             extra = compiled.fields(left, reset)
         if self._legacy:
@@ -181,6 +178,27 @@ class RateLimit(Layer):
             return start_response(status, headers + extra, exc_info)
 
         return self._next(environ, start_with_fields)
+
+    def _request_key(self, environ: Environ) -> tuple[CompiledPolicy, str, int] | None:
+        """(policy, store key, cost) of a request, or None when it is exempt or allowed."""
+        compiled = self.default
+        if self._routing:
+            routed = self._route(environ)
+            if routed is None:
+                return None
+            compiled = routed
+        ip = environ.get(CLIENT_IP)
+        if ip is None:
+            ip = client_ip(environ)
+        if self._allowing and ip in self.allow:
+            return None
+        key = None if self._key is None else self._key(environ)
+        if key is None:
+            key = self._group6(ip) if ":" in ip else ip
+        if compiled.prefix:
+            key = compiled.prefix + key
+        cost = self._cost if self._cost_fn is None else max(0, int(self._cost_fn(environ)))
+        return compiled, key, cost
 
     def _route(self, environ: Environ) -> CompiledPolicy | None:
         """The rule for this request, the default policy, or None when the path is exempt."""
