@@ -218,7 +218,7 @@ class SecurityHeaders(Layer):
                     if table.nonce_directives
                     else None
                 )
-                row.append((plain, template))
+                row.append((plain, template, plain.merged))
             variants.append(tuple(row))
         self._variants = tuple(variants)
         self._cookies = cookies
@@ -247,9 +247,8 @@ class SecurityHeaders(Layer):
         host_value = environ.get(HOST)
         if host_value is None:
             host_value = host(environ)
-        variant, template = self._variants[value == "https"][_host_kind(host_value)]
+        variant, template, merged = self._variants[value == "https"][_host_kind(host_value)]
         if template is None:
-            merged = variant.merged
 
             def wrapped(status: str, headers: Headers, exc_info: Any = None) -> Any:
                 if exc_info is None:
