@@ -8,6 +8,7 @@ examples/gunicorn.conf.py, i.e. ``from voyagr_wsgi.gunicorn import *``.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -182,5 +183,13 @@ def test_example_config_serves_the_example_app(tmp_path: Path) -> None:
         assert home.status == 200 and home.body == b"hello from voyagr_wsgi\n"
         assert home.headers["x-content-type-options"] == "nosniff"
         assert get(server.port, "/api/production/livez").status == 200
-        wait_for(lambda: lock_pid(tmp_path / "state") in server.workers(), what="a leader")
-        assert "2 gunicorn workers each keep their own in-memory rate limits" in server.log()
+        leader = wait_for(lambda: lock_pid(tmp_path / "state"), what="a leader")
+        assert leader in server.workers()
+        log = wait_for(lambda: "singleton" in (text := server.log()) and text)
+    assert "2 gunicorn workers each keep their own in-memory rate limits" in log
+    # the services' log lines reach stderr (exactly one worker runs the singletons) and the
+    # JSON access log replaces gunicorn's
+    assert log.count("running singleton services") == 1
+    assert f"[{leader}] [INFO] voyagr_wsgi.services: pid {leader} holds" in log
+    access = [json.loads(line) for line in log.splitlines() if line.startswith('{"time"')]
+    assert [(a["method"], a["status"]) for a in access] == [("GET", 200)]
