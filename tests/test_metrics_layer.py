@@ -195,6 +195,32 @@ def test_file_wrapper_body_is_returned_as_is_and_still_counted(tmp_path: Any) ->
     assert body.filelike.closed
 
 
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        pytest.param([b"hello"], id="one chunk"),
+        pytest.param([b"a", b"", b"bc"], id="several chunks"),
+        pytest.param([], id="empty"),
+    ],
+)
+def test_list_body_keeps_its_chunks_and_length_and_is_counted_on_close(
+    chunks: list[bytes],
+) -> None:
+    registry = Registry()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return list(chunks)
+
+    body: Any = Metrics(app, registry=registry)(make_environ("/"), lambda s, h, e=None: None)
+    assert len(body) == len(chunks)  # a server may still set Content-Length from it
+    assert list(body) == chunks
+    assert registry.total == 0
+    body.close()
+    body.close()
+    assert registry.total == 1
+
+
 def test_admin_paths_are_not_counted() -> None:
     registry = Registry()
     layer = Metrics(hello_app, registry=registry)

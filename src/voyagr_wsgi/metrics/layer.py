@@ -21,8 +21,10 @@ response) and writes the access log line (:mod:`.accesslog`). Paths under
 ``/api/production/`` (the admin and probe endpoints) are passed through uncounted.
 
 The body is never buffered or re-chunked. A ``wsgi.file_wrapper`` body is returned as is
-(so the server can still ``sendfile``) with its ``close`` hooked; a list body is iterated
-directly; any other body goes through a generator that notices exceptions.
+(so the server can still ``sendfile``) with its ``close`` hooked; a list body comes back as
+a list of the same chunks (``len()`` works as on the app's list, so a server may still set
+``Content-Length`` from a one-chunk body) whose ``close()`` does the accounting; any other
+body goes through a generator that notices exceptions.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ _log_enabled = accesslog.access_logger.isEnabledFor
 _valid_id = accesslog.valid_request_id
 _new_id = accesslog.new_request_id
 _Ids = accesslog._Ids
+_new_call = list.__new__
 METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
@@ -110,7 +113,25 @@ class Metrics(Layer):
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith(self.exclude):
             return self._next(environ, start_response)
-        call = _Call(self, environ, start_response)
+        call = _new_call(_Call)
+        call.layer = self
+        call.environ = environ
+        call.sr = start_response
+        call.status = ""
+        call.ttfb = -1.0
+        call.exc = None
+        call.done = False
+        rid = None
+        if self.request_id:
+            rid = environ.get("HTTP_X_REQUEST_ID")
+            if rid is None or not (self.trust_request_id and _valid_id(rid)):
+                prefix = _Ids.prefix
+                rid = prefix + str(_Ids.counter()) if prefix else _new_id()
+            environ[REQUEST_ID] = rid
+        call.rid = rid
+        self.started()  # lock-free: itertools.count
+        call.clock = clock = self.clock
+        call.t0 = clock()
         try:
             body = self._next(environ, call.start_response)
         except Exception as exc:
@@ -121,8 +142,9 @@ class Metrics(Layer):
         except BaseException:
             call.finish()
             raise
-        if type(body) is list:  # the common case: iterate it directly, close() accounts
+        if type(body) is list:  # the common case: the server iterates call, close() accounts
             call.body = body
+            call.extend(body)
             return call
         return call.wrap(body)
 
@@ -151,35 +173,31 @@ def _parse_status(status_line: str) -> int:
     return status
 
 
-class _Call:
-    """One request in flight: the wrapped ``start_response`` and the body wrapper."""
+class _Call(list[bytes]):
+    """One request in flight: the wrapped ``start_response``, and the body the server gets.
+
+    A list body (the common case) is copied into this list, so the server iterates it at C
+    speed (no Python ``__iter__``) and ``len()`` answers as for the app's list; ``close()``
+    does the accounting. Any other body goes out through :class:`_Stream`, or, for a
+    ``wsgi.file_wrapper``, as itself with its ``close`` hooked. Built by
+    :meth:`Metrics.__call__` without an ``__init__`` call (one Python frame less).
+    """
 
     __slots__ = (
         "body", "clock", "done", "environ", "exc", "layer", "rid", "sr", "status", "t0", "ttfb",
     )  # fmt: skip
 
     body: Iterable[bytes]
-
-    def __init__(self, layer: Metrics, environ: Environ, start_response: StartResponse) -> None:
-        self.layer = layer
-        self.environ = environ
-        self.sr = start_response
-        self.status = ""
-        self.ttfb = -1.0
-        self.exc: BaseException | None = None
-        self.done = False
-        if layer.request_id:
-            rid = environ.get("HTTP_X_REQUEST_ID")
-            if rid is None or not (layer.trust_request_id and _valid_id(rid)):
-                prefix = _Ids.prefix
-                rid = prefix + str(_Ids.counter()) if prefix else _new_id()
-            environ[REQUEST_ID] = rid
-            self.rid: str | None = rid
-        else:
-            self.rid = None
-        layer.started()  # lock-free: itertools.count
-        self.clock = clock = layer.clock
-        self.t0 = clock()
+    clock: Callable[[], float]
+    done: bool
+    environ: Environ
+    exc: BaseException | None
+    layer: Metrics
+    rid: str | None
+    sr: StartResponse
+    status: str
+    t0: float
+    ttfb: float
 
     def start_response(self, status: str, headers: Any, exc_info: Any = None) -> Any:
         if self.ttfb < 0:
@@ -192,9 +210,8 @@ class _Call:
         return self.sr(status, headers, exc_info)
 
     def wrap(self, body: Iterable[bytes]) -> Iterable[bytes]:
+        """What the server gets for a body that is not a list."""
         self.body = body
-        if type(body) is list:
-            return self
         wrapper = self.environ.get("wsgi.file_wrapper")
         if isinstance(wrapper, type) and isinstance(body, wrapper):
             inner = getattr(body, "close", None)
@@ -211,13 +228,7 @@ class _Call:
                 return body  # still the server's file wrapper: sendfile keeps working
             except AttributeError:
                 pass
-        return self
-
-    def __iter__(self) -> Iterator[bytes]:
-        body = self.body
-        if type(body) is list:
-            return iter(body)
-        return self._iterate(body)
+        return _Stream(self)
 
     def _iterate(self, body: Iterable[bytes]) -> Iterator[bytes]:
         try:
@@ -266,3 +277,19 @@ class _Call:
         """End the request without closing a body (already closed, or none)."""
         self.body = []
         self.close()
+
+
+class _Stream:
+    """A body that is neither a list nor a file wrapper: iterated through, exceptions noted."""
+
+    __slots__ = ("call",)
+
+    def __init__(self, call: _Call) -> None:
+        self.call = call
+
+    def __iter__(self) -> Iterator[bytes]:
+        call = self.call
+        return call._iterate(call.body)
+
+    def close(self) -> None:
+        self.call.close()
