@@ -17,11 +17,10 @@ from typing import Any
 from voyagr_wsgi import Settings, compose
 
 if os.environ.get("VOYAGR_TEST_LOG"):  # "<pid> <logger> <message>" lines the tests read
-    logging.basicConfig(
-        filename=os.environ["VOYAGR_TEST_LOG"],
-        level=logging.INFO,
-        format="%(process)d %(name)s %(message)s (%(asctime)s)",
-    )
+    _handler = logging.FileHandler(os.environ["VOYAGR_TEST_LOG"])
+    _handler.setFormatter(logging.Formatter("%(process)d %(name)s %(message)s (%(asctime)s)"))
+    logging.getLogger("voyagr_wsgi").addHandler(_handler)  # whatever the config did to root
+    logging.getLogger("voyagr_wsgi").setLevel(logging.INFO)
 
 
 def pid_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
