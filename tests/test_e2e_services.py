@@ -53,6 +53,11 @@ def lines(state: Path, name: str) -> list[str]:
         pytest.param("services_app:application", (), id="stack is the app"),
         pytest.param("services_app:application", ("--preload",), id="stack preloaded in master"),
         pytest.param("services_app:framework_app", (), id="stack held as wsgi_app"),
+        pytest.param(
+            "services_app:application",
+            ("--worker-class", "gthread", "--threads", "4"),
+            id="gthread workers",
+        ),
     ],
 )
 def test_singleton_runs_in_one_worker_and_moves_within_seconds_after_sigkill(
