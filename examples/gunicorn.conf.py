@@ -60,6 +60,6 @@ if not _voyagr_log.handlers:  # the file is read again on a HUP reload
     _access_log.propagate = False
 
 # gunicorn itself rewrites wsgi.url_scheme from X-Forwarded-Proto for peers listed here
-# (default: loopback). voyagr_wsgi's ProxyTrust (TRUSTED_PROXIES) is the one place that
-# decides whom to trust, so keep gunicorn's list no wider than TRUSTED_PROXIES.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# (gunicorn's default: loopback). voyagr_wsgi's ProxyTrust (TRUSTED_PROXIES) is the one place
+# that decides whom to trust, so gunicorn trusts nobody unless told to.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "")
