@@ -77,3 +77,23 @@ def test_describe_lists_active_alerts_with_their_suppressed_count() -> None:
     assert row["alert_type"] == "upstream_failure_rate" and row["scope"] == "engine"
     assert row["suppressed"] == 1 and row["notified"] is True
     assert row["since"] == "2026-01-01T00:00:00Z"
+
+
+def test_state_carried_to_a_successor_keeps_dedup_and_resolves_once() -> None:
+    import json
+
+    first = Lifecycle(dedup_s=300, refresh_s=10_000)
+    assert run(first, 0, ERR, ENGINE) != []
+    run(first, 15, ERR, ENGINE)
+    carried = json.loads(json.dumps(first.export()))  # through the state file's JSON
+    # the successor's monotonic clock is unrelated to the first one's: only wall time is shared
+    second = Lifecycle(dedup_s=300, refresh_s=10_000)
+    assert second.restore([*carried, {"alert": "junk"}], now=5_000.0, now_wall=WALL + 30) == 2
+
+    def after(t: float, *alerts: Alert) -> list[tuple[str, str, str, int]]:
+        notes = second.update(list(alerts), now=5_000.0 + t - 30, now_wall=WALL + t)
+        return [(n.alert.alert_type + ":" + n.alert.scope, n.status, n.reason, 0) for n in notes]
+
+    assert after(45, ERR, ENGINE) == [], "already notified: no new_alert from the successor"
+    assert after(60, ERR) == [("upstream_failure_rate:engine", "resolved", "resolved", 0)]
+    assert after(300, ERR) == [("high_error_rate:", "firing", "repeat", 0)]

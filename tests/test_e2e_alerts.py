@@ -116,11 +116,6 @@ def test_error_rate_alert_from_three_workers_is_sent_once(
     assert "100.0%" in body["alerts"][0]["annotations"]["summary"], "30/30 merged, not one worker's"
 
 
-@pytest.mark.xfail(
-    reason="alerts: the evaluator does not restore its notified/dedup state from "
-    "alerts-state.json when another worker takes over, so the successor notifies again",
-    strict=True,
-)
 def test_worker_taking_over_after_sigkill_does_not_notify_again(
     tmp_path: Path, receiver: Receiver
 ) -> None:

@@ -169,11 +169,27 @@ class AlertService:
         if self._thread is not None:
             return
         self._stop.clear()
+        self._take_over()
         self.dispatcher.start()
         self._thread = threading.Thread(
             target=self._loop, name="voyagr-alert-evaluator", daemon=True
         )
         self._thread.start()
+
+    def _take_over(self) -> None:
+        """Carry on from the state the previous runner published (it may have died)."""
+        if self._state_path is None or self.evaluations:
+            return
+        doc = read_json(self._state_path)
+        if not doc or not isinstance(doc.get("lifecycle"), list):
+            return
+        now, now_wall = self._clock(), self._wall()
+        with self._lock:
+            restored = self.lifecycle.restore(doc["lifecycle"], now=now, now_wall=now_wall)
+            for act in self.lifecycle.active.values():  # already breached: no new `for` wait
+                self.pending.since[act.alert.key] = now - max(0.0, now_wall - act.starts_at)
+        if restored:
+            log.info("took over %d active alert(s) from pid %s", restored, doc.get("pid"))
 
     def _loop(self) -> None:
         while not self._stop.wait(self.settings.evaluation_interval_s):
@@ -219,6 +235,7 @@ class AlertService:
     def _local_snapshot(self) -> dict[str, Any]:
         with self._lock:
             active = self.lifecycle.describe()
+            carry = self.lifecycle.export()
             suppressed = {k: dict(v) for k, v in self.lifecycle.suppressed_total.items()}
         return {
             "pid": os.getpid(),
@@ -229,6 +246,7 @@ class AlertService:
             "channels": self.dispatcher.stats(),
             "queued": self.dispatcher.pending(),
             "suppressed_total": suppressed,
+            "lifecycle": carry,
         }
 
     def snapshot(self) -> dict[str, Any]:

@@ -16,13 +16,15 @@ returns the notifications to send:
   suppressed and reported by the first notification after the mute ends.
 
 The evaluator runs in exactly one process (the elected one), so this state is not per worker
-(pain point 12: one worker, one notification).
+(pain point 12: one worker, one notification). :meth:`export` / :meth:`restore` carry it
+over to the process that takes over when that one dies, so an alert already notified is not
+notified again as new.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from .model import Alert, AlertKey, Notification, Reason, Status, iso_utc
@@ -57,6 +59,7 @@ class Lifecycle:
         self.dashboard_url = dashboard_url
         self.active: dict[AlertKey, Active] = {}
         self._last_sent: dict[AlertKey, float] = {}
+        self._last_sent_wall: dict[AlertKey, float] = {}
         self._suppressed: dict[AlertKey, int] = {}
         #: cumulative suppressed evaluations per alert type and reason (dedup / muted)
         self.suppressed_total: dict[str, dict[str, int]] = {}
@@ -107,6 +110,7 @@ class Lifecycle:
             reason: Reason = "repeat" if act.notified else "new_alert"
             out.append(self._make(act, "firing", reason, now_wall, self._suppressed.pop(key, 0)))
             self._last_sent[key] = now
+            self._last_sent_wall[key] = now_wall
             act.notified = True
             act.last_refresh = now
         for key in [k for k in self.active if k not in current]:
@@ -114,6 +118,44 @@ class Lifecycle:
             if act.notified and not muted:
                 out.append(self._make(act, "resolved", "resolved", now_wall))
         return out
+
+    def export(self) -> list[dict[str, Any]]:
+        """The state another process needs to carry on (JSON-ready)."""
+        return [
+            {
+                "alert": asdict(act.alert),
+                "starts_at": act.starts_at,
+                "notified": act.notified,
+                "last_sent_wall": self._last_sent_wall.get(key),
+                "suppressed": self._suppressed.get(key, 0),
+            }
+            for key, act in self.active.items()
+        ]
+
+    def restore(self, entries: Sequence[dict[str, Any]], *, now: float, now_wall: float) -> int:
+        """Take over ``export()``'s state from another process; returns the alerts restored.
+
+        Malformed entries are skipped (the state file is advisory: at worst an alert is
+        notified once more).
+        """
+        restored = 0
+        for entry in entries:
+            try:
+                raw = dict(entry["alert"])
+                raw["labels"] = tuple(tuple(pair) for pair in raw.get("labels", ()))
+                alert = Alert(**raw)
+                starts_at = float(entry["starts_at"])
+                sent_wall = entry.get("last_sent_wall")
+            except (KeyError, TypeError, ValueError):
+                continue
+            key = alert.key
+            self.active[key] = Active(alert, starts_at, bool(entry.get("notified")), now)
+            if sent_wall is not None:
+                self._last_sent_wall[key] = float(sent_wall)
+                self._last_sent[key] = now - max(0.0, now_wall - float(sent_wall))
+            self._suppressed[key] = int(entry.get("suppressed", 0))
+            restored += 1
+        return restored
 
     def suppressed(self, key: AlertKey) -> int:
         return self._suppressed.get(key, 0)
