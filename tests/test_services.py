@@ -75,3 +75,21 @@ def test_supervisor_runs_singletons_only_in_the_lock_holder(tmp_path: Path) -> N
     assert second.state()["leader"] is True
     second.stop(timeout=5)
     assert single2.stopped.is_set()
+
+
+def test_start_twice_starts_each_service_once(tmp_path: Path) -> None:
+    starts: list[str] = []
+
+    class Counting(Recorder):
+        def start(self) -> None:
+            starts.append(self.name)
+            super().start()
+
+    supervisor = Supervisor([Counting("local", False)], lock_path=str(tmp_path / "l.lock"))
+    supervisor.start()
+    supervisor.start()
+    assert starts == ["local"]
+    supervisor.stop(timeout=1)
+    supervisor.start()
+    assert starts == ["local", "local"], "a stopped supervisor can start again"
+    supervisor.stop(timeout=1)

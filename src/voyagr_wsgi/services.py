@@ -105,6 +105,7 @@ class Supervisor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started: list[Service] = []
+        self._running = False
         self._mutex = threading.Lock()
 
     @property
@@ -113,8 +114,9 @@ class Supervisor:
 
     def start(self) -> None:
         with self._mutex:
-            if self._thread is not None:
+            if self._running:
                 return
+            self._running = True
             self._stop.clear()
             for service in self.services:
                 if not service.singleton:
@@ -162,6 +164,7 @@ class Supervisor:
                     log.exception("service %s failed to stop cleanly", service.name)
             self._started.clear()
             self._thread = None
+            self._running = False
             self.lock.release()
 
     def state(self) -> dict[str, Any]:
