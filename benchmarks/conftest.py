@@ -54,8 +54,13 @@ def _environ(i: int, proxied: bool) -> dict[str, Any]:
     }
     if proxied:  # behind a TLS-terminating proxy on 10.0.0.1 (a PaaS router)
         environ.update(
-            {"REMOTE_ADDR": "10.0.0.1", "wsgi.url_scheme": "http", "SERVER_PORT": "80",
-             "HTTP_X_FORWARDED_FOR": client, "HTTP_X_FORWARDED_PROTO": "https"}
+            {
+                "REMOTE_ADDR": "10.0.0.1",
+                "wsgi.url_scheme": "http",
+                "SERVER_PORT": "80",
+                "HTTP_X_FORWARDED_FOR": client,
+                "HTTP_X_FORWARDED_PROTO": "https",
+            }
         )
     return environ
 
@@ -129,8 +134,17 @@ class Results:
 RESULTS = Results()
 
 
-def run_wsgi(benchmark: Any, name: str, app: Any, pool: list[dict[str, Any]], *,
-             group: str, baseline: str | None, peer: str | None = None, note: str = "") -> None:
+def run_wsgi(
+    benchmark: Any,
+    name: str,
+    app: Any,
+    pool: list[dict[str, Any]],
+    *,
+    group: str,
+    baseline: str | None,
+    peer: str | None = None,
+    note: str = "",
+) -> None:
     """Benchmark ``app`` over ``pool`` and record the median per request.
 
     The bare app is timed on the same pool just before and just after (``PAIRED`` rounds
@@ -160,8 +174,16 @@ def _time_rounds(one_round: Callable[[], int], rounds: int) -> list[float]:
     return times
 
 
-def run_calls(benchmark: Any, name: str, fn: Callable[[], None], per_round: int, *,
-              group: str, peer: str | None = None, note: str = "") -> None:
+def run_calls(
+    benchmark: Any,
+    name: str,
+    fn: Callable[[], None],
+    per_round: int,
+    *,
+    group: str,
+    peer: str | None = None,
+    note: str = "",
+) -> None:
     """Benchmark a loop of ``per_round`` calls (decisions) and record the median per call."""
     fn()
     benchmark.group = group

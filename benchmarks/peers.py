@@ -42,9 +42,7 @@ def limits_layer(app: App, strategy: str = "fixed", spec: str = "1000000000/minu
     from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
     storage = MemoryStorage()
-    limiter = (FixedWindowRateLimiter if strategy == "fixed" else MovingWindowRateLimiter)(
-        storage
-    )
+    limiter = (FixedWindowRateLimiter if strategy == "fixed" else MovingWindowRateLimiter)(storage)
     item = parse(spec)
     limit = str(item.amount)
 
@@ -54,8 +52,11 @@ def limits_layer(app: App, strategy: str = "fixed", spec: str = "1000000000/minu
             start_response("429 Too Many Requests", [("Content-Type", "text/plain")])
             return [b"too many requests"]
         reset, remaining = limiter.get_window_stats(item, key)
-        extra = [("X-RateLimit-Limit", limit), ("X-RateLimit-Remaining", str(remaining)),
-                 ("X-RateLimit-Reset", str(int(reset)))]
+        extra = [
+            ("X-RateLimit-Limit", limit),
+            ("X-RateLimit-Remaining", str(remaining)),
+            ("X-RateLimit-Reset", str(int(reset))),
+        ]
 
         def sr(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             return start_response(status, headers + extra, exc_info)
@@ -70,10 +71,12 @@ def prometheus_layer(app: App) -> App:
     from werkzeug.wsgi import ClosingIterator
 
     registry = CollectorRegistry()
-    requests = Counter("http_requests_total", "Requests", ["method", "path", "status"],
-                       registry=registry)
-    duration = Histogram("http_request_duration_seconds", "Duration", ["method", "path"],
-                         registry=registry)
+    requests = Counter(
+        "http_requests_total", "Requests", ["method", "path", "status"], registry=registry
+    )
+    duration = Histogram(
+        "http_request_duration_seconds", "Duration", ["method", "path"], registry=registry
+    )
 
     def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         started = time.perf_counter()

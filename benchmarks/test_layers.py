@@ -19,10 +19,22 @@ SETTINGS = Settings(
     ratelimit=RateLimitSettings(requests=1_000_000_000),  # every request allowed
 )
 
-LAYERS = ["ProxyTrust", "HostCheck", "HTTPSRedirect", "SecurityHeaders",
-          "CrossOriginProtection", "RateLimit", "Metrics", "Probe"]
-PEER_OF = {"ProxyTrust": "werkzeug ProxyFix", "SecurityHeaders": "secure headers",
-           "RateLimit": "limits fixed window", "Metrics": "prometheus_client"}
+LAYERS = [
+    "ProxyTrust",
+    "HostCheck",
+    "HTTPSRedirect",
+    "SecurityHeaders",
+    "CrossOriginProtection",
+    "RateLimit",
+    "Metrics",
+    "Probe",
+]
+PEER_OF = {
+    "ProxyTrust": "werkzeug ProxyFix",
+    "SecurityHeaders": "secure headers",
+    "RateLimit": "limits fixed window",
+    "Metrics": "prometheus_client",
+}
 
 
 def build_layer(name: str) -> tuple[Any, str]:
@@ -62,24 +74,42 @@ def test_bare_app_proxied(benchmark: Any) -> None:
 def test_voyagr_layer_alone(benchmark: Any, name: str) -> None:
     app, note = build_layer(name)
     proxied = name == "ProxyTrust"
-    run_wsgi(benchmark, name, app, PROXIED if proxied else DIRECT, group="2 one layer",
-             baseline="bare (proxied)" if proxied else "bare (direct)",
-             peer=PEER_OF.get(name), note=note)
+    run_wsgi(
+        benchmark,
+        name,
+        app,
+        PROXIED if proxied else DIRECT,
+        group="2 one layer",
+        baseline="bare (proxied)" if proxied else "bare (direct)",
+        peer=PEER_OF.get(name),
+        note=note,
+    )
 
 
 def test_voyagr_default_stack(benchmark: Any) -> None:
     stack = compose(bare_app, SETTINGS)
     names = ",".join(type(layer).__name__ for layer in stack.layers)
-    run_wsgi(benchmark, "voyagr default stack", stack, PROXIED, group="3 stack",
-             baseline="bare (proxied)", peer="peer composite", note=names)
+    run_wsgi(
+        benchmark,
+        "voyagr default stack",
+        stack,
+        PROXIED,
+        group="3 stack",
+        baseline="bare (proxied)",
+        peer="peer composite",
+        note=names,
+    )
 
 
 PEERS = {
     "werkzeug ProxyFix": (peers.proxy_fix, PROXIED, "bare (proxied)"),
     "secure headers": (peers.secure_headers, DIRECT, "bare (direct)"),
     "limits fixed window": (peers.limits_layer, DIRECT, "bare (direct)"),
-    "limits moving window": (lambda app: peers.limits_layer(app, "moving"), DIRECT,
-                             "bare (direct)"),
+    "limits moving window": (
+        lambda app: peers.limits_layer(app, "moving"),
+        DIRECT,
+        "bare (direct)",
+    ),
     "prometheus_client": (peers.prometheus_layer, DIRECT, "bare (direct)"),
     "peer composite": (peers.composite, PROXIED, "bare (proxied)"),
 }
@@ -95,14 +125,28 @@ def test_peer(benchmark: Any, name: str) -> None:
 def test_proxytrust_with_a_small_client_set(benchmark: Any) -> None:
     """Diagnostic: the same layer when its per-chain cache holds every client (1,000)."""
     app, note = build_layer("ProxyTrust")
-    run_wsgi(benchmark, "ProxyTrust, 1,000 clients (diagnostic)", app, PROXIED[:1000] * 10,
-             group="2 one layer", baseline="bare (proxied)", peer="werkzeug ProxyFix",
-             note=note or "10 passes over 1,000 clients: cache hits")
+    run_wsgi(
+        benchmark,
+        "ProxyTrust, 1,000 clients (diagnostic)",
+        app,
+        PROXIED[:1000] * 10,
+        group="2 one layer",
+        baseline="bare (proxied)",
+        peer="werkzeug ProxyFix",
+        note=note or "10 passes over 1,000 clients: cache hits",
+    )
 
 
 def test_voyagr_default_stack_with_a_small_client_set(benchmark: Any) -> None:
     """Diagnostic: the default stack when ProxyTrust's chain cache holds every client."""
     stack = compose(bare_app, SETTINGS)
-    run_wsgi(benchmark, "voyagr default stack, 1,000 clients (diagnostic)", stack,
-             PROXIED[:1000] * 10, group="3 stack", baseline="bare (proxied)",
-             peer="peer composite", note="10 passes over 1,000 clients")
+    run_wsgi(
+        benchmark,
+        "voyagr default stack, 1,000 clients (diagnostic)",
+        stack,
+        PROXIED[:1000] * 10,
+        group="3 stack",
+        baseline="bare (proxied)",
+        peer="peer composite",
+        note="10 passes over 1,000 clients",
+    )

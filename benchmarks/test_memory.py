@@ -55,8 +55,12 @@ def test_memory_per_client_at_one_million(benchmark: Any) -> None:
     def measure() -> None:
         used, store = traced_bytes(fill_voyagr)
         assert len(store) == n
-        record("voyagr MemoryStore, 1M clients", used / n, "bytes/client",
-               "key str + float TAT + dict slot")
+        record(
+            "voyagr MemoryStore, 1M clients",
+            used / n,
+            "bytes/client",
+            "key str + float TAT + dict slot",
+        )
         del store
         used, tats = traced_bytes(fill_floor)
         record("plain dict str->float, 1M clients", used / n, "bytes/client", "the floor")
@@ -110,10 +114,14 @@ def test_memory_flat_past_the_key_cap(benchmark: Any) -> None:
         assert len(store) <= cap
         at_cap = samples[cap]
         record("MemoryStore cap 100k: MiB at 100k keys", at_cap / 2**20, "MiB", "")
-        record("MemoryStore cap 100k: MiB after 1M distinct", samples[total] / 2**20, "MiB",
-               "MiB after 100k/200k/500k/1M inserts: "
-               + "/".join(f"{v / 2**20:.1f}" for _, v in sorted(samples.items()))
-               + f"; peak {peak / 2**20:.1f} MiB; {len(store):,} keys kept")
+        record(
+            "MemoryStore cap 100k: MiB after 1M distinct",
+            samples[total] / 2**20,
+            "MiB",
+            "MiB after 100k/200k/500k/1M inserts: "
+            + "/".join(f"{v / 2**20:.1f}" for _, v in sorted(samples.items()))
+            + f"; peak {peak / 2**20:.1f} MiB; {len(store):,} keys kept",
+        )
 
     benchmark.group = "6 memory"
     benchmark.pedantic(measure, rounds=1, iterations=1)

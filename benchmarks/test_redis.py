@@ -33,8 +33,21 @@ def redis_url() -> Iterator[str]:
         port = s.getsockname()[1]
     workdir = tempfile.mkdtemp(prefix="voyagr-bench-redis-")
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-         "no", "--dir", workdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 10
@@ -93,7 +106,14 @@ def test_redis_decision(benchmark: Any, redis_url: str, name: str) -> None:
     factory, peer = CANDIDATES[name]
     run, close = factory(redis_url)
     try:
-        run_calls(benchmark, name, run, len(KEYS), group="5 decision", peer=peer,
-                  note="2,000 keys, one round trip each")
+        run_calls(
+            benchmark,
+            name,
+            run,
+            len(KEYS),
+            group="5 decision",
+            peer=peer,
+            note="2,000 keys, one round trip each",
+        )
     finally:
         close()

@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-READ = re.compile(r'env\.(?:str|bool|int|float|list|choice|networks|secret|raw|has)\(\s*"([A-Z0-9_]+)"')
+GETTERS = "str|bool|int|float|list|choice|networks|secret|raw|has"
+READ = re.compile(rf'env\.(?:{GETTERS})\(\s*"([A-Z0-9_]+)"')
 
 
 def template_names() -> set[str]:

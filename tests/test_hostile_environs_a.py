@@ -34,14 +34,39 @@ FORWARDED_KEYS = (
     "HTTP_X_FORWARDED_HOST",
     "HTTP_X_FORWARDED_PORT",
 )
-PROPERTY = settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 latin1 = st.text(st.characters(max_codepoint=255), max_size=40)
 nasty_bits = st.sampled_from(
-    ["\r\n", "\n", "\r", " ", "\t", "\\", "//", "@", "#", "?", "%", "%0d%0a", "\x00", "\x7f",
-     "\xff", "\xe9", ":", "[", "]", '"', ";", ",", "=", "..", "evil.com", "_", "unknown"]
+    [
+        "\r\n",
+        "\n",
+        "\r",
+        " ",
+        "\t",
+        "\\",
+        "//",
+        "@",
+        "#",
+        "?",
+        "%",
+        "%0d%0a",
+        "\x00",
+        "\x7f",
+        "\xff",
+        "\xe9",
+        ":",
+        "[",
+        "]",
+        '"',
+        ";",
+        ",",
+        "=",
+        "..",
+        "evil.com",
+        "_",
+        "unknown",
+    ]
 )
 hostile_text = st.lists(st.one_of(latin1, nasty_bits), max_size=6).map("".join)
 
@@ -58,15 +83,36 @@ node = st.one_of(
 )
 hosts = st.one_of(
     st.sampled_from(
-        ["example.com", "EXAMPLE.com.", "www.example.org:8443", "10.0.0.5:8000", "[::1]:80",
-         "localhost", "evil.com", "example.com:65536", "[2001:db8::1]", "", "a..b", "-"]
+        [
+            "example.com",
+            "EXAMPLE.com.",
+            "www.example.org:8443",
+            "10.0.0.5:8000",
+            "[::1]:80",
+            "localhost",
+            "evil.com",
+            "example.com:65536",
+            "[2001:db8::1]",
+            "",
+            "a..b",
+            "-",
+        ]
     ),
     hostile_text,
 )
 paths = st.one_of(
     st.sampled_from(
-        ["/", "//evil.com", "/\\evil.com", "/api/production/health", "/api/production/livez",
-         "/api/production/readyz", "/api/production/metrics", "/up", "/up/x"]
+        [
+            "/",
+            "//evil.com",
+            "/\\evil.com",
+            "/api/production/health",
+            "/api/production/livez",
+            "/api/production/readyz",
+            "/api/production/metrics",
+            "/up",
+            "/up/x",
+        ]
     ),
     hostile_text.map(lambda s: "/" + s),
 )
@@ -92,8 +138,17 @@ header_values = st.one_of(
 )
 forwarded_headers = st.dictionaries(
     st.sampled_from(
-        ["Forwarded", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
-         "X-Forwarded-Port", "Authorization", "Origin", "Sec-Fetch-Site", "Cookie"]
+        [
+            "Forwarded",
+            "X-Forwarded-For",
+            "X-Forwarded-Proto",
+            "X-Forwarded-Host",
+            "X-Forwarded-Port",
+            "Authorization",
+            "Origin",
+            "Sec-Fetch-Site",
+            "Cookie",
+        ]
     ),
     header_values,
     max_size=6,
@@ -208,5 +263,3 @@ def test_whole_stack_with_everything_enabled(environ: dict[str, Any]) -> None:
     assert result.code < 500 or (is_probe and result.code == 503), result.status
     if result.code in (301, 308):
         assert_redirect_stays_on_host(result.header("Location") or "", result.environ[HOST])
-
-

@@ -35,26 +35,47 @@ def test_http_request_is_redirected_with_method_preserving_status(method: str, c
     ("environ", "location"),
     [
         pytest.param(make_environ("/"), "https://example.com/", id="root"),
-        pytest.param(make_environ("/a/b", query="x=1&y=%20z"), "https://example.com/a/b?x=1&y=%20z",
-                     id="query kept"),
-        pytest.param(make_environ("/a", host="example.com:8080"), "https://example.com/a",
-                     id="http port dropped"),
-        pytest.param(make_environ("/a", host="Example.COM."), "https://example.com/a",
-                     id="host lower-cased, trailing dot dropped"),
-        pytest.param(make_environ("/app/x", SCRIPT_NAME="/mount", PATH_INFO="/app/x"),
-                     "https://example.com/mount/app/x", id="script name kept"),
-        pytest.param(make_environ("/caf\xc3\xa9"), "https://example.com/caf%C3%A9",
-                     id="utf-8 bytes in latin-1 path re-quoted"),
-        pytest.param(make_environ("/100%"), "https://example.com/100%25",
-                     id="decoded percent re-encoded"),
+        pytest.param(
+            make_environ("/a/b", query="x=1&y=%20z"),
+            "https://example.com/a/b?x=1&y=%20z",
+            id="query kept",
+        ),
+        pytest.param(
+            make_environ("/a", host="example.com:8080"),
+            "https://example.com/a",
+            id="http port dropped",
+        ),
+        pytest.param(
+            make_environ("/a", host="Example.COM."),
+            "https://example.com/a",
+            id="host lower-cased, trailing dot dropped",
+        ),
+        pytest.param(
+            make_environ("/app/x", SCRIPT_NAME="/mount", PATH_INFO="/app/x"),
+            "https://example.com/mount/app/x",
+            id="script name kept",
+        ),
+        pytest.param(
+            make_environ("/caf\xc3\xa9"),
+            "https://example.com/caf%C3%A9",
+            id="utf-8 bytes in latin-1 path re-quoted",
+        ),
+        pytest.param(
+            make_environ("/100%"), "https://example.com/100%25", id="decoded percent re-encoded"
+        ),
         pytest.param(make_environ("/a b"), "https://example.com/a%20b", id="space quoted"),
         pytest.param(make_environ("/a#frag"), "https://example.com/a%23frag", id="hash quoted"),
-        pytest.param(make_environ("/a;p=1/@x:y"), "https://example.com/a;p=1/@x:y",
-                     id="pchar kept"),
-        pytest.param(make_environ("/", query="q=a b\r\nX: 1"),
-                     "https://example.com/?q=a%20b%0D%0AX:%201", id="query made safe"),
-        pytest.param(make_environ("/", host="[2001:db8::1]:80"), "https://[2001:db8::1]/",
-                     id="ipv6 host"),
+        pytest.param(
+            make_environ("/a;p=1/@x:y"), "https://example.com/a;p=1/@x:y", id="pchar kept"
+        ),
+        pytest.param(
+            make_environ("/", query="q=a b\r\nX: 1"),
+            "https://example.com/?q=a%20b%0D%0AX:%201",
+            id="query made safe",
+        ),
+        pytest.param(
+            make_environ("/", host="[2001:db8::1]:80"), "https://[2001:db8::1]/", id="ipv6 host"
+        ),
     ],
 )
 def test_location_is_exact(environ: dict[str, Any], location: str) -> None:

@@ -83,8 +83,9 @@ def test_full_document_keeps_503_on_fail() -> None:
 
 def test_forwarded_loopback_from_untrusted_peer_gets_minimal_answer() -> None:
     layer = ProxyTrust(Probe(hello_app, health=health_with("pass")), trusted=["10.0.0.0/8"])
-    environ = make_environ(P + "health", remote="203.0.113.9",
-                           headers={"X-Forwarded-For": "127.0.0.1"})
+    environ = make_environ(
+        P + "health", remote="203.0.113.9", headers={"X-Forwarded-For": "127.0.0.1"}
+    )
     assert json.loads(call(layer, environ).body) == {"status": "pass"}
 
 

@@ -146,12 +146,18 @@ def test_retrying_at_retry_after_succeeds() -> None:
         pytest.param({"headers": False}, [], ["RateLimit", "RateLimit-Policy"], id="off"),
         pytest.param(
             {"legacy_headers": True},
-            [("X-RateLimit-Limit", "3"), ("X-RateLimit-Remaining", "2"),
-             ("X-RateLimit-Reset", "20"), ("RateLimit", '"default";r=2;t=20')],
-            [], id="legacy X-RateLimit-* added",
+            [
+                ("X-RateLimit-Limit", "3"),
+                ("X-RateLimit-Remaining", "2"),
+                ("X-RateLimit-Reset", "20"),
+                ("RateLimit", '"default";r=2;t=20'),
+            ],
+            [],
+            id="legacy X-RateLimit-* added",
         ),
-        pytest.param({"name": "api"}, [("RateLimit-Policy", '"api";q=3;w=60')], [],
-                     id="policy name"),
+        pytest.param(
+            {"name": "api"}, [("RateLimit-Policy", '"api";q=3;w=60')], [], id="policy name"
+        ),
     ],
 )
 def test_header_options(
@@ -168,9 +174,13 @@ def test_spoofed_forwarded_for_from_untrusted_peer_cannot_mint_budgets() -> None
     store = MemoryStore(now=FakeClock())
     app = compose(hello_app, ProxyTrust(), RateLimit("2/60s", store=store))
     results = [
-        call(app, make_environ(remote="203.0.113.9",
-                               headers={"X-Forwarded-For": f"198.51.100.{i}",
-                                        "Forwarded": f"for=192.0.2.{i}"})).code
+        call(
+            app,
+            make_environ(
+                remote="203.0.113.9",
+                headers={"X-Forwarded-For": f"198.51.100.{i}", "Forwarded": f"for=192.0.2.{i}"},
+            ),
+        ).code
         for i in range(4)
     ]
     assert results == [200, 200, 429, 429]
@@ -279,12 +289,21 @@ def test_route_rule_has_its_own_tighter_budget() -> None:
     [
         pytest.param({"exempt": ["/static"]}, {"path": "/static/app.js"}, False, id="exempt"),
         pytest.param({"exempt": ["/static"]}, {"path": "/staticx"}, True, id="not exempt"),
-        pytest.param({"allow": ["192.0.2.0/24"]}, {"remote": "192.0.2.9"}, False,
-                     id="allow-listed CIDR"),
-        pytest.param({"allow": ["192.0.2.0/24"]}, {"remote": "::ffff:192.0.2.9"}, False,
-                     id="allow-listed v4-mapped"),
-        pytest.param({"allow": ["192.0.2.0/24"]}, {"remote": "198.51.100.1"}, True,
-                     id="outside the allow-list"),
+        pytest.param(
+            {"allow": ["192.0.2.0/24"]}, {"remote": "192.0.2.9"}, False, id="allow-listed CIDR"
+        ),
+        pytest.param(
+            {"allow": ["192.0.2.0/24"]},
+            {"remote": "::ffff:192.0.2.9"},
+            False,
+            id="allow-listed v4-mapped",
+        ),
+        pytest.param(
+            {"allow": ["192.0.2.0/24"]},
+            {"remote": "198.51.100.1"},
+            True,
+            id="outside the allow-list",
+        ),
     ],
 )
 def test_exempt_paths_and_allow_list(
@@ -301,8 +320,11 @@ def test_exempt_paths_and_allow_list(
     ("cost", "expected"),
     [
         pytest.param(2, [200, 200, 429], id="int cost 2 of 5"),
-        pytest.param(lambda env: 5 if env["REQUEST_METHOD"] == "POST" else 1,
-                     [200, 429, 429], id="callable: POST costs 5"),
+        pytest.param(
+            lambda env: 5 if env["REQUEST_METHOD"] == "POST" else 1,
+            [200, 429, 429],
+            id="callable: POST costs 5",
+        ),
         pytest.param(0, [200, 200, 200], id="cost 0 never limits"),
     ],
 )

@@ -45,18 +45,33 @@ def test_settings_defaults_match_the_seed() -> None:
 
 def test_settings_read_every_variable() -> None:
     env = {
-        "RATE_LIMIT_ENABLED": "yes", "RATE_LIMIT_REQUESTS": "20",
-        "RATE_LIMIT_WINDOW_SECONDS": "10", "RATE_LIMIT_BURST": "4",
-        "RATE_LIMIT_STORAGE": "redis://cache:6379/1", "RATE_LIMIT_REDIS_FAILURE": "closed",
-        "RATE_LIMIT_MAX_KEYS": "5000", "RATE_LIMIT_IPV6_PREFIX": "56",
-        "RATE_LIMIT_HEADERS": "false", "RATE_LIMIT_LEGACY_HEADERS": "true",
-        "RATE_LIMIT_EXEMPT_PATHS": "/static,/favicon.ico", "RATE_LIMIT_ALLOW": "10.0.0.0/8",
+        "RATE_LIMIT_ENABLED": "yes",
+        "RATE_LIMIT_REQUESTS": "20",
+        "RATE_LIMIT_WINDOW_SECONDS": "10",
+        "RATE_LIMIT_BURST": "4",
+        "RATE_LIMIT_STORAGE": "redis://cache:6379/1",
+        "RATE_LIMIT_REDIS_FAILURE": "closed",
+        "RATE_LIMIT_MAX_KEYS": "5000",
+        "RATE_LIMIT_IPV6_PREFIX": "56",
+        "RATE_LIMIT_HEADERS": "false",
+        "RATE_LIMIT_LEGACY_HEADERS": "true",
+        "RATE_LIMIT_EXEMPT_PATHS": "/static,/favicon.ico",
+        "RATE_LIMIT_ALLOW": "10.0.0.0/8",
         "RATE_LIMIT_ROUTES": "/login=5/60s, /api/upload=10/1m",
     }
     assert Settings.from_env(env).ratelimit == RateLimitSettings(
-        enabled=True, requests=20, window_s=10.0, burst=4, storage="redis://cache:6379/1",
-        redis_failure="closed", max_keys=5000, ipv6_prefix=56, headers=False,
-        legacy_headers=True, exempt_paths=("/static", "/favicon.ico"), allow=("10.0.0.0/8",),
+        enabled=True,
+        requests=20,
+        window_s=10.0,
+        burst=4,
+        storage="redis://cache:6379/1",
+        redis_failure="closed",
+        max_keys=5000,
+        ipv6_prefix=56,
+        headers=False,
+        legacy_headers=True,
+        exempt_paths=("/static", "/favicon.ico"),
+        allow=("10.0.0.0/8",),
         routes=(("/login", "5/60s"), ("/api/upload", "10/1m")),
     )
 
@@ -82,8 +97,12 @@ def test_bad_variable_raises_naming_it(name: str, value: str) -> None:
 
 def test_compose_from_settings_limits_with_the_seed_variables() -> None:
     settings = Settings.from_env(
-        {"RATE_LIMIT_REQUESTS": "2", "RATE_LIMIT_WINDOW_SECONDS": "60",
-         "RATE_LIMIT_ROUTES": "/login=1/60s", "RATE_LIMIT_EXEMPT_PATHS": "/static"}
+        {
+            "RATE_LIMIT_REQUESTS": "2",
+            "RATE_LIMIT_WINDOW_SECONDS": "60",
+            "RATE_LIMIT_ROUTES": "/login=1/60s",
+            "RATE_LIMIT_EXEMPT_PATHS": "/static",
+        }
     )
     stack = compose(hello_app, settings)
     assert [call(stack, make_environ()).code for _ in range(3)] == [200, 200, 429]
@@ -112,10 +131,15 @@ def test_redis_storage_registers_a_health_source_and_fails_open() -> None:
     [
         pytest.param({}, {}, [], id="memory, one worker"),
         pytest.param({}, {"WEB_CONCURRENCY": "4"}, ["voyagr.W302"], id="WEB_CONCURRENCY=4"),
-        pytest.param({}, {"GUNICORN_CMD_ARGS": "--bind :8000 -w 3"}, ["voyagr.W302"],
-                     id="gunicorn -w 3"),
-        pytest.param({"RATE_LIMIT_STORAGE": "redis://r:6379/0"}, {"WEB_CONCURRENCY": "4"}, [],
-                     id="redis under 4 workers"),
+        pytest.param(
+            {}, {"GUNICORN_CMD_ARGS": "--bind :8000 -w 3"}, ["voyagr.W302"], id="gunicorn -w 3"
+        ),
+        pytest.param(
+            {"RATE_LIMIT_STORAGE": "redis://r:6379/0"},
+            {"WEB_CONCURRENCY": "4"},
+            [],
+            id="redis under 4 workers",
+        ),
         pytest.param({"RATE_LIMIT_ENABLED": "false"}, {}, ["voyagr.W301"], id="disabled"),
     ],
 )

@@ -61,7 +61,10 @@ def test_script_flushed_on_the_server_is_reloaded(server: RedisServer) -> None:
     ],
 )
 def test_redis_killed_mid_test_then_back_on_the_same_port(
-    server: RedisServer, failure: str, status: str, health: str,
+    server: RedisServer,
+    failure: str,
+    status: str,
+    health: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock = FakeClock()

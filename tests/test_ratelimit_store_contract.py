@@ -156,8 +156,16 @@ def test_clear_forgets_every_key(harness: Harness) -> None:
 SEQUENCES = {
     "steady at the rate": [(2.0, "a", 1)] * 8,
     "burst, wait, burst": [(0, "a", 1)] * 6 + [(5.0, "a", 1)] * 1 + [(0, "a", 1)] * 3,
-    "mixed costs and keys": [(0, "a", 2), (0, "b", 4), (1.0, "a", 3), (0, "a", 1),
-                             (3.0, "b", 2), (0, "b", 1), (7.0, "a", 5), (0.5, "a", 1)],
+    "mixed costs and keys": [
+        (0, "a", 2),
+        (0, "b", 4),
+        (1.0, "a", 3),
+        (0, "a", 1),
+        (3.0, "b", 2),
+        (0, "b", 1),
+        (7.0, "a", 5),
+        (0.5, "a", 1),
+    ],
     "idle longer than the window": [(0, "a", 5), (100.0, "a", 5), (0, "a", 1)],
 }
 

@@ -10,16 +10,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..admin import Admin
-    from ..metrics.layer import Metrics
-    from ..ratelimit.layer import RateLimit
-    from .cross_origin import CrossOriginProtection
-    from .csp import ContentSecurityPolicy
-    from .host_check import HostCheck
-    from .https_redirect import HTTPSRedirect
-    from .probe import Probe
-    from .proxy_trust import ProxyTrust
-    from .security_headers import SecurityHeaders
+    from ..admin import Admin as Admin
+    from ..metrics.layer import Metrics as Metrics
+    from ..ratelimit.layer import RateLimit as RateLimit
+    from .cross_origin import CrossOriginProtection as CrossOriginProtection
+    from .csp import ContentSecurityPolicy as ContentSecurityPolicy
+    from .host_check import HostCheck as HostCheck
+    from .https_redirect import HTTPSRedirect as HTTPSRedirect
+    from .probe import Probe as Probe
+    from .proxy_trust import ProxyTrust as ProxyTrust
+    from .security_headers import SecurityHeaders as SecurityHeaders
 
 _WHERE = {
     "Admin": "voyagr_wsgi.admin",

@@ -92,9 +92,7 @@ class HostCheck(Layer):
         self.allow_any = False
         for raw in patterns:
             if not isinstance(raw, str):
-                raise ConfigurationError(
-                    f"ALLOWED_HOSTS (allowed_hosts): {raw!r} is not a string"
-                )
+                raise ConfigurationError(f"ALLOWED_HOSTS (allowed_hosts): {raw!r} is not a string")
             pattern = raw.strip().lower().removesuffix(".")
             if pattern == "*":
                 self.allow_any = True

@@ -79,8 +79,9 @@ def _to_bytes(text: str) -> bytes:
 
 def https_url(environ: Environ, host: str, port_suffix: str = "") -> str:
     """``https://host<port_suffix><quoted path>[?query]`` per PEP 3333 URL reconstruction."""
-    path = quote(_to_bytes(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")),
-                 safe=_PATH_SAFE)
+    path = quote(
+        _to_bytes(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")), safe=_PATH_SAFE
+    )
     if not path.startswith("/"):
         path = "/" + path
     url = f"https://{host}{port_suffix}{path}"

@@ -88,8 +88,11 @@ class Probe(Layer):
         self.health = health
         self.token = token
         self.prefix = prefix
-        self._routes = {prefix + "health": "health", prefix + "livez": "livez",
-                        prefix + "readyz": "readyz"}
+        self._routes = {
+            prefix + "health": "health",
+            prefix + "livez": "livez",
+            prefix + "readyz": "readyz",
+        }
 
     @classmethod
     def from_settings(cls, settings: Settings, context: BuildContext) -> Probe:
@@ -111,9 +114,7 @@ class Probe(Layer):
         else:
             report = self._report()
             if route == "health" and is_authorized(environ, self.token):
-                answer = _prepare(
-                    report.http_status, report.document(), "application/health+json"
-                )
+                answer = _prepare(report.http_status, report.document(), "application/health+json")
             else:
                 status: Status = report.status
                 answer = _MINIMAL[status]

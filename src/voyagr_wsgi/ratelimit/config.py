@@ -83,9 +83,7 @@ class RateLimitSettings:
         return Rate(self.requests, self.window_s)
 
 
-def layer_from_settings(
-    cls: type[RateLimit], settings: Any, context: Any
-) -> RateLimit | None:
+def layer_from_settings(cls: type[RateLimit], settings: Any, context: Any) -> RateLimit | None:
     """The unbound layer ``compose(app, settings)`` uses (None when disabled)."""
     from .memory import MemoryStore
     from .redis_store import store_health

@@ -86,10 +86,22 @@ class RateLimit(Layer):
             store = MemoryStore(max_keys=max_keys)
         self._init(
             app,
-            dict(spec=spec, burst=burst, name=name, key=key, ipv6_prefix=ipv6_prefix,
-                 rules=tuple(rules), exempt=tuple(exempt), allow=tuple(allow), cost=cost,
-                 store=store, max_keys=max_keys, headers=headers,
-                 legacy_headers=legacy_headers, failure=failure),
+            dict(
+                spec=spec,
+                burst=burst,
+                name=name,
+                key=key,
+                ipv6_prefix=ipv6_prefix,
+                rules=tuple(rules),
+                exempt=tuple(exempt),
+                allow=tuple(allow),
+                cost=cost,
+                store=store,
+                max_keys=max_keys,
+                headers=headers,
+                legacy_headers=legacy_headers,
+                failure=failure,
+            ),
         )
         if not isinstance(store, Store):
             raise ConfigurationError(f"RateLimit: store={store!r} has no update()/clear()")

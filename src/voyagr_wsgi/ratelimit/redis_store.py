@@ -123,7 +123,9 @@ class RedisStore:
         if now - self._last_log >= self._log_every:
             log.error(
                 "rate-limit store %r unavailable (%d failed decisions since the last report): %s",
-                self, self._unlogged, self.last_error,
+                self,
+                self._unlogged,
+                self.last_error,
             )
             self._last_log = now
             self._unlogged = 0
@@ -150,8 +152,15 @@ def store_health(
 
     def source() -> list[Check]:
         if store.available:
-            return [Check("ratelimit:store", "pass", store.failures, "failures",
-                          component_type="datastore")]
+            return [
+                Check(
+                    "ratelimit:store",
+                    "pass",
+                    store.failures,
+                    "failures",
+                    component_type="datastore",
+                )
+            ]
         action = "requests pass unlimited" if failure == "open" else "requests get 503"
         return [
             Check(

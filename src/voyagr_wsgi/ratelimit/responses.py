@@ -23,8 +23,11 @@ log = logging.getLogger("voyagr_wsgi.ratelimit")
 
 PROBLEM = "https://iana.org/assignments/http-problem-types#"
 _UNAVAILABLE = json.dumps(
-    {"type": PROBLEM + "temporary-reduced-capacity", "title": "Temporary Reduced Capacity",
-     "status": 503},
+    {
+        "type": PROBLEM + "temporary-reduced-capacity",
+        "title": "Temporary Reduced Capacity",
+        "status": 503,
+    },
     separators=(",", ":"),
 ).encode()
 
@@ -33,8 +36,16 @@ class CompiledPolicy:
     """A policy plus its constant fields and 429 body; ``prefix`` separates rule budgets."""
 
     __slots__ = (
-        "burst", "cache", "denied_body", "interval", "methods", "policy", "policy_header",
-        "prefix", "quoted", "tolerance",
+        "burst",
+        "cache",
+        "denied_body",
+        "interval",
+        "methods",
+        "policy",
+        "policy_header",
+        "prefix",
+        "quoted",
+        "tolerance",
     )
 
     def __init__(self, policy: Policy, prefix: str, methods: tuple[str, ...] | None) -> None:
@@ -107,7 +118,11 @@ def unavailable(start_response: StartResponse) -> list[bytes]:
     """The 503 sent when the store is down and the policy is ``closed``."""
     start_response(
         "503 Service Unavailable",
-        [("Content-Type", "application/problem+json"), ("Cache-Control", "no-store"),
-         ("Retry-After", "1"), ("Content-Length", str(len(_UNAVAILABLE)))],
+        [
+            ("Content-Type", "application/problem+json"),
+            ("Cache-Control", "no-store"),
+            ("Retry-After", "1"),
+            ("Content-Length", str(len(_UNAVAILABLE))),
+        ],
     )
     return [_UNAVAILABLE]

@@ -67,9 +67,7 @@ def parse_rate(spec: str | Rate, *, setting: str = "rate limit spec") -> Rate:
             "'100/60s', '5/minute', '1000/1h' (units s, m, h, d)"
         )
     amount = float(match.group(2)) if match.group(2) else 1.0
-    return _checked(
-        int(match.group(1)), amount * _UNITS[match.group(3).lower()], setting, spec
-    )
+    return _checked(int(match.group(1)), amount * _UNITS[match.group(3).lower()], setting, spec)
 
 
 def _checked(quota: int, window_s: float, setting: str, text: str) -> Rate:
