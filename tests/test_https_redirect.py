@@ -217,3 +217,10 @@ def test_streaming_body_with_lazy_start_response_passes_through() -> None:
 def test_exc_info_second_start_response_passes_through() -> None:
     result = call(HTTPSRedirect(exc_info_app), make_environ("/", scheme="https"))
     assert (result.code, result.body) == (500, b"error")
+
+
+@pytest.mark.parametrize("bad_host", [".", "..", "...:8080"])
+def test_host_of_dots_only_gets_400_not_an_empty_location(bad_host: str) -> None:
+    result = call(HTTPSRedirect(hello_app), make_environ("/", host=bad_host))
+    assert result.code == 400
+    assert result.header("Location") is None

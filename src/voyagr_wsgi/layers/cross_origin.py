@@ -48,6 +48,7 @@ from .._layer import Layer
 from .._wsgi import Environ, StartResponse, WSGIApplication
 from ..errors import ConfigurationError
 from ..request import host, request_path, scheme
+from ._paths import PathPatterns
 
 __all__ = ["CrossOriginProtection", "DenyHandler"]
 
@@ -141,20 +142,7 @@ class CrossOriginProtection(Layer):
                 exact.add(origin)
         self._exact = frozenset(exact)
         self._wildcards = tuple(wildcards)
-        paths: set[str] = set()
-        prefixes: list[str] = []
-        for path in exempt_paths:
-            if not isinstance(path, str) or not path.startswith("/") or "*" in path[:-1]:
-                raise ConfigurationError(
-                    f"exempt_paths (CSRF_EXEMPT_PATHS): {path!r} is not a path; accepts "
-                    "exact paths (/webhooks/stripe) or prefixes ending in * (/hooks/*)"
-                )
-            if path.endswith("*"):
-                prefixes.append(path[:-1])
-            else:
-                paths.add(path)
-        self._paths = frozenset(paths)
-        self._prefixes = tuple(prefixes)
+        self._paths = PathPatterns(exempt_paths, setting="exempt_paths (CSRF_EXEMPT_PATHS)")
         self._deny_handler = deny_handler
         self._bodies = {
             reason: json.dumps({"error": "cross-origin request blocked", "reason": reason}).encode()
@@ -205,10 +193,8 @@ class CrossOriginProtection(Layer):
         return None if self._exempt(environ, origin) else reason
 
     def _exempt(self, environ: Environ, origin: str | None) -> bool:
-        if self._paths or self._prefixes:
-            path = request_path(environ)
-            if path in self._paths or any(path.startswith(p) for p in self._prefixes):
-                return True
+        if self._paths and self._paths(request_path(environ)):
+            return True
         if origin and (self._exact or self._wildcards) and "@" not in origin:
             normal = normalize_origin(origin)
             if normal is None:

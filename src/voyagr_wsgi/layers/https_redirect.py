@@ -48,6 +48,7 @@ from ..errors import ConfigurationError
 from ..request import SCHEME, hostname, is_loopback_host
 from ..request import host as request_host
 from ..request import scheme as request_scheme
+from ._paths import PathPatterns
 from .host_check import split_host
 
 if TYPE_CHECKING:
@@ -104,18 +105,7 @@ class HTTPSRedirect(Layer):
     ) -> None:
         paths = tuple(exempt)
         self._init(app, {"exempt": paths, "https_port": https_port})
-        exact: set[str] = set()
-        prefixes: list[str] = []
-        for item in paths:
-            if not isinstance(item, str) or not item.startswith("/") or "*" in item[:-1]:
-                raise ConfigurationError(
-                    f"HTTPS_REDIRECT_EXEMPT (exempt): {item!r} is not accepted; use exact "
-                    "paths starting with '/' (/healthz) or prefixes ending in '*' (/static/*)"
-                )
-            if item.endswith("*"):
-                prefixes.append(item[:-1])
-            else:
-                exact.add(item)
+        self._exempt = PathPatterns(paths, setting="HTTPS_REDIRECT_EXEMPT (exempt)")
         if https_port is not None and (
             isinstance(https_port, bool)
             or not isinstance(https_port, int)
@@ -124,8 +114,6 @@ class HTTPSRedirect(Layer):
             raise ConfigurationError(f"HTTPSRedirect https_port={https_port!r}: use 1-65535")
         self.exempt = paths
         self.https_port = https_port
-        self._exact = frozenset(exact)
-        self._prefixes = tuple(prefixes)
         self._port_suffix = "" if https_port in (None, 443) else f":{https_port}"
 
     @classmethod
@@ -136,7 +124,7 @@ class HTTPSRedirect(Layer):
         return cls(exempt=settings.https_redirect_exempt)
 
     def is_exempt(self, path: str) -> bool:
-        return path in self._exact or (bool(self._prefixes) and path.startswith(self._prefixes))
+        return self._exempt(path)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         scheme = environ.get(SCHEME)  # request.scheme(), its ProxyTrust case inline
@@ -145,14 +133,15 @@ class HTTPSRedirect(Layer):
         host = request_host(environ)
         if is_loopback_host(host):
             return self._next(environ, start_response)
-        if self._exact or self._prefixes:
+        if self._exempt:
             path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-            if self.is_exempt(path):
+            if self._exempt(path):
                 return self._next(environ, start_response)
-        if split_host(host) is None:
+        name = hostname(host).rstrip(".")
+        if not name or split_host(host) is None:  # "..": no host left to redirect to
             start_response("400 Bad Request", list(_BAD_HOST_HEADERS))
             return [_BAD_HOST]
-        location = https_url(environ, hostname(host).rstrip("."), self._port_suffix)
+        location = https_url(environ, name, self._port_suffix)
         method = environ.get("REQUEST_METHOD", "GET")
         status = "301 Moved Permanently" if method in ("GET", "HEAD") else "308 Permanent Redirect"
         start_response(
