@@ -18,6 +18,15 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+try:  # CI explores a fixed set of examples (reproducible); local runs explore new ones
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+    if IN_CI:
+        _hypothesis_settings.load_profile("ci")
+except ImportError:  # pragma: no cover - hypothesis is in the test extra
+    pass
+
 
 def require_tool(name: str, install_hint: str) -> str:
     """Path of a system tool; missing: fail under CI=true, skip (with the install hint) locally."""
