@@ -56,3 +56,15 @@ def test_console_command_runs() -> None:
     )
     assert proc.returncode == 1
     assert "ENFORCE_HTTPS" in proc.stderr
+
+
+def test_workers_from_the_env_file_are_seen(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env_file = tmp_path / "prod.env"
+    env_file.write_text("WEB_CONCURRENCY=4\nRATE_LIMIT_STORAGE=memory\n")
+    assert main(["--env-file", str(env_file)], environ={}) == 0
+    assert "voyagr.W302" in codes(capsys)
+    env_file.write_text("WEB_CONCURRENCY=4\nRATE_LIMIT_STORAGE=redis://127.0.0.1:6379/0\n")
+    assert main(["--env-file", str(env_file)], environ={}) == 0
+    assert "voyagr.W302" not in codes(capsys)

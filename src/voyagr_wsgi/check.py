@@ -5,13 +5,16 @@ one line per finding: ``ERROR`` for a setting that cannot work, ``WARNING`` for 
 Exits 1 when there is an error (including a value ``Settings.from_env`` rejects), else 0.
 
 Each service area may add its own findings with a ``deploy_checks(settings)`` function in its
-package (``voyagr_wsgi.ratelimit``, ``voyagr_wsgi.metrics``, ...).
+package (``voyagr_wsgi.ratelimit``, ``voyagr_wsgi.metrics``, ...); one that also takes
+``environ`` gets the variables checked (the environment plus ``--env-file``), for settings
+that are not voyagr's own (gunicorn's ``WEB_CONCURRENCY``).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -92,12 +95,16 @@ def _core(settings: Settings) -> Iterable[Finding]:
         yield Finding("WARNING", "voyagr.W008", "CSRF_ENABLED is off: no cross-origin protection")
 
 
-def findings(settings: Settings) -> list[Finding]:
+def findings(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Finding]:
     """Every finding for ``settings``: the request path's and each area's."""
     result = list(_core(settings))
     for package in AREA_PACKAGES:
         checks = getattr(importlib.import_module(package), "deploy_checks", None)
-        if checks is not None:
+        if checks is None:
+            continue
+        if "environ" in inspect.signature(checks).parameters:
+            result.extend(checks(settings, environ=environ))
+        else:
             result.extend(checks(settings))
     return result
 
@@ -128,7 +135,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except (ConfigurationError, OSError) as exc:
         print(f"ERROR voyagr.E000: {exc}", file=sys.stderr)
         return 1
-    found = findings(settings)
+    found = findings(settings, env)
     for finding in found:
         print(finding)
     errors = sum(f.level == "ERROR" for f in found)
