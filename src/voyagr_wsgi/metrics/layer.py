@@ -94,6 +94,8 @@ class Metrics(Layer):
         self.trust_request_id = trust_request_id
         self.access_log = access_log
         self.clock = clock
+        #: the clock is perf_counter: its end-of-request reading also finds the time slot
+        self.perf_clock = clock is perf_counter
         self.started = self.registry.started
         self.observe = self.registry.observe_request
 
@@ -251,7 +253,8 @@ class _Call(list[bytes]):
             return
         # accounting, inline for the common list body (finish() re-enters here)
         self.done = True
-        duration = self.clock() - self.t0
+        end = self.clock()
+        duration = end - self.t0
         layer = self.layer
         environ = self.environ
         status_line = self.status
@@ -269,7 +272,10 @@ class _Call(list[bytes]):
         if exc is not None:
             layer.registry.record_exception(exc, route)
         ttfb = self.ttfb if self.ttfb >= 0 else duration
-        layer.observe(method, route, status, duration, ttfb, exc is not None or status >= 500)
+        error = exc is not None or status >= 500
+        layer.observe(
+            method, route, status, duration, ttfb, error, end if layer.perf_clock else None
+        )
         if layer.access_log and _log_enabled(INFO):
             accesslog.emit(environ, method, route, status, duration, self.rid)
 

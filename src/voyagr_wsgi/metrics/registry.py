@@ -4,7 +4,11 @@ Everything the metrics area records lands here: HTTP requests (per ``method, rou
 series with OpenTelemetry's latency buckets), exceptions, named caches, upstream calls and
 database queries, plus time *slots* (``slot_s`` wide, kept for ``retention_s``) from which
 windowed figures (``window_snapshot``) are computed. One lock guards it all; the request
-path does a dict lookup and a few integer adds under it.
+path does a dict lookup and a few adds under it. A series' request count is not kept: it is
+the sum of its duration buckets, added up when read. The request path finds its slot without
+reading the wall clock when the caller passes its ``time.perf_counter()`` reading: each
+rotation maps the slot's wall-clock bounds onto ``perf_counter`` (so the wall clock is read
+once per slot, not per request; a wall-clock step shows at the next slot boundary).
 
 :meth:`Registry.snapshot` returns a plain JSON-able dict; :mod:`.multiprocess` writes it to
 ``<state_dir>/metrics/<pid>.json`` and merges those files, :mod:`.views` turns a (merged)
@@ -26,6 +30,7 @@ import weakref
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
+from time import perf_counter
 from typing import Any
 
 __all__ = [
@@ -53,11 +58,13 @@ _MAX_NAMES = 100
 #: counters come from events, then entries and memory_bytes (None: unknown)
 CacheInfo = tuple[int | None, int | None, int | None, int, int | None]
 
-# series layout: count, errors, sum_s, ttfb_sum_s, NB duration buckets
+# series layout: count (kept 0: the bucket sum, filled in by snapshot()), errors, sum_s,
+# ttfb_sum_s, NB duration buckets
 _S_HIST = 4
 # slot layout: (unused: the bucket sum), errors, sum_s, max_s, NB buckets
 _W_HIST = _S_HIST  # observe_request uses one index for both
 _FIRST = HTTP_BOUNDS[0]
+_wall = time.time  # the default ``now``: slots can then be found from perf_counter readings
 
 _registries: weakref.WeakSet[Registry] = weakref.WeakSet()
 _fork_hook = False
@@ -131,6 +138,7 @@ class Registry:
         self._slots: dict[int, dict[str, Any]] = {}
         self._sid = -1
         self._slot_start = self._slot_end = 0.0
+        self._perf_start = self._perf_end = 0.0  # the current slot on perf_counter (or empty)
         self._slot: dict[str, Any] = {}
         self._wreq: list[float] = []
 
@@ -149,6 +157,10 @@ class Registry:
         self._wreq = slot["r"]
         self._slot_start = sid * self.slot_s
         self._slot_end = self._slot_start + self.slot_s
+        if self.now is _wall:  # the same slot on perf_counter, for observe_request(end=)
+            offset = perf_counter() - _wall()
+            self._perf_start = self._slot_start + offset
+            self._perf_end = self._slot_end + offset
 
     def _current(self) -> dict[str, Any]:
         sid = int(self.now() // self.slot_s)
@@ -170,28 +182,39 @@ class Registry:
             return self._total()
 
     def _total(self) -> int:
-        return int(sum(s[0] for s in self._series.values()))
+        return int(sum(sum(s[_S_HIST:]) for s in self._series.values()))
 
     def observe_request(
-        self, method: str, route: str, status: int, duration_s: float, ttfb_s: float, error: bool
+        self,
+        method: str,
+        route: str,
+        status: int,
+        duration_s: float,
+        ttfb_s: float,
+        error: bool,
+        end: float | None = None,  # time.perf_counter() at the end of the request, if known
     ) -> None:
-        """Count one finished request (and end its in-flight span)."""
+        """Count one finished request (and end its in-flight span).
+
+        ``end`` saves the wall-clock read that finds the time slot; without it (or with an
+        injected ``now``) the slot comes from ``now()``, as for every other figure.
+        """
         # the bucket's index in a series / slot list; most requests need no bisect
         i = _S_HIST if duration_s <= _FIRST else _S_HIST + bisect_left(HTTP_BOUNDS, duration_s)
-        t = self.now()
         key = (method, route, status)
         self._acquire()  # explicit acquire/release: cheaper than ``with`` on this path
         try:
             s = self._series.get(key)
             if s is None:
                 s = self._new_series(method, route, status)
-            s[0] += 1
             s[2] += duration_s
             s[3] += ttfb_s
             s[i] += 1
             self._ring_append(duration_s)
-            if not self._slot_start <= t < self._slot_end:
-                self._rotate(int(t // self.slot_s))
+            if end is None or not self._perf_start <= end < self._perf_end:
+                t = self.now()  # no perf_counter reading, or outside the slot: the wall clock
+                if not self._slot_start <= t < self._slot_end:
+                    self._rotate(int(t // self.slot_s))
             w = self._wreq
             w[2] += duration_s
             if duration_s > w[3]:
@@ -349,7 +372,7 @@ class Registry:
                 "total": self._total(),
                 "errors": int(sum(s[1] for s in self._series.values())),
                 "overflow": self.overflow,
-                "series": [[*k, *v] for k, v in self._series.items()],
+                "series": [[*k, sum(v[_S_HIST:]), *v[1:]] for k, v in self._series.items()],
                 "ring": [round(x, 6) for x in self._ring],
                 "exceptions": dict(self._exceptions),
                 "exc_routes": [[t, r, n] for (t, r), n in self._exc_routes.items()],
