@@ -52,6 +52,7 @@ _log_enabled = accesslog.access_logger.isEnabledFor
 _valid_id = accesslog.valid_request_id
 _new_id = accesslog.new_request_id
 _Ids = accesslog._Ids
+_HEADER = accesslog.HEADER
 _new_call = list.__new__
 METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
@@ -90,6 +91,10 @@ class Metrics(Layer):
         self.patterns = RoutePatterns(routes, setting="Metrics(routes=)")
         self.match = self.patterns.match if self.patterns else None
         self.exclude = tuple(exclude)
+        #: what the request path passes to ``str.startswith``: one prefix as itself
+        self._skip: str | tuple[str, ...] = (
+            self.exclude[0] if len(self.exclude) == 1 else self.exclude
+        )
         self.request_id = request_id
         self.trust_request_id = trust_request_id
         self.access_log = access_log
@@ -113,7 +118,7 @@ class Metrics(Layer):
         )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO", "").startswith(self.exclude):
+        if environ.get("PATH_INFO", "").startswith(self._skip):
             return self._next(environ, start_response)
         call = _new_call(_Call)
         call.layer = self
@@ -123,14 +128,15 @@ class Metrics(Layer):
         call.ttfb = -1.0
         call.exc = None
         call.done = False
-        rid = None
         if self.request_id:
             rid = environ.get("HTTP_X_REQUEST_ID")
             if rid is None or not (self.trust_request_id and _valid_id(rid)):
                 prefix = _Ids.prefix
                 rid = prefix + str(_Ids.counter()) if prefix else _new_id()
             environ[REQUEST_ID] = rid
-        call.rid = rid
+            call.header = (_HEADER, rid)
+        else:
+            call.header = None
         self.started()  # lock-free: itertools.count
         call.clock = clock = self.clock
         call.t0 = clock()
@@ -139,10 +145,10 @@ class Metrics(Layer):
         except Exception as exc:
             call.exc = exc
             call.status = ""  # the server answers 500: nothing was sent yet
-            call.finish()
+            call.close()
             raise
         except BaseException:
-            call.finish()
+            call.close()
             raise
         if type(body) is list:  # the common case: the server iterates call, close() accounts
             call.body = body
@@ -186,7 +192,7 @@ class _Call(list[bytes]):
     """
 
     __slots__ = (
-        "body", "clock", "done", "environ", "exc", "layer", "rid", "sr", "status", "t0", "ttfb",
+        "body", "clock", "done", "environ", "exc", "header", "layer", "sr", "status", "t0", "ttfb",
     )  # fmt: skip
 
     body: Iterable[bytes]
@@ -194,8 +200,8 @@ class _Call(list[bytes]):
     done: bool
     environ: Environ
     exc: BaseException | None
+    header: tuple[str, str] | None  # X-Request-ID, or None when ids are off
     layer: Metrics
-    rid: str | None
     sr: StartResponse
     status: str
     t0: float
@@ -205,8 +211,9 @@ class _Call(list[bytes]):
         if self.ttfb < 0:
             self.ttfb = self.clock() - self.t0
         self.status = status
-        if self.rid is not None:
-            headers = [*headers, (accesslog.HEADER, self.rid)]
+        header = self.header
+        if header is not None:
+            headers = [*headers, header]
         if exc_info is None:
             return self.sr(status, headers)
         return self.sr(status, headers, exc_info)
@@ -223,7 +230,7 @@ class _Call(list[bytes]):
                     if inner is not None:
                         inner()
                 finally:
-                    self.finish()
+                    self.close()
 
             try:
                 body.close = close  # type: ignore[attr-defined]
@@ -231,6 +238,17 @@ class _Call(list[bytes]):
             except AttributeError:
                 pass
         return _Stream(self)
+
+    def close_body(self) -> None:
+        """Close the app's body (not a list), then account."""
+        if self.done:
+            return
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.close()
 
     def _iterate(self, body: Iterable[bytes]) -> Iterator[bytes]:
         try:
@@ -240,18 +258,9 @@ class _Call(list[bytes]):
             raise
 
     def close(self) -> None:
+        """The end of the request: account for it (once; the body is closed by now)."""
         if self.done:
             return
-        body = self.body
-        if type(body) is not list:
-            try:
-                close = getattr(body, "close", None)
-                if close is not None:
-                    close()
-            finally:
-                self.finish()
-            return
-        # accounting, inline for the common list body (finish() re-enters here)
         self.done = True
         end = self.clock()
         duration = end - self.t0
@@ -264,7 +273,7 @@ class _Call(list[bytes]):
         route = environ.get(ROUTE)
         if not route:
             match = layer.match
-            route = (match(environ.get("PATH_INFO", "")) if match else None) or UNMATCHED
+            route = match(environ.get("PATH_INFO", "")) or UNMATCHED if match else UNMATCHED
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in METHODS:
             method = "_OTHER"
@@ -277,12 +286,8 @@ class _Call(list[bytes]):
             method, route, status, duration, ttfb, error, end if layer.perf_clock else None
         )
         if layer.access_log and _log_enabled(INFO):
-            accesslog.emit(environ, method, route, status, duration, self.rid)
-
-    def finish(self) -> None:
-        """End the request without closing a body (already closed, or none)."""
-        self.body = []
-        self.close()
+            rid = self.header[1] if self.header is not None else None
+            accesslog.emit(environ, method, route, status, duration, rid)
 
 
 class _Stream:
@@ -298,4 +303,4 @@ class _Stream:
         return call._iterate(call.body)
 
     def close(self) -> None:
-        self.call.close()
+        self.call.close_body()
