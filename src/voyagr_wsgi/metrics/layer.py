@@ -53,7 +53,6 @@ _valid_id = accesslog.valid_request_id
 _new_id = accesslog.new_request_id
 _Ids = accesslog._Ids
 _HEADER = accesslog.HEADER
-_new_call = list.__new__
 METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
@@ -120,7 +119,7 @@ class Metrics(Layer):
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith(self._skip):
             return self._next(environ, start_response)
-        call = _new_call(_Call)
+        call = _Call()  # no Python __init__: list's, in C (cheaper than list.__new__)
         call.layer = self
         call.environ = environ
         call.sr = start_response
@@ -187,8 +186,8 @@ class _Call(list[bytes]):
     A list body (the common case) is copied into this list, so the server iterates it at C
     speed (no Python ``__iter__``) and ``len()`` answers as for the app's list; ``close()``
     does the accounting. Any other body goes out through :class:`_Stream`, or, for a
-    ``wsgi.file_wrapper``, as itself with its ``close`` hooked. Built by
-    :meth:`Metrics.__call__` without an ``__init__`` call (one Python frame less).
+    ``wsgi.file_wrapper``, as itself with its ``close`` hooked. It has no ``__init__``
+    (no Python frame): :meth:`Metrics.__call__` sets the slots.
     """
 
     __slots__ = (
