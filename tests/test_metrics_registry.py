@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from conftest import call, hello_app, make_environ
+from voyagr_wsgi.layers import Metrics
 from voyagr_wsgi.metrics import multiprocess
 from voyagr_wsgi.metrics.merge import merge
 from voyagr_wsgi.metrics.multiprocess import SnapshotWriter, worker_exited
@@ -236,6 +238,28 @@ def test_forked_child_starts_with_empty_figures() -> None:
     os.waitpid(pid, 0)
     assert json.loads(data) == [0, True]
     assert reg.total == 3
+
+
+def test_a_layer_built_before_a_fork_keeps_in_flight_right_in_the_child() -> None:
+    """gunicorn's preload_app: the stack (and the layer's bound counter) predate the fork."""
+    reg = Registry()
+    app = Metrics(hello_app, registry=reg)
+    call(app, make_environ("/x"))
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read)
+        call(app, make_environ("/x"))
+        call(app, make_environ("/y"))
+        figures = [reg.in_flight, reg.total, reg.snapshot()["in_flight"]]
+        os.write(write, json.dumps(figures).encode())
+        os._exit(0)
+    os.close(write)
+    data = os.read(read, 100)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert json.loads(data) == [0, 2, 0]
+    assert (reg.in_flight, reg.total) == (0, 1)
 
 
 def test_merge_caps_routes_that_different_workers_admitted() -> None:

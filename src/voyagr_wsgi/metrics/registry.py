@@ -102,6 +102,10 @@ class Registry:
         self.now = now
         self.pollers: dict[str, Callable[[], CacheInfo]] = {}
         self.shared = False  # set by the snapshot writer: readers merge the worker files
+        # requests started: one counter for the registry's life (a layer built before a fork
+        # keeps calling the same ``started``); a forked child counts from its value at the fork
+        self._started = itertools.count()
+        self.started = self._started.__next__  # the layer calls this per request
         self._forget()
         _registries.add(self)
         if not _fork_hook:
@@ -120,8 +124,7 @@ class Registry:
         self.instance = secrets.token_hex(8)
         self.started_at = self.now()
         self.shared = False
-        self._started = itertools.count()
-        self.started = self._started.__next__  # the layer calls this per request
+        self._started_base = self._started_count()
         self.overflow = 0
         self._series: dict[tuple[str, str, int], list[float]] = {}
         self._routes: set[str] = set()
@@ -173,7 +176,10 @@ class Registry:
     def in_flight(self) -> int:
         """Requests started and not yet finished (``started`` is a lock-free counter)."""
         with self._lock:
-            return int(repr(self._started)[6:-1]) - self._total()
+            return self._started_count() - self._started_base - self._total()
+
+    def _started_count(self) -> int:
+        return int(repr(self._started)[6:-1])  # itertools.count's repr: "count(N)"
 
     @property
     def total(self) -> int:
@@ -368,7 +374,7 @@ class Registry:
                 "instance": self.instance,
                 "started_at": self.started_at,
                 "written_at": self.now(),
-                "in_flight": int(repr(self._started)[6:-1]) - self._total(),
+                "in_flight": self._started_count() - self._started_base - self._total(),
                 "total": self._total(),
                 "errors": int(sum(s[1] for s in self._series.values())),
                 "overflow": self.overflow,
