@@ -52,6 +52,7 @@ _log_enabled = accesslog.access_logger.isEnabledFor
 _valid_id = accesslog.valid_request_id
 _new_id = accesslog.new_request_id
 _Ids = accesslog._Ids
+_Observe = Callable[[str, str, int, float, float, bool, float], None]
 _HEADER = accesslog.HEADER
 METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
@@ -98,10 +99,8 @@ class Metrics(Layer):
         self.trust_request_id = trust_request_id
         self.access_log = access_log
         self.clock = clock
-        #: the clock is perf_counter: its end-of-request reading also finds the time slot
-        self.perf_clock = clock is perf_counter
         self.started = self.registry.started
-        self.observe = self.registry.observe_request
+        self.observe = _observe_with_end(self.registry, clock)
 
     @classmethod
     def from_settings(cls, settings: Settings, context: BuildContext) -> Metrics | None:
@@ -162,6 +161,25 @@ class Metrics(Layer):
             return route  # type: ignore[no-any-return]
         match = self.match
         return (match(environ.get("PATH_INFO", "")) if match else None) or UNMATCHED
+
+
+def _observe_with_end(registry: Registry, clock: Callable[[], float]) -> _Observe:
+    """``observe_request`` taking the layer's end-of-request clock reading last.
+
+    A ``perf_counter`` reading also finds the registry's time slot (one wall-clock read
+    less per request); another clock's readings mean nothing to the registry.
+    """
+    observe = registry.observe_request
+    if clock is perf_counter:
+        return observe
+
+    def observe_ignoring_end(
+        method: str, route: str, status: int, duration_s: float, ttfb_s: float, error: bool,
+        end: float,
+    ) -> None:  # fmt: skip
+        observe(method, route, status, duration_s, ttfb_s, error)
+
+    return observe_ignoring_end
 
 
 _STATUS: dict[str, int] = {}
@@ -266,14 +284,18 @@ class _Call(list[bytes]):
         layer = self.layer
         environ = self.environ
         status_line = self.status
-        status = _STATUS.get(status_line)
-        if status is None:
+        try:
+            status = _STATUS[status_line]
+        except KeyError:
             status = _parse_status(status_line)
         route = environ.get(ROUTE)
         if not route:
             match = layer.match
             route = match(environ.get("PATH_INFO", "")) or UNMATCHED if match else UNMATCHED
-        method = environ.get("REQUEST_METHOD", "GET")
+        try:
+            method = environ["REQUEST_METHOD"]  # PEP 3333: always present
+        except KeyError:
+            method = "GET"
         if method not in METHODS:
             method = "_OTHER"
         exc = self.exc
@@ -281,9 +303,7 @@ class _Call(list[bytes]):
             layer.registry.record_exception(exc, route)
         ttfb = self.ttfb if self.ttfb >= 0 else duration
         error = exc is not None or status >= 500
-        layer.observe(
-            method, route, status, duration, ttfb, error, end if layer.perf_clock else None
-        )
+        layer.observe(method, route, status, duration, ttfb, error, end)
         if layer.access_log and _log_enabled(INFO):
             rid = self.header[1] if self.header is not None else None
             accesslog.emit(environ, method, route, status, duration, rid)
