@@ -109,3 +109,35 @@ def test_the_real_wall_clock_finds_the_current_slot() -> None:
     after = int(time.time() // SLOT_S)
     (sid,) = request_counts(reg)
     assert before <= int(sid) <= after
+
+
+@pytest.mark.parametrize(
+    ("max_routes", "admitted", "repeated", "overflow_series"),
+    [
+        pytest.param(
+            2, [("/a", 200), ("/b", 200)], ("/c", 200), ("GET", "__other__", 200),
+            id="route over the route cap",
+        ),
+        pytest.param(
+            1, [("/a", 200 + n) for n in range(10)], ("/a", 599), ("_OTHER", "__other__", 0),
+            id="series over the series cap",
+        ),
+    ],
+)  # fmt: skip
+def test_every_request_past_a_cap_counts_as_overflow_and_in_the_overflow_series(
+    max_routes: int,
+    admitted: list[tuple[str, int]],
+    repeated: tuple[str, int],
+    overflow_series: tuple[str, str, int],
+) -> None:
+    reg = Registry(max_routes=max_routes)
+    for route, status in admitted * 2:  # the second pass finds them indexed
+        reg.observe_request("GET", route, status, 0.01, 0.0, False, perf_counter())
+    for _ in range(5):
+        reg.observe_request("GET", *repeated, 0.01, 0.0, False, perf_counter())
+    snap = reg.snapshot()
+    counts = {tuple(row[:3]): row[3] for row in snap["series"]}
+    assert snap["overflow"] == 5
+    assert counts[overflow_series] == 5
+    assert all(counts[("GET", route, status)] == 2 for route, status in admitted)
+    assert snap["total"] == 2 * len(admitted) + 5

@@ -127,6 +127,10 @@ class Registry:
         self._started_base = self._started_count()
         self.overflow = 0
         self._series: dict[tuple[str, str, int], list[float]] = {}
+        #: route -> status -> method -> its series (the same lists as ``_series``): the request
+        #: path finds a series by three dict subscripts, no key tuple; a request counted in an
+        #: overflow series is never indexed (each one counts in ``overflow``)
+        self._index: dict[str, dict[int, dict[str, list[float]]]] = {}
         self._routes: set[str] = set()
         self._ring: deque[float] = deque(maxlen=self.ring_size)
         self._ring_append = self._ring.append
@@ -207,12 +211,12 @@ class Registry:
         """
         # the bucket's index in a series / slot list; most requests need no bisect
         i = _S_HIST if duration_s <= _FIRST else _S_HIST + bisect_left(HTTP_BOUNDS, duration_s)
-        key = (method, route, status)
         self._acquire()  # explicit acquire/release: cheaper than ``with`` on this path
         try:
-            s = self._series.get(key)
-            if s is None:
-                s = self._new_series(method, route, status)
+            try:
+                s = self._index[route][status][method]
+            except KeyError:
+                s = self._series_for(method, route, status)
             s[2] += duration_s
             s[3] += ttfb_s
             s[i] += 1
@@ -231,6 +235,16 @@ class Registry:
                 w[1] += 1
         finally:
             self._release()
+
+    def _series_for(self, method: str, route: str, status: int) -> list[float]:
+        """The series of a request the index does not know (caller holds the lock)."""
+        key = (method, route, status)
+        s = self._series.get(key)
+        if s is None:
+            s = self._new_series(method, route, status)
+        if self._series.get(key) is s:  # its own series, not an overflow one: index it
+            self._index.setdefault(route, {}).setdefault(status, {})[method] = s
+        return s
 
     def _new_series(self, method: str, route: str, status: int) -> list[float]:
         if route not in self._routes:
