@@ -56,6 +56,17 @@ def lock_pid(state: Path) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def logged_commits(log: Path, backups: list[dict[str, Any]]) -> dict[str, int]:
+    """``committed_by`` once the log has a line for every listed backup (the manifest, which
+    lists a backup, is written just before the worker logs the commit)."""
+    wait_for(
+        lambda: all(b["id"] in committed_by(log) for b in backups),
+        timeout=5,
+        what="a commit log line for every listed backup",
+    )
+    return committed_by(log)
+
+
 def test_one_scheduled_backup_per_interval_and_failover_after_sigkill(tmp_path: Path) -> None:
     db = tmp_path / "app.db"
     make_db(db)
@@ -78,7 +89,7 @@ def test_one_scheduled_backup_per_interval_and_failover_after_sigkill(tmp_path: 
         leader = lock_pid(state)
         assert leader in server.workers()
         before = scheduled(port)
-        by_pid = committed_by(log)
+        by_pid = logged_commits(log, before)
         assert {by_pid[b["id"]] for b in before} == {leader}, "only the elected worker backs up"
 
         os.kill(leader, signal.SIGKILL)
@@ -95,7 +106,7 @@ def test_one_scheduled_backup_per_interval_and_failover_after_sigkill(tmp_path: 
             what="2 backups after the takeover",
         )
         backups = scheduled(port)
-        by_pid = committed_by(log)
+        by_pid = logged_commits(log, backups)
 
     after = [b for b in backups if b["created_ts"] > killed_at]
     assert {by_pid[b["id"]] for b in after} == {successor}
