@@ -165,6 +165,9 @@ def main() -> int:
             "bare": ("bare_app:application", {}),
             "headers": ("headers_app:application", {"RATE_LIMIT_STORAGE": "memory"}),
             "memory": ("bench_app:application", {"RATE_LIMIT_STORAGE": "memory"}),
+            # the same pair around a small Flask app: the overhead a real app sees
+            "flask": ("flask_app:application", {}),
+            "flask-memory": ("flask_stack_app:application", {"RATE_LIMIT_STORAGE": "memory"}),
             "redis": (
                 "bench_app:application",
                 {"RATE_LIMIT_STORAGE": f"redis://127.0.0.1:{redis_port}/0"},
@@ -204,6 +207,8 @@ def print_table(results: dict[str, list[Sample]], args: argparse.Namespace) -> N
         "headers": "bare app + the stack's response headers (static)",
         "memory": "full stack, memory store",
         "redis": "full stack, Redis store",
+        "flask": "Flask app (one JSON route)",
+        "flask-memory": "Flask app + full stack, memory store",
         **{f"no-{name}": f"memory stack without {name}" for name in ABLATIONS},
     }
     bare = statistics.median(s.rps for s in results["bare"]) if results.get("bare") else None
