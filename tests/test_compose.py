@@ -60,3 +60,24 @@ def test_stack_start_and_stop_without_services() -> None:
     stack.start()
     stack.stop(timeout=1)
     assert call(stack).body == b"hello"
+
+
+def test_nothing_starts_at_import_or_compose(tmp_path: Any) -> None:
+    """No thread, file or socket until stack.start(): checked in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = """
+import importlib, os, pkgutil, threading
+import voyagr_wsgi
+for m in pkgutil.walk_packages(voyagr_wsgi.__path__, "voyagr_wsgi."):
+    importlib.import_module(m.name)
+from voyagr_wsgi import Settings, compose
+stack = compose(lambda e, s: [], Settings.from_env({"DATABASE_PATH": "app.db"}))
+print(threading.active_count(), sorted(os.listdir(".")))
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "1 []"
