@@ -6,17 +6,19 @@ One network round trip dominates both; this shows the Lua script costs no more t
 
 from __future__ import annotations
 
+import os
 import shutil
-import socket
-import subprocess
+import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from conftest import CLIENT_KEYS, run_calls
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "tests"))
+from gunicorn_apps.harness import free_port, redis_server
 from voyagr_wsgi.ratelimit import Policy, Rate
 
 KEYS = CLIENT_KEYS[:2000]
@@ -28,41 +30,12 @@ def redis_url() -> Iterator[str]:
     binary = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin")
     if binary is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     workdir = tempfile.mkdtemp(prefix="voyagr-bench-redis-")
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
+        with redis_server(binary, port, workdir):
+            yield f"redis://127.0.0.1:{port}/0"
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

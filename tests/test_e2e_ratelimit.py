@@ -3,8 +3,6 @@ and the failure policy while Redis is down."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -12,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, require_tool
-from gunicorn_apps.harness import get, gunicorn, spread, start_redis, stop_process, wait_for
+from conftest import free_port
+from gunicorn_apps.harness import get, gunicorn, spread, wait_for
+from ratelimit_helpers import RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.system, pytest.mark.timeout(90)]
 
@@ -21,38 +20,13 @@ LIMIT = 10
 
 
 @pytest.fixture
-def redis_binary() -> str:
-    return require_tool("redis-server", "apt-get install redis-server")
-
-
-class Redis:
-    def __init__(self, binary: str, workdir: str) -> None:
-        self.binary, self.workdir, self.port = binary, workdir, free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = start_redis(self.binary, self.port, self.workdir)
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(5)
-            self.proc = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-
-@pytest.fixture
-def redis(redis_binary: str, tmp_path: Path) -> Iterator[Redis]:
-    server = Redis(redis_binary, str(tmp_path))
+def redis() -> Iterator[RedisServer]:
+    server = RedisServer(free_port())
     server.start()
     try:
         yield server
     finally:
-        if server.proc is not None:
-            stop_process(server.proc)
+        server.stop()
 
 
 def env_for(tmp_path: Path, storage: str, failure: str = "open") -> dict[str, str]:
@@ -82,7 +56,7 @@ def burst(port: int, n: int) -> tuple[Counter[int], set[bytes]]:
     ],
 )
 def test_redis_limit_holds_across_three_workers(
-    redis: Redis, tmp_path: Path, args: tuple[str, ...]
+    redis: RedisServer, tmp_path: Path, args: tuple[str, ...]
 ) -> None:
     with gunicorn(
         "stack_app:application",
@@ -120,7 +94,7 @@ def test_memory_store_under_three_workers_warns_at_startup(tmp_path: Path) -> No
     ],
 )
 def test_redis_killed_mid_traffic_applies_policy_and_limits_return(
-    redis: Redis, tmp_path: Path, failure: str, while_down: int
+    redis: RedisServer, tmp_path: Path, failure: str, while_down: int
 ) -> None:
     with gunicorn(
         "stack_app:application",

@@ -214,7 +214,23 @@ def redis_server(binary: str, port: int, workdir: str) -> Iterator[subprocess.Po
         stop_process(proc)
 
 
+def redis_answers(proc: subprocess.Popen[bytes], port: int) -> bool:
+    """True once redis-server on ``port`` answers PING; raises if the process exited."""
+    if proc.poll() is not None:
+        raise RuntimeError(f"redis-server exited with {proc.returncode}")
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 def start_redis(binary: str, port: int, workdir: str) -> subprocess.Popen[bytes]:
+    """``redis-server`` on 127.0.0.1:port without persistence, once it answers PING.
+
+    The one way the tests and benchmarks start Redis (log in ``workdir/redis-<port>.log``).
+    """
     with open(os.path.join(workdir, f"redis-{port}.log"), "ab") as log:
         proc = subprocess.Popen(
             [
@@ -234,7 +250,7 @@ def start_redis(binary: str, port: int, workdir: str) -> subprocess.Popen[bytes]
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_for(lambda: port_open(port), timeout=10, what="redis-server")
+        wait_for(lambda: redis_answers(proc, port), timeout=10, what="redis-server PING")
     except TimeoutError:
         stop_process(proc)
         raise
