@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from conftest import require_tool
-from gunicorn_apps.harness import start_redis
+from gunicorn_apps.harness import start_redis, stop_process
 
 
 class FakeClock:
@@ -48,13 +48,8 @@ class RedisServer:
         self.proc = None
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        if self.proc is not None:
+            stop_process(self.proc, grace=10)
         self.proc = None
         shutil.rmtree(self.dir, ignore_errors=True)
 

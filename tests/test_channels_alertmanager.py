@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from conftest import free_port, require_tool
+from gunicorn_apps.harness import stop_process
 from test_alert_support import Receiver, poll, serve
 from voyagr_wsgi.alerts.channels.alertmanager import AlertmanagerChannel
 from voyagr_wsgi.alerts.lifecycle import Lifecycle
@@ -66,12 +67,7 @@ def alertmanager(tmp_path: Path, receiver: Receiver) -> Iterator[str]:
         poll(lambda: _ready(base), timeout=20, what="alertmanager ready")
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace=10)
         log.close()
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from conftest import call, free_port, make_environ, require_tool
+from gunicorn_apps.harness import stop_process
 from metrics_apps import demo_app, serve
 from voyagr_wsgi import Settings, Stack, compose
 from voyagr_wsgi.metrics import default_registry, set_default_registry
@@ -133,12 +134,7 @@ def test_a_real_prometheus_scrapes_and_answers_a_query(stack: Stack, tmp_path: A
             (target,) = targets["data"]["activeTargets"]
             assert target["health"] == "up", target
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, grace=10)
             log.close()
 
 
