@@ -12,29 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from typing import Any
+
+from .._jsonfile import write_json
 
 __all__ = ["read_json", "write_json"]
 
 log = logging.getLogger("voyagr_wsgi.alerts")
-
-
-def write_json(path: str, doc: dict[str, Any]) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".alerts-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(doc, handle, separators=(",", ":"), default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def read_json(path: str) -> dict[str, Any] | None:

@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from .._jsonfile import write_json
 from .merge import as_archive, merge
 from .registry import Registry
 
@@ -72,13 +73,6 @@ def _load(path: str) -> dict[str, Any] | None:
         return None
 
 
-def _dump(path: str, data: dict[str, Any]) -> None:
-    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, separators=(",", ":"))
-    os.replace(tmp, path)
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -104,7 +98,7 @@ def write_snapshot(registry: Registry) -> dict[str, Any]:
                 _fold(state_dir, [path], registry)  # a previous process had our pid
             registry.claimed = registry.instance
         snap = registry.snapshot()
-        _dump(path, snap)
+        write_json(path, snap)
     return snap
 
 
@@ -123,7 +117,7 @@ def _fold(state_dir: str, paths: list[str], registry: Registry | None = None) ->
         if archive is not None:
             parts.insert(0, archive)
         limit = registry.max_routes if registry else 200
-        _dump(archive_path, as_archive(merge(parts, max_routes=limit), oldest))
+        write_json(archive_path, as_archive(merge(parts, max_routes=limit), oldest))
         for p in paths:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(p)
