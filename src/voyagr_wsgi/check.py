@@ -4,17 +4,16 @@ Reads the settings (``Settings.from_env``, optionally after loading an env file)
 one line per finding: ``ERROR`` for a setting that cannot work, ``WARNING`` for a risky one.
 Exits 1 when there is an error (including a value ``Settings.from_env`` rejects), else 0.
 
-Each service area may add its own findings with a ``deploy_checks(settings)`` function in its
-package (``voyagr_wsgi.ratelimit``, ``voyagr_wsgi.metrics``, ...); one that also takes
-``environ`` gets the variables checked (the environment plus ``--env-file``), for settings
-that are not voyagr's own (gunicorn's ``WEB_CONCURRENCY``).
+Each service area may add its own findings with a ``deploy_checks(settings, environ=None)``
+function in its package (``voyagr_wsgi.ratelimit``, ``voyagr_wsgi.metrics``, ...); ``environ``
+holds the variables checked (the environment plus ``--env-file``), for settings that are not
+voyagr's own (gunicorn's ``WEB_CONCURRENCY``).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import inspect
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -100,12 +99,8 @@ def findings(settings: Settings, environ: Mapping[str, str] | None = None) -> li
     result = list(_core(settings))
     for package in AREA_PACKAGES:
         checks = getattr(importlib.import_module(package), "deploy_checks", None)
-        if checks is None:
-            continue
-        if "environ" in inspect.signature(checks).parameters:
+        if checks is not None:
             result.extend(checks(settings, environ=environ))
-        else:
-            result.extend(checks(settings))
     return result
 
 

@@ -124,7 +124,7 @@ def setup(settings: Settings, context: BuildContext) -> None:
     )
 
 
-def deploy_checks(settings: Settings) -> list[Finding]:
+def deploy_checks(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Finding]:
     """``voyagr-wsgi check`` findings for the alerts area."""
     from ..check import Finding
 

@@ -23,6 +23,7 @@ backup API) is told in the docstrings of ``snapshot``, ``manifest``, ``retention
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from .config import BackupSettings
@@ -60,7 +61,7 @@ def setup(settings: Settings, context: BuildContext) -> None:
         context.services.append(BackupScheduler(manager))
 
 
-def deploy_checks(settings: Settings) -> list[Finding]:
+def deploy_checks(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Finding]:
     from ..check import Finding
 
     config = settings.backups

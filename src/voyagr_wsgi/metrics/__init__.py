@@ -27,6 +27,7 @@ Modules: :mod:`.registry` (data model), :mod:`.layer` (the WSGI layer), :mod:`.r
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from .registry import Registry, default_registry, set_default_registry
@@ -84,7 +85,7 @@ def setup(settings: Settings, context: BuildContext) -> None:
     context.services.append(SnapshotWriter(registry, interval_s=options.flush_interval_s))
 
 
-def deploy_checks(settings: Settings) -> list[Finding]:
+def deploy_checks(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Finding]:
     """``voyagr-wsgi check`` findings for the metrics area."""
     from ..check import Finding
     from ..errors import ConfigurationError
