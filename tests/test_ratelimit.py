@@ -75,6 +75,18 @@ def test_allowed_response_carries_exact_ratelimit_fields(
     assert result.header("Content-Type") == "text/plain" and result.body == b"hello"
 
 
+@pytest.mark.parametrize("quota", [1, 100, 10**6, 10**8, 10**9])
+def test_remaining_never_exceeds_the_quota(quota: int) -> None:
+    # the tolerance's float slack was relative (1e-6), so a quota of 1e8 answered r=100000098
+    # on the first request and allowed ~100 extra; it is now under one interval
+    result = call(limited(f"{quota}/60s"), make_environ())
+    refill = 60 if quota == 1 else 1  # seconds until one unit is back
+    assert result.header("RateLimit") == f'"default";r={quota - 1};t={refill}'
+    policy = Policy.build("default", Rate(quota, 60.0))
+    assert policy.remaining(0.0) == quota
+    assert policy.tolerance < policy.interval * (quota + 1)
+
+
 def test_denied_response_headers_and_problem_body_are_exact() -> None:
     clock = FakeClock()
     app = limited("3/60s", clock)

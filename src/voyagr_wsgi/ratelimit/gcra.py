@@ -29,8 +29,11 @@ from .spec import Rate
 
 __all__ = ["Policy", "step"]
 
-#: relative slack on the tolerance: absorbs float rounding when many intervals are summed
+#: slack on the tolerance, absorbing float rounding when many intervals are summed: relative
+#: (1e-6 of the burst), capped at half an interval so that it never adds a whole unit (with
+#: an uncapped 1e-6, a quota of 1e8 gave 100 extra requests and ``r`` above ``q``)
 _SLACK = 1e-6
+_SLACK_MAX = 0.5
 _NAME = re.compile(r"^[\x20-\x7e]{1,64}$")
 
 
@@ -53,7 +56,8 @@ class Policy:
             )
         burst = rate.quota if burst is None else burst
         interval = rate.window_s / rate.quota
-        return cls(name, rate, burst, interval, interval * burst * (1 + _SLACK))
+        slack = min(burst * _SLACK, _SLACK_MAX)
+        return cls(name, rate, burst, interval, interval * (burst + slack))
 
     @property
     def window_header(self) -> int:
@@ -63,7 +67,7 @@ class Policy:
     def remaining(self, offset: float) -> int:
         """Units a client could still spend now, given ``offset = TAT - now`` (>= 0)."""
         left = int((self.tolerance - offset) / self.interval)
-        return left if left > 0 else 0
+        return left if left > 0 else 0  # <= burst: the slack is under one interval
 
     def reset_after(self, offset: float) -> int:
         """Whole seconds (rounded up) until :meth:`remaining` next grows; 0 when full."""
