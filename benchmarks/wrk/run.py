@@ -1,5 +1,8 @@
 """wrk on loopback against gunicorn: the bare app, the bare app sending the stack's headers, the
-full stack (memory store), the full stack (Redis store), alternately, in one run.
+full stack (memory store), the full stack (Redis store), alternately, in one run; optionally
+the peer composite around the bare app (``peers``), and two real apps bare and composed: a
+small Flask app (``flask``, ``flask-memory``) and the repo's demo, JSON over SQLite
+(``demo``, ``demo-memory``, on ``GET /api/routes``).
 
 ::
 
@@ -11,9 +14,10 @@ Each variant gets a fresh gunicorn (``--workers``, default 2) with benchmarks/wr
 (the voyagr hooks, no access log) and ``wrk -t1 -c16 -dNs``. The rate limit is set far above
 what the run can reach, so every non-2xx answer is an error. Worker RSS is read from /proc
 after a warm-up and at the end of the timed run, and the workers' CPU time (user + system,
-/proc) around it. Prints a Markdown table: median req/s over the rounds and its % of the bare
-app, worker CPU microseconds per request and the capacity it leaves (bare's CPU per request /
-the variant's), errors, RSS start -> end per worker.
+/proc) around it. Prints a Markdown table: median req/s over the rounds and its % of its
+bare app's (the bare app, or for the pairs the Flask app or the demo without the stack), worker
+CPU microseconds per request and the capacity it leaves (the bare app's CPU per request / the
+variant's), errors, RSS start -> end per worker.
 
 The machine has 2 cores shared by gunicorn and wrk (and anything else running): absolute
 numbers are indicative; compare with the bare app measured in the same run, alternately.
@@ -106,7 +110,7 @@ def parse_wrk(output: str) -> tuple[float, int, int, int, float]:
 
 
 def run_variant(
-    name: str, app: str, env: dict[str, str], args: argparse.Namespace, workdir: str
+    name: str, app: str, env: dict[str, str], args: argparse.Namespace, workdir: str, path: str
 ) -> Sample:
     port = free_port()
     with gunicorn(
@@ -117,7 +121,7 @@ def run_variant(
         log_dir=workdir,
         conf=os.path.join(HERE, "gunicorn.conf.py"),
     ) as server:
-        url = f"http://127.0.0.1:{port}/"
+        url = f"http://127.0.0.1:{port}{path}"
         subprocess.run(
             [args.wrk, "-t1", f"-c{args.connections}", f"-d{args.warmup}s", url],
             check=True,
@@ -161,6 +165,7 @@ def main() -> int:
     results: dict[str, list[Sample]] = {name: [] for name in chosen}
     with tempfile.TemporaryDirectory(prefix="voyagr-wrk-") as workdir:
         redis_port = free_port()
+        demo_db = os.path.join(workdir, "demo.db")
         variants = {
             "bare": ("bare_app:application", {}),
             "headers": ("headers_app:application", {"RATE_LIMIT_STORAGE": "memory"}),
@@ -168,6 +173,11 @@ def main() -> int:
             # the same pair around a small Flask app: the overhead a real app sees
             "flask": ("flask_app:application", {}),
             "flask-memory": ("flask_stack_app:application", {"RATE_LIMIT_STORAGE": "memory"}),
+            # the repo's demo (JSON over SQLite, GET /api/routes), bare and composed
+            "demo": ("demo_apps:bare", {"DATABASE_PATH": demo_db}),
+            "demo-memory": ("demo_apps:stack", {"DATABASE_PATH": demo_db}),
+            # the peer composite (ProxyFix + prometheus_client + secure + limits)
+            "peers": ("peers_app:application", {}),
             "redis": (
                 "bench_app:application",
                 {"RATE_LIMIT_STORAGE": f"redis://127.0.0.1:{redis_port}/0"},
@@ -192,7 +202,8 @@ def main() -> int:
                     app, extra = variants[name]
                     state = os.path.join(workdir, f"state-{name}-{round_no}")
                     env = {**COMMON_ENV, **extra, "VOYAGR_STATE_DIR": state}
-                    results[name].append(run_variant(name, app, env, args, workdir))
+                    path = "/api/routes" if name.startswith("demo") else "/"
+                    results[name].append(run_variant(name, app, env, args, workdir, path))
                     time.sleep(1)
         finally:
             if redis_ctx is not None:
@@ -209,21 +220,36 @@ def print_table(results: dict[str, list[Sample]], args: argparse.Namespace) -> N
         "redis": "full stack, Redis store",
         "flask": "Flask app (one JSON route)",
         "flask-memory": "Flask app + full stack, memory store",
+        "demo": "demo app (JSON over SQLite, GET /api/routes)",
+        "demo-memory": "demo app + full stack, memory store",
+        "peers": "bare app + peer composite (ProxyFix, prometheus_client, secure, limits)",
         **{f"no-{name}": f"memory stack without {name}" for name in ABLATIONS},
     }
-    bare = statistics.median(s.rps for s in results["bare"]) if results.get("bare") else None
-    bare_cpu = statistics.median(s.cpu_us for s in results["bare"]) if results.get("bare") else None
+
+    def baseline(name: str) -> str:
+        """The bare variant a variant is compared with: its own app without the stack."""
+        for app in ("flask", "demo"):
+            if name.startswith(app):
+                return app
+        return "bare"
+
+    def median_of(name: str, what: str) -> float | None:
+        samples = results.get(name)
+        return statistics.median(getattr(s, what) for s in samples) if samples else None
+
     print(
         f"\nwrk -t1 -c{args.connections} -d{args.duration}s, gunicorn {args.workers} sync "
         f"workers, {args.rounds} alternating round(s), median req/s\n"
     )
     print(
-        "| variant | req/s (median) | runs | % of bare | worker CPU us/req | CPU: % of bare's "
-        "capacity | non-2xx | socket errors | p99 ms | worker RSS KiB start -> end |"
+        "| variant | req/s (median) | runs | % of its bare app | worker CPU us/req | "
+        "CPU: % of its bare app's capacity | non-2xx | socket errors | p99 ms | "
+        "worker RSS KiB start -> end |"
     )
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for name, samples in results.items():
         rps = statistics.median(s.rps for s in samples)
+        bare, bare_cpu = median_of(baseline(name), "rps"), median_of(baseline(name), "cpu_us")
         ratio = f"{100 * rps / bare:.1f} %" if bare else "-"
         runs = " / ".join(f"{s.rps:.0f}" for s in samples)
         last = samples[-1]
