@@ -465,3 +465,115 @@ def test_a_layer_answers_every_response_as_a_fresh_one_would(options: dict[str, 
         environ = make_environ(scheme="https", host="example.com")
         fresh = call(SecurityHeaders(app, **options), dict(environ)).headers
         assert call(shared, dict(environ)).headers == fresh
+
+
+# -- per-route rules -----------------------------------------------------------------------
+
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' https://cdn.example.net; "
+    "style-src 'self' 'unsafe-inline'"
+)
+DOCS_SENT = DOCS_CSP + "; frame-ancestors 'self'"  # added so that CSP and X-Frame-Options agree
+
+
+def routed(**kw: Any) -> SecurityHeaders:
+    return SecurityHeaders(
+        hello_app,
+        routes={
+            "/docs/*": {"csp": DOCS_CSP},
+            "/static/*": {"headers": {"Cross-Origin-Resource-Policy": "cross-origin"}},
+            "/embed/widget": {"frame_ancestors": "none", "preset": "strict"},
+            "/docs/private/*": {"csp": False},  # shadowed: /docs/* is listed first
+        },
+        **kw,
+    )
+
+
+@pytest.mark.parametrize(
+    "path, csp, corp, xfo",
+    [
+        pytest.param("/", None, "same-origin", "SAMEORIGIN", id="no rule: the layer's own"),
+        pytest.param("/docs/", DOCS_SENT, "same-origin", "SAMEORIGIN", id="/docs/* relaxed CSP"),
+        pytest.param("/docs/private/x", DOCS_SENT, "same-origin", "SAMEORIGIN", id="first wins"),
+        pytest.param("/docs", None, "same-origin", "SAMEORIGIN", id="/docs/* does not cover /docs"),
+        pytest.param("/static/app.js", None, "cross-origin", "SAMEORIGIN", id="public assets"),
+        pytest.param("/embed/widget", "strict", "same-origin", "DENY", id="exact path, strict"),
+        pytest.param("/embed/widget/x", None, "same-origin", "SAMEORIGIN", id="exact only"),
+    ],
+)
+def test_route_rules_choose_the_headers_by_path(
+    path: str, csp: str | None, corp: str, xfo: str
+) -> None:
+    result = call(routed(), path=path)
+    default = call(SecurityHeaders(hello_app), path=path).header("Content-Security-Policy")
+    strict = call(SecurityHeaders(hello_app, preset="strict")).header("Content-Security-Policy")
+    expected = {None: default, "strict": strict}.get(csp, csp)
+    assert result.header("Content-Security-Policy") == expected
+    assert result.header("Cross-Origin-Resource-Policy") == corp
+    assert result.header("X-Frame-Options") == xfo
+    assert result.header("X-Content-Type-Options") == "nosniff"
+    assert result.body == b"hello"
+
+
+def test_route_rules_match_script_name_plus_path_info() -> None:
+    environ = make_environ("/", SCRIPT_NAME="/docs")
+    assert call(routed(), environ).header("Content-Security-Policy") == DOCS_SENT
+
+
+def test_route_rule_without_a_csp_sends_none_but_keeps_the_rest() -> None:
+    layer = SecurityHeaders(hello_app, routes={"/raw/*": {"csp": False}})
+    result = call(layer, path="/raw/file")
+    assert result.header("Content-Security-Policy") is None
+    assert result.header("X-Frame-Options") == "SAMEORIGIN"  # from the preset's frame-ancestors
+    assert call(layer, path="/").header("Content-Security-Policy") is not None
+
+
+def test_route_rule_with_a_nonce_while_the_layer_has_none() -> None:
+    def nonce_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        nonce = str(environ["voyagr.csp_nonce"])
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [nonce.encode()]
+
+    layer = SecurityHeaders(nonce_app, routes={"/page/*": {"csp_nonce": True}})
+    result = call(layer, path="/page/1")
+    assert f"'nonce-{result.body.decode()}'" in (result.header("Content-Security-Policy") or "")
+    assert result.header("Cache-Control") == "no-store"
+    with pytest.raises(KeyError):  # no rule, no nonce: the layer does not create one
+        call(layer, path="/other")
+
+
+def test_route_rules_from_settings() -> None:
+    settings = Settings(
+        allowed_hosts=("example.com",), security_routes={"/docs/*": {"csp": DOCS_CSP}}
+    )
+    stack = compose(hello_app, settings)
+    assert call(stack, path="/docs/a").header("Content-Security-Policy") == DOCS_SENT
+    assert call(stack, path="/a").header("Content-Security-Policy") != DOCS_SENT
+
+
+def test_route_rules_survive_binding_in_compose() -> None:
+    stack = compose(hello_app, routed())
+    assert call(stack, path="/docs/a").header("Content-Security-Policy") == DOCS_SENT
+    assert call(stack, path="/a").header("Content-Security-Policy") != DOCS_SENT
+
+
+@pytest.mark.parametrize(
+    "routes, message",
+    [
+        pytest.param({"docs/*": {}}, "'docs/*' is not accepted", id="pattern without /"),
+        pytest.param({"/a*b": {}}, "'/a*b' is not accepted", id="star inside"),
+        pytest.param({"/a": {"cps": "x"}}, "'cps' is not a SecurityHeaders option", id="typo"),
+        pytest.param({"/a": {"routes": {}}}, "'routes' is not a SecurityHeaders option", id="nest"),
+        pytest.param({"/a": "default-src 'self'"}, "give a mapping", id="not a mapping"),
+        pytest.param(
+            {"/a": {"csp": "default-src self"}}, "SecurityHeaders(routes=) '/a'", id="bad CSP"
+        ),
+        pytest.param({"/a": {"preset": "loose"}}, "'loose' is not one of", id="unknown preset"),
+    ],
+)
+def test_route_rule_mistakes_are_refused_at_construction(
+    routes: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        SecurityHeaders(hello_app, routes=routes)
+    assert message in str(info.value)

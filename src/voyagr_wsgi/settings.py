@@ -59,6 +59,8 @@ class Settings:
     csp_nonce: bool = False
     x_xss_protection: Literal["0", "1; mode=block"] = "0"
     secure_cookies: bool = True
+    #: per-path SecurityHeaders options, code only: {"/docs/*": {"csp": "..."}} (first match)
+    security_routes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # -- cross-origin protection --------------------------------------------------------
     csrf_enabled: bool = True
     csrf_trusted_origins: tuple[str, ...] = ()

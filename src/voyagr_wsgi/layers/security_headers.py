@@ -32,29 +32,39 @@ Merging: a header the app set wins (Django semantics) unless ``merge={"name": "s
 rebuilt in one pass, names compared case-insensitively, so no header is duplicated.
 ``headers={"Name": "value" or None}`` adds, changes or removes a preset header.
 
+Per-route rules: ``routes={"/docs/*": {"csp": "..."}, "/static/*": {"headers":
+{"Cross-Origin-Resource-Policy": "cross-origin"}}}`` gives paths (``SCRIPT_NAME + PATH_INFO``;
+exact, or a prefix with a trailing ``*`` as for exempt paths) their own options, laid over the
+layer's; the first rule that matches wins, and each rule is validated and precomputed at
+construction like the layer itself (``Settings(security_routes=...)`` in a composed stack).
+A view that needs its own header per response can still set it: the app's header wins.
+
 PEP 3333: only ``start_response`` is wrapped (lazily called or called again with
 ``exc_info``, it works the same); the body is returned untouched, so streaming,
 ``wsgi.file_wrapper`` and ``close()`` are unaffected. Header lists are precomputed for the
-six (HTTPS?, host is name / IP / loopback) variants, so a request costs a tuple
-lookup and one pass over the app's header names: a set lookup each once a name is known to
-need nothing (names are remembered per variant, at most 256).
+six (HTTPS?, host is name / IP / loopback) variants (per rule), so a request costs a tuple
+lookup (and a path match per rule, when there are rules) and one pass over the app's header
+names: a set lookup each once a name is known to need nothing (names are remembered per
+variant, at most 256).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any, Literal
 
 from .._layer import Layer
 from .._wsgi import Environ, Headers, StartResponse, WSGIApplication
-from ..request import HOST, SCHEME, host, hostname, is_loopback_host, scheme
+from ..errors import ConfigurationError
+from ..request import HOST, SCHEME, host, hostname, is_loopback_host, request_path, scheme
 from ._cookies import CookieFlags, SameSite
 from ._header_table import IP as _IP
 from ._header_table import LOOPBACK as _LOOPBACK
 from ._header_table import NAME as _NAME
 from ._header_table import ONE_YEAR, Entry, HeaderTable, Merge, PolicyArg
+from ._paths import PathPatterns
 from ._presets import PresetName
 from .csp import CSP_NONCE, NONCE_SLOT, LazyNonce
 
@@ -165,6 +175,42 @@ def _host_kind(host_value: str) -> int:
     return _IP
 
 
+_Row = tuple[tuple[_Variant, "_Variant | None", Callable[[Headers], Headers]], ...]
+_Variants = tuple[_Row, _Row]  # [secure][host kind] -> (variant, nonce template, merged)
+
+
+def _build(options: dict[str, Any]) -> tuple[_Variants, CookieFlags | None]:
+    """The six precomputed variants (HTTPS or not x host kind) for one set of options."""
+    table = HeaderTable(**options)
+    cookies = (
+        CookieFlags(
+            httponly=True,
+            httponly_exempt=options["httponly_exempt"],
+            samesite=options["cookie_samesite"],
+        )
+        if options["secure_cookies"]
+        else None
+    )
+    variants = []
+    for secure in (False, True):
+        row = []
+        for kind in (_NAME, _IP, _LOOPBACK):
+            plain = _Variant(
+                table.entries(secure, kind, None), table.merge, table.strip, cookies, secure
+            )
+            template = (
+                _Variant(
+                    table.entries(secure, kind, NONCE_SLOT), table.merge, table.strip, cookies,
+                    secure,
+                )
+                if table.nonce_directives
+                else None
+            )  # fmt: skip
+            row.append((plain, template, plain.merged))
+        variants.append(tuple(row))
+    return (variants[0], variants[1]), cookies
+
+
 class SecurityHeaders(Layer):
     """Adds the security headers of a preset to every response; see the module docs."""
 
@@ -190,38 +236,41 @@ class SecurityHeaders(Layer):
         cookie_samesite: SameSite | None = "Lax",
         httponly_exempt: Iterable[str] = (),
         strip: Iterable[str] = ("Server", "X-Powered-By"),
+        routes: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         options = dict(locals())
         del options["self"], options["app"]
-        self._init(app, options)
-        table = HeaderTable(**options)
-        cookies = (
-            CookieFlags(httponly=True, httponly_exempt=httponly_exempt, samesite=cookie_samesite)
-            if secure_cookies
-            else None
-        )
-        variants = []
-        for secure in (False, True):
-            row = []
-            for kind in (_NAME, _IP, _LOOPBACK):
-                plain = _Variant(
-                    table.entries(secure, kind, None), table.merge, table.strip, cookies, secure
+        self._init(app, dict(options))
+        del options["routes"]
+        self._variants, self._cookies = _build(options)
+        compiled = []
+        for pattern, override in (routes or {}).items():
+            setting = f"SecurityHeaders(routes=) {pattern!r}"
+            matches = PathPatterns([pattern], setting=setting)
+            if not isinstance(override, Mapping):
+                raise ConfigurationError(f"{setting}: give a mapping of SecurityHeaders options")
+            unknown = sorted(set(override) - set(options))
+            if unknown:
+                raise ConfigurationError(
+                    f"{setting}: {', '.join(map(repr, unknown))} is not a SecurityHeaders option"
                 )
-                template = (
-                    _Variant(
-                        table.entries(secure, kind, NONCE_SLOT),
-                        table.merge,
-                        table.strip,
-                        cookies,
-                        secure,
-                    )
-                    if table.nonce_directives
-                    else None
-                )
-                row.append((plain, template, plain.merged))
-            variants.append(tuple(row))
-        self._variants = tuple(variants)
-        self._cookies = cookies
+            try:
+                variants = _build({**options, **override})[0]
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"{setting}: {exc}") from exc
+            compiled.append((pattern, matches, variants))
+        #: (pattern, matcher, variants) per rule, first match wins; () when there is none
+        self._routes = tuple(compiled)
+
+    def variants_for(self, environ: Environ) -> tuple[str | None, _Variants]:
+        """The rule (its pattern, None for the layer's own options) and header variants that
+        apply to a request."""
+        if self._routes:
+            path = request_path(environ)
+            for pattern, matches, variants in self._routes:
+                if matches(path):
+                    return pattern, variants
+        return None, self._variants
 
     @classmethod
     def from_settings(cls, settings: Any, context: Any) -> SecurityHeaders | None:
@@ -238,6 +287,7 @@ class SecurityHeaders(Layer):
             csp_nonce=settings.csp_nonce,
             x_xss_protection=settings.x_xss_protection,
             secure_cookies=settings.secure_cookies,
+            routes=settings.security_routes or None,
         )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -247,7 +297,8 @@ class SecurityHeaders(Layer):
         host_value = environ.get(HOST)
         if host_value is None:
             host_value = host(environ)
-        variant, template, merged = self._variants[value == "https"][_host_kind(host_value)]
+        variants = self._variants if not self._routes else self.variants_for(environ)[1]
+        variant, template, merged = variants[value == "https"][_host_kind(host_value)]
         if template is None:
 
             def wrapped(status: str, headers: Headers, exc_info: Any = None) -> Any:
