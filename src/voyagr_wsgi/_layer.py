@@ -51,6 +51,38 @@ class Layer:
         bound: Self = cls(app, **self._options)
         return bound
 
+    def explain(self, environ: Environ) -> dict[str, Any] | None:
+        """What this layer would do with a request, changing nothing and calling no app.
+
+        A dict with ``outcome`` (``"passes"`` or ``"answers"``) and details, or None when the
+        layer cannot tell. A layer that resolves something for the layers after it (ProxyTrust)
+        updates ``environ``, a private copy. Used by :func:`voyagr_wsgi.explain.explain`.
+        """
+        return None
+
+    def _run_detached(self, environ: Environ) -> tuple[Environ | None, str, list[Any]]:
+        """Run this layer's request path around a recorder instead of the app, for
+        :meth:`explain` in layers without side effects: (the environ the app would get, or
+        None when the layer answered itself; the status; the headers sent)."""
+        seen: list[Environ] = []
+        sent: list[Any] = ["", []]
+
+        def recorder(env: Environ, start_response: StartResponse) -> Iterable[bytes]:
+            seen.append(env)
+            start_response("200 OK", [])
+            return []
+
+        def start_response(status: str, headers: list[Any], exc_info: Any = None) -> Any:
+            sent[:] = [status, list(headers)]
+            return lambda data: None
+
+        detached: Any = self.bind(recorder)
+        body = detached(environ, start_response)
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+        return (seen[0] if seen else None), sent[0], sent[1]
+
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self._options.items())
         return f"{type(self).__name__}({opts})"

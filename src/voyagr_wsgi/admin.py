@@ -143,6 +143,22 @@ class Admin(Layer):
                 params = m.groupdict()
         return (found, params) if found else None
 
+    def explain(self, environ: Environ) -> dict[str, Any]:
+        path = environ.get("PATH_INFO", "")
+        match = self._match(path[len(self.prefix) :]) if path.startswith(self.prefix) else None
+        if match is None:
+            return {"outcome": "passes"}
+        methods, _ = match
+        method = environ.get("REQUEST_METHOD", "GET")
+        route = methods.get(method) or (methods.get("GET") if method == "HEAD" else None)
+        public = route is not None and route.public_page and self.token is not None
+        return {
+            "outcome": "answers",
+            "endpoint": path,
+            "authorized": public or is_authorized(environ, self.token),
+            "method_allowed": route is not None,
+        }
+
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if not path.startswith(self.prefix):

@@ -4,6 +4,7 @@
 
     voyagr-wsgi check [--env-file FILE]      deployment warnings, like Django's check --deploy
     voyagr-wsgi backup create|list|verify ID|restore ID|prune [--dry-run]
+    voyagr-wsgi explain [PATH] [--method M] [--remote IP] [-H 'Name: value' ...]
 
 Every subcommand reads the same settings as the app (``Settings.from_env``), prints a clear
 message and exits non-zero on failure.
@@ -18,22 +19,26 @@ from collections.abc import Sequence
 
 __all__ = ["main"]
 
+_COMMANDS = {
+    "check": "voyagr_wsgi.check",
+    "backup": "voyagr_wsgi.backups.cli",
+    "explain": "voyagr_wsgi.explain",
+}
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="voyagr-wsgi", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("check", "backup"), help="what to do")
+    parser.add_argument("command", choices=tuple(_COMMANDS), help="what to do")
     if not args or args[0] in ("-h", "--help"):
         parser.print_help()
         return 0 if args else 2
     command, rest = args[0], args[1:]
-    if command not in ("check", "backup"):
+    if command not in _COMMANDS:
         parser.print_usage(sys.stderr)
         print(f"voyagr-wsgi: unknown command {command!r}", file=sys.stderr)
         return 2
-    module = importlib.import_module(
-        "voyagr_wsgi.check" if command == "check" else "voyagr_wsgi.backups.cli"
-    )
+    module = importlib.import_module(_COMMANDS[command])
     return int(module.main(rest))
 
 

@@ -167,6 +167,15 @@ class CrossOriginProtection(Layer):
             return self._next(environ, start_response)
         return self._deny(environ, start_response, reason)
 
+    def explain(self, environ: Environ) -> dict[str, Any]:
+        method = environ.get("REQUEST_METHOD")
+        if method in _SAFE:
+            return {"outcome": "passes", "reason": f"{method} is a safe method"}
+        reason = self.reject_reason(environ)
+        if reason is None:
+            return {"outcome": "passes", "reason": "same origin, trusted origin or exempt path"}
+        return {"outcome": "answers", "status": "403 Forbidden", "reason": reason}
+
     def reject_reason(self, environ: Environ) -> str | None:
         """Why this request would be rejected, or None when it passes (for any method)."""
         site = environ.get("HTTP_SEC_FETCH_SITE")

@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._layer import Layer
 from .._wsgi import Environ, StartResponse, WSGIApplication
@@ -139,6 +139,19 @@ class HostCheck(Layer):
             return True
         domain = parts[0]
         return domain in self._exact or domain.endswith(self._suffixes)
+
+    def explain(self, environ: Environ) -> dict[str, Any]:
+        host = environ.get(HOST)
+        if host is None:
+            host = request_host(environ)
+        if self.allows(host):
+            return {"outcome": "passes", "host": host}
+        return {
+            "outcome": "answers",
+            "status": "400 Bad Request",
+            "host": host,
+            "reason": "not in ALLOWED_HOSTS, or malformed",
+        }
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         host = environ.get(HOST)  # request.host() and allows(), their common case inline

@@ -39,7 +39,7 @@ lists exact paths (``/healthz``) and prefixes written with a trailing ``*``
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .._layer import Layer
@@ -125,6 +125,19 @@ class HTTPSRedirect(Layer):
 
     def is_exempt(self, path: str) -> bool:
         return self._exempt(path)
+
+    def explain(self, environ: Environ) -> dict[str, Any]:
+        seen, status, headers = self._run_detached(dict(environ))
+        if seen is None:
+            location = next((v for k, v in headers if k == "Location"), None)
+            return {"outcome": "answers", "status": status, "location": location}
+        if request_scheme(environ) == "https":
+            reason = "already HTTPS"
+        elif is_loopback_host(request_host(environ)):
+            reason = "loopback host"
+        else:
+            reason = "exempt path"
+        return {"outcome": "passes", "reason": reason}
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         scheme = environ.get(SCHEME)  # request.scheme(), its ProxyTrust case inline

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._layer import Layer
 from .._wsgi import Environ, Headers, StartResponse, WSGIApplication
@@ -101,6 +101,12 @@ class Probe(Layer):
 
     def _report(self) -> HealthReport:
         return self.health.evaluate() if self.health is not None else HealthReport("pass")
+
+    def explain(self, environ: Environ) -> dict[str, Any]:
+        route = self._routes.get(environ.get("PATH_INFO", ""))
+        if route is None:
+            return {"outcome": "passes"}
+        return {"outcome": "answers", "endpoint": route}
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         route = self._routes.get(environ.get("PATH_INFO", ""))

@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._layer import Layer
 from .._wsgi import Environ, StartResponse, WSGIApplication
@@ -206,6 +206,27 @@ class ProxyTrust(Layer):
         if scheme != url_scheme:
             environ["wsgi.url_scheme"] = scheme
         return self._next(environ, start_response)
+
+    def explain(self, environ: Environ) -> dict[str, Any]:
+        """The peer, whether it is trusted, and the client IP, scheme and host resolved for
+        the next layers (``environ`` is updated as the request path would update it)."""
+        peer = environ.get("REMOTE_ADDR") or ""
+        seen, _, _ = self._run_detached(dict(environ))
+        if seen is None:  # pragma: no cover - ProxyTrust never answers itself
+            raise AssertionError("ProxyTrust answered a request")
+        environ.clear()
+        environ.update(seen)
+        removed = [k for k in seen.get(ORIG, {}) if k not in ("REMOTE_ADDR", "wsgi.url_scheme")]
+        return {
+            "outcome": "passes",
+            "peer": peer,
+            "peer_trusted": bool(self.trusted) and bool(peer) and self.is_trusted(peer),
+            "headers": self.headers,
+            "client_ip": seen[CLIENT_IP],
+            "scheme": seen[SCHEME],
+            "host": seen[HOST],
+            "removed": [k for k in removed if k != "HTTP_HOST"],
+        }
 
     def _trusted(
         self,

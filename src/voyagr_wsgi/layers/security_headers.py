@@ -272,6 +272,12 @@ class SecurityHeaders(Layer):
                     return pattern, variants
         return None, self._variants
 
+    def explain(self, environ: Environ) -> dict[str, Any]:
+        """The rule that applies and the headers added to a response that has none."""
+        rule, _ = self.variants_for(environ)
+        _, _, headers = self._run_detached(dict(environ))
+        return {"outcome": "passes", "rule": rule, "adds": headers}
+
     @classmethod
     def from_settings(cls, settings: Any, context: Any) -> SecurityHeaders | None:
         """Built from ``SECURITY_PRESET``, ``HSTS_*``, ``CSP_*``, ``X_XSS_PROTECTION``,

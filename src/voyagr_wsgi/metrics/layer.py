@@ -154,6 +154,24 @@ class Metrics(Layer):
             return call
         return call.wrap(body)
 
+    def explain(self, environ: Environ) -> dict[str, Any]:
+        """Whether the request is counted, its route label so far and its request id."""
+        if environ.get("PATH_INFO", "").startswith(self._skip):
+            return {"outcome": "passes", "recorded": False, "reason": "excluded path"}
+        rid = environ.get("HTTP_X_REQUEST_ID")
+        if not self.request_id:
+            request_id = "off"
+        elif rid is not None and self.trust_request_id and _valid_id(rid):
+            request_id = f"kept from X-Request-ID: {rid}"
+        else:
+            request_id = "generated"
+        return {
+            "outcome": "passes",
+            "recorded": True,
+            "route": self.route_of(environ),  # the app may still name it (voyagr.route)
+            "request_id": request_id,
+        }
+
     def route_of(self, environ: Environ) -> str:
         """The label of a request: ``voyagr.route``, a template, or ``__unmatched__``."""
         route = environ.get(ROUTE)

@@ -191,6 +191,36 @@ class RateLimit(Layer):
 
         return self._next(environ, start_with_fields)
 
+    def explain(self, environ: Environ) -> dict[str, Any]:
+        """The policy, key and budget left for a request, from a peek (cost 0) at the store:
+        nothing is spent."""
+        found = self._request_key(environ)
+        if found is None:
+            return {"outcome": "passes", "reason": "exempt path or allow-listed client"}
+        compiled, key, cost = found
+        policy = compiled.policy
+        detail: dict[str, Any] = {
+            "policy": policy.name,
+            "rate": str(policy.rate),
+            "burst": policy.burst,
+            "key": key,
+            "cost": cost,
+        }
+        try:
+            _, offset = self._update(key, compiled.interval, compiled.tolerance, 0)
+        except StorageError as exc:
+            if self._closed:
+                return {"outcome": "answers", "status": "503 Service Unavailable", **detail,
+                        "reason": f"store unavailable ({exc}), failure policy closed"}  # fmt: skip
+            return {"outcome": "passes", **detail,
+                    "reason": f"store unavailable ({exc}), failure policy open"}  # fmt: skip
+        detail["remaining"] = policy.remaining(offset)
+        if offset + cost * compiled.interval <= compiled.tolerance:
+            return {"outcome": "passes", **detail}
+        retry = policy.retry_after(offset, cost) if policy.can_ever_allow(cost) else None
+        return {"outcome": "answers", "status": "429 Too Many Requests", **detail,
+                "retry_after": retry}  # fmt: skip
+
     def _request_key(self, environ: Environ) -> tuple[CompiledPolicy, str, int] | None:
         """(policy, store key, cost) of a request, or None when it is exempt or allowed."""
         compiled = self.default

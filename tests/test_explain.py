@@ -1,0 +1,228 @@
+"""explain(): each layer's decision for one request, with nothing spent, recorded or called."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conftest import call, hello_app, make_environ
+from voyagr_wsgi import ConfigurationError, Settings, compose
+from voyagr_wsgi.explain import build_environ, explain, main
+from voyagr_wsgi.layers import HostCheck, SecurityHeaders
+from voyagr_wsgi.ratelimit import RateLimitSettings
+
+SETTINGS = Settings(
+    allowed_hosts=("example.com",),
+    trusted_proxies=Settings.from_env({"TRUSTED_PROXIES": "10.0.0.0/8"}).trusted_proxies,
+    ratelimit=RateLimitSettings(requests=3, window_s=60.0),
+)
+
+
+def never(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    raise AssertionError("the app was called")
+
+
+def steps(result: Any) -> list[tuple[str, str]]:
+    return [(s.layer, s.outcome) for s in result.steps]
+
+
+def test_a_plain_request_passes_every_layer_and_nothing_is_changed() -> None:
+    stack = compose(never, SETTINGS)
+    environ = make_environ("/a", remote="203.0.113.9")
+    before = dict(environ)
+    result = explain(stack, environ)
+    assert environ == before
+    assert result.answered_by is None
+    assert all(outcome == "passes" for _, outcome in steps(result))
+    assert [name for name, _ in steps(result)][:2] == ["ProxyTrust", "Metrics"]
+    assert result.environ["voyagr.client_ip"] == "203.0.113.9"
+    assert str(result).endswith("-> passed to the app")
+
+
+def test_spoofed_forwarded_for_from_an_untrusted_peer_is_shown_removed() -> None:
+    environ = make_environ(remote="198.51.100.4", headers={"X-Forwarded-For": "1.2.3.4"})
+    first = explain(compose(never, SETTINGS), environ).steps[0]
+    assert first.detail["peer_trusted"] is False
+    assert first.detail["client_ip"] == "198.51.100.4"
+    assert first.detail["removed"] == ["HTTP_X_FORWARDED_FOR"]
+
+
+def test_trusted_router_resolves_client_scheme_and_host() -> None:
+    environ = make_environ(
+        remote="10.1.2.3", headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+    )
+    result = explain(compose(never, SETTINGS), environ)
+    proxy = result.steps[0].detail
+    assert (proxy["peer_trusted"], proxy["client_ip"], proxy["scheme"]) == (
+        True,
+        "203.0.113.7",
+        "https",
+    )
+    headers = dict(next(s for s in result.steps if s.layer == "SecurityHeaders").detail["adds"])
+    assert headers["Strict-Transport-Security"].startswith("max-age=")  # HTTPS seen through
+
+
+def test_forged_host_is_answered_by_host_check() -> None:
+    result = explain(compose(never, SETTINGS), make_environ(host="evil.example"))
+    assert result.answered_by is not None
+    assert (result.answered_by.layer, result.answered_by.detail["status"]) == (
+        "HostCheck",
+        "400 Bad Request",
+    )
+    assert "answered by HostCheck: 400 Bad Request" in str(result)
+
+
+def test_http_request_is_answered_by_the_redirect() -> None:
+    stack = compose(never, SETTINGS.replace(enforce_https=True))
+    answered = explain(stack, make_environ("/x", query="a=1", method="POST")).answered_by
+    assert answered is not None and answered.layer == "HTTPSRedirect"
+    assert answered.detail == {
+        "status": "308 Permanent Redirect",
+        "location": "https://example.com/x?a=1",
+    }
+
+
+@pytest.mark.parametrize(
+    "origin, outcome",
+    [
+        pytest.param("https://evil.example", "answers", id="cross-origin POST"),
+        pytest.param("http://example.com", "passes", id="same-origin POST"),
+    ],
+)
+def test_cross_origin_decision_and_reason(origin: str, outcome: str) -> None:
+    environ = make_environ(method="POST", headers={"Origin": origin})
+    result = explain(compose(never, SETTINGS), environ)
+    step = next(s for s in result.steps if s.layer == "CrossOriginProtection")
+    assert step.outcome == outcome
+    if outcome == "answers":
+        assert step.detail["status"] == "403 Forbidden" and step.detail["reason"]
+
+
+def test_rate_limit_is_peeked_never_spent() -> None:
+    stack = compose(hello_app, SETTINGS)
+    environ = make_environ(remote="203.0.113.50")
+    for _ in range(10):
+        explain(stack, environ)
+    limit = next(s for s in explain(stack, environ).steps if s.layer == "RateLimit")
+    assert limit.outcome == "passes"
+    assert (limit.detail["remaining"], limit.detail["key"], limit.detail["rate"]) == (
+        3,
+        "203.0.113.50",
+        "3/60s",
+    )
+    assert [call(stack, make_environ(remote="203.0.113.50")).code for _ in range(4)] == [
+        200,
+        200,
+        200,
+        429,
+    ]
+    limit = next(s for s in explain(stack, environ).steps if s.layer == "RateLimit")
+    assert (limit.outcome, limit.detail["status"], limit.detail["remaining"]) == (
+        "answers",
+        "429 Too Many Requests",
+        0,
+    )
+    assert limit.detail["retry_after"] >= 1
+
+
+def test_nothing_is_recorded_by_metrics() -> None:
+    stack = compose(hello_app, SETTINGS)
+    registry = stack.layer("Metrics").registry
+    before = registry.total
+    explain(stack, make_environ(headers={"X-Request-ID": "abc-1"}))
+    assert registry.total == before
+    call(stack, make_environ())
+    assert registry.total == before + 1
+    metrics = explain(stack, make_environ(headers={"X-Request-ID": "abc-1"})).steps[1]
+    assert metrics.detail["request_id"] == "kept from X-Request-ID: abc-1"
+
+
+@pytest.mark.parametrize(
+    "path, layer, endpoint",
+    [
+        pytest.param("/api/production/health", "Probe", "health", id="health probe"),
+        pytest.param("/api/production/metrics", "Admin", "/api/production/metrics", id="admin"),
+    ],
+)
+def test_own_endpoints_are_named_not_run(path: str, layer: str, endpoint: str) -> None:
+    result = explain(compose(never, SETTINGS), make_environ(path, remote="203.0.113.1"))
+    assert result.answered_by is not None
+    assert (result.answered_by.layer, result.answered_by.detail["endpoint"]) == (layer, endpoint)
+    if layer == "Admin":
+        assert result.answered_by.detail["authorized"] is False  # no token, not loopback
+
+
+def test_security_header_rule_is_named() -> None:
+    stack = compose(never, SETTINGS.replace(security_routes={"/docs/*": {"csp": False}}))
+    step = next(
+        s for s in explain(stack, make_environ("/docs/")).steps if s.layer == "SecurityHeaders"
+    )
+    assert step.detail["rule"] == "/docs/*"
+    assert "Content-Security-Policy" not in dict(step.detail["adds"])
+
+
+def test_third_party_middleware_is_reported_unknown() -> None:
+    def middleware(app: Any) -> Any:
+        def wrapped(environ: dict[str, Any], start_response: Any) -> Any:
+            return app(environ, start_response)
+
+        return wrapped
+
+    stack = compose(never, HostCheck(allowed_hosts=["example.com"]), middleware, SecurityHeaders())
+    assert steps(explain(stack, make_environ())) == [
+        ("HostCheck", "passes"),
+        ("wrapped", "unknown"),
+        ("SecurityHeaders", "passes"),
+    ]
+
+
+def test_explain_needs_a_stack() -> None:
+    with pytest.raises(ConfigurationError, match="not a voyagr_wsgi Stack"):
+        explain(hello_app, make_environ())
+
+
+def test_command_prints_the_walk(capsys: pytest.CaptureFixture[str]) -> None:
+    env = {"ALLOWED_HOSTS": "example.com", "TRUSTED_PROXIES": "10.0.0.0/8", "BACKUP_ENABLED": "0"}
+    argv = ["/login", "-X", "POST", "--remote", "10.0.0.2"]  # Host: from ALLOWED_HOSTS
+    argv += ["-H", "X-Forwarded-For: 203.0.113.7", "-H", "Origin: https://evil.example"]
+    assert main(argv, env) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("POST /login Host: example.com from 10.0.0.2\n")
+    assert "client_ip=203.0.113.7" in out
+    assert "-> answered by CrossOriginProtection: 403 Forbidden" in out
+
+
+@pytest.mark.parametrize(
+    "argv, env, message",
+    [
+        pytest.param(["-H", "no colon"], {}, "is not 'Name: value'", id="bad header"),
+        pytest.param([], {"RATE_LIMIT_REQUESTS": "many"}, "RATE_LIMIT_REQUESTS", id="bad env"),
+    ],
+)
+def test_command_refuses_bad_input_clearly(
+    argv: list[str], env: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv, env) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_build_environ_is_pep_3333() -> None:
+    environ = build_environ("/a?b=1", method="post", headers=["Content-Type: text/plain"])
+    assert (environ["PATH_INFO"], environ["QUERY_STRING"], environ["REQUEST_METHOD"]) == (
+        "/a",
+        "b=1",
+        "POST",
+    )
+    assert environ["CONTENT_TYPE"] == "text/plain" and "wsgi.input" in environ
+
+
+def test_console_command_dispatches_explain(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from voyagr_wsgi.cli import main as cli
+
+    monkeypatch.setenv("ALLOWED_HOSTS", "example.com")
+    monkeypatch.setenv("BACKUP_ENABLED", "false")
+    assert cli(["explain", "/", "--host", "evil.example"]) == 0
+    assert "-> answered by HostCheck: 400 Bad Request" in capsys.readouterr().out
