@@ -172,6 +172,28 @@ API = {
     "X-XSS-Protection": "0",
 }
 
+HELMET = {  # helmet 8.3.0 helmet(); HSTS only because the request is HTTPS
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "Content-Security-Policy": BALANCED["Content-Security-Policy"],
+    "X-Frame-Options": "SAMEORIGIN",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Origin-Agent-Cluster": "?1",
+    "X-DNS-Prefetch-Control": "off",
+    "X-Download-Options": "noopen",
+    "X-Permitted-Cross-Domain-Policies": "none",
+    "X-XSS-Protection": "0",
+}
+DJANGO = {  # SecurityMiddleware + XFrameOptionsMiddleware defaults; HSTS as HSTS_* say
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
 
 @pytest.mark.parametrize(
     "preset, expected",
@@ -179,6 +201,9 @@ API = {
         pytest.param("balanced", BALANCED, id="balanced"),
         pytest.param("strict", STRICT, id="strict (OWASP)"),
         pytest.param("api", API, id="api"),
+        pytest.param("helmet", HELMET, id="helmet parity"),
+        pytest.param("django", DJANGO, id="django parity"),
+        pytest.param("owasp", STRICT, id="owasp = strict"),
     ],
 )
 def test_preset_sends_exactly_its_headers(preset: str, expected: dict[str, str]) -> None:
@@ -189,6 +214,19 @@ def test_preset_sends_exactly_its_headers(preset: str, expected: dict[str, str])
     added = {k: v for k, v in result.headers if k != "Content-Type"}
     assert added == expected
     assert len(result.headers) == len(expected) + 1
+
+
+def test_django_preset_takes_an_explicit_policy_and_keeps_xfo_in_step() -> None:
+    layer = SecurityHeaders(app_with([]), preset="django", csp="default-src 'self'")
+    result = call(layer, make_environ())
+    assert result.header("Content-Security-Policy") == "default-src 'self'; frame-ancestors 'none'"
+    assert result.header("X-Frame-Options") == "DENY"
+    assert result.header("X-XSS-Protection") is None
+
+
+def test_parity_presets_from_the_environment() -> None:
+    for preset in ("helmet", "django", "owasp"):
+        assert Settings.from_env({"SECURITY_PRESET": preset}).security_preset == preset
 
 
 def test_unknown_preset_raises() -> None:

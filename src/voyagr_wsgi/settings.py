@@ -33,7 +33,7 @@ from .secret import Secret
 __all__ = ["Network", "Settings"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Preset = Literal["balanced", "strict", "api"]
+Preset = Literal["balanced", "strict", "api", "helmet", "django", "owasp"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +93,9 @@ class Settings:
             enforce_https=env.bool("ENFORCE_HTTPS", False),
             https_redirect_exempt=env.list("HTTPS_REDIRECT_EXEMPT"),
             security_preset=env.choice(
-                "SECURITY_PRESET", "balanced", ("balanced", "strict", "api")
+                "SECURITY_PRESET",
+                "balanced",
+                ("balanced", "strict", "api", "helmet", "django", "owasp"),
             ),
             hsts=env.bool("HSTS_ENABLED", True),
             hsts_max_age=env.int("HSTS_MAX_AGE", 31_536_000, minimum=0),

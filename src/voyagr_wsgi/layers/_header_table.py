@@ -66,6 +66,8 @@ class HeaderTable:
         base = ContentSecurityPolicy(chosen.csp, option=f"preset {preset!r}")
         max_age = chosen.hsts_max_age if hsts_max_age is None else hsts_max_age
         self.hsts = _hsts(hsts, max_age, hsts_include_subdomains, hsts_preload)
+        if csp is True and not chosen.sends_csp:
+            csp = False  # the preset sends none (django); its frame-ancestors still sets XFO
         enforced = _policy(base, csp, "csp (CSP_POLICY)")
         if csp_report_only is True and enforced is None:
             raise ConfigurationError("csp_report_only (CSP_REPORT_ONLY)=True needs a csp policy")
@@ -94,7 +96,7 @@ class HeaderTable:
             fixed["x-frame-options"] = ("X-Frame-Options", xfo)
         for name, value in chosen.headers:
             fixed[name.lower()] = (name, value)
-        if x_xss_protection is not None:
+        if x_xss_protection is not None and chosen.x_xss_protection:
             fixed["x-xss-protection"] = ("X-XSS-Protection", x_xss_protection)
         _apply_overrides(fixed, headers or {})
         self.fixed = tuple(fixed.values())

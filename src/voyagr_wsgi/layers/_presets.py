@@ -1,6 +1,6 @@
 """Preset header tables for :class:`~voyagr_wsgi.layers.SecurityHeaders`.
 
-Three presets (values and sources: ``reference/security.md`` sections 1a, 1g, 3d-3g):
+Presets (values and sources: ``reference/security.md`` sections 1a, 1g, 3d-3g):
 
 - ``balanced`` (default): helmet 8's CSP, ``SAMEORIGIN`` framing, the
   ``strict-origin-when-cross-origin`` referrer policy, a short Permissions-Policy deny list,
@@ -11,8 +11,21 @@ Three presets (values and sources: ``reference/security.md`` sections 1a, 1g, 3d
 - ``api``: for JSON APIs: ``default-src 'none'; frame-ancestors 'none'``, ``DENY``,
   ``no-referrer``, ``nosniff``; no COOP/COEP, no Permissions-Policy (no documents to govern).
 
-Every preset sends ``X-XSS-Protection: 0`` (OWASP: the legacy filter is harmful) unless the
-``x_xss_protection`` option changes it. X-Frame-Options is derived from the CSP's
+Parity presets, to move from another package without changing what browsers receive (values
+from ``reference/security.md`` section 1a; HSTS still follows the ``hsts*`` options and is only
+ever sent over HTTPS, where helmet sends it on every response):
+
+- ``helmet``: helmet 8's defaults: its CSP, ``SAMEORIGIN``, ``no-referrer``, COOP and CORP
+  ``same-origin``, ``Origin-Agent-Cluster``, ``X-DNS-Prefetch-Control: off``,
+  ``X-Download-Options: noopen``, ``X-Permitted-Cross-Domain-Policies: none``; no
+  Permissions-Policy.
+- ``django``: Django's SecurityMiddleware and XFrameOptionsMiddleware: ``DENY``, ``nosniff``,
+  ``same-origin`` referrer policy, COOP ``same-origin``; no CSP (pass ``csp=`` for one) and no
+  X-XSS-Protection.
+- ``owasp``: the OWASP Secure Headers Project's list; the same headers as ``strict``.
+
+Every other preset sends ``X-XSS-Protection: 0`` (OWASP: the legacy filter is harmful)
+unless the ``x_xss_protection`` option changes it. X-Frame-Options is derived from the CSP's
 ``frame-ancestors`` (``'self'``: SAMEORIGIN, ``'none'``: DENY) so the two never disagree.
 HSTS is listed apart because it depends on the request (scheme, host) and on options.
 """
@@ -24,7 +37,7 @@ from typing import Literal
 
 __all__ = ["PRESETS", "Preset", "PresetName"]
 
-PresetName = Literal["balanced", "strict", "api"]
+PresetName = Literal["balanced", "strict", "api", "helmet", "django", "owasp"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +45,10 @@ class Preset:
     csp: dict[str, tuple[str, ...]]
     hsts_max_age: int  # seconds
     headers: tuple[tuple[str, str], ...]  # everything except CSP, XFO, HSTS, X-XSS-Protection
+    #: sends ``csp`` unless the layer's ``csp`` option says otherwise (False: only ``csp``'s
+    #: frame-ancestors is used, for X-Frame-Options)
+    sends_csp: bool = True
+    x_xss_protection: bool = True  # False: never sent (Django sends none)
 
 
 _HELMET_CSP: dict[str, tuple[str, ...]] = {
@@ -97,6 +114,31 @@ PRESETS: dict[str, Preset] = {
             ("Cache-Control", "no-store, max-age=0"),
         ),
     ),
+    "helmet": Preset(
+        csp=_HELMET_CSP,
+        hsts_max_age=31_536_000,
+        headers=(
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer"),
+            ("Cross-Origin-Opener-Policy", "same-origin"),
+            ("Cross-Origin-Resource-Policy", "same-origin"),
+            ("Origin-Agent-Cluster", "?1"),
+            ("X-DNS-Prefetch-Control", "off"),
+            ("X-Download-Options", "noopen"),
+            ("X-Permitted-Cross-Domain-Policies", "none"),
+        ),
+    ),
+    "django": Preset(
+        csp={"default-src": ("'self'",), "frame-ancestors": ("'none'",)},
+        hsts_max_age=31_536_000,
+        headers=(
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "same-origin"),
+            ("Cross-Origin-Opener-Policy", "same-origin"),
+        ),
+        sends_csp=False,
+        x_xss_protection=False,
+    ),
     "api": Preset(
         csp={"default-src": ("'none'",), "frame-ancestors": ("'none'",)},
         hsts_max_age=31_536_000,
@@ -108,3 +150,4 @@ PRESETS: dict[str, Preset] = {
         ),
     ),
 }
+PRESETS["owasp"] = PRESETS["strict"]
