@@ -14,6 +14,8 @@ from wsgiref.validate import validator
 
 import pytest
 
+from voyagr_wsgi.request import environ_key
+
 sys.path.insert(0, os.path.dirname(__file__))
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -76,10 +78,7 @@ def make_environ(
     if body:
         environ["CONTENT_LENGTH"] = str(len(body))
     for name, value in (headers or {}).items():
-        key = name.upper().replace("-", "_")
-        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            key = "HTTP_" + key
-        environ[key] = value
+        environ[environ_key(name)] = value
     environ.update(extra)
     setup_testing_defaults(environ)
     return environ

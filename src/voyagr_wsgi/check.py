@@ -118,15 +118,24 @@ def _read_env_file(path: str) -> dict[str, str]:
     return values
 
 
+def settings_from(
+    env_file: str | None, environ: Mapping[str, str] | None = None
+) -> tuple[Settings, dict[str, str]]:
+    """The settings the app would read, from ``environ`` (default ``os.environ``) with the
+    variables of ``env_file`` over it; also the variables read. Raises ConfigurationError
+    or OSError."""
+    env = dict(os.environ if environ is None else environ)
+    if env_file:
+        env.update(_read_env_file(env_file))
+    return Settings.from_env(env), env
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="voyagr-wsgi check", description=__doc__.split("\n")[0])
     parser.add_argument("--env-file", help="read variables from this file (over the environment)")
     args = parser.parse_args(argv)
-    env = dict(os.environ if environ is None else environ)
     try:
-        if args.env_file:
-            env.update(_read_env_file(args.env_file))
-        settings = Settings.from_env(env)
+        settings, env = settings_from(args.env_file, environ)
     except (ConfigurationError, OSError) as exc:
         print(f"ERROR voyagr.E000: {exc}", file=sys.stderr)
         return 1

@@ -20,7 +20,6 @@ app that is never called, so it shows what the layers decide, not what the app a
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from wsgiref.util import setup_testing_defaults
 
 from ._wsgi import Environ
 from .errors import ConfigurationError
+from .request import environ_key
 
 __all__ = ["Explanation", "Step", "explain", "main"]
 
@@ -129,10 +129,7 @@ def build_environ(
         name, sep, value = line.partition(":")
         if not sep or not name.strip():
             raise ConfigurationError(f"explain: header {line!r} is not 'Name: value'")
-        key = name.strip().upper().replace("-", "_")
-        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            key = "HTTP_" + key
-        environ[key] = value.strip()
+        environ[environ_key(name)] = value.strip()
     setup_testing_defaults(environ)
     return environ
 
@@ -142,9 +139,8 @@ def _never_called(environ: Environ, start_response: Any) -> list[bytes]:
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    from .check import _read_env_file
+    from .check import settings_from
     from .compose import compose
-    from .settings import Settings
 
     parser = argparse.ArgumentParser(
         prog="voyagr-wsgi explain", description=__doc__.split("\n\n")[0]
@@ -161,11 +157,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     )
     parser.add_argument("--env-file", help="read variables from this file (over the environment)")
     args = parser.parse_args(argv)
-    env = dict(os.environ if environ is None else environ)
     try:
-        if args.env_file:
-            env.update(_read_env_file(args.env_file))
-        settings = Settings.from_env(env)
+        settings, _ = settings_from(args.env_file, environ)
         stack = compose(_never_called, settings)
         names = [h.lstrip(".") for h in settings.allowed_hosts if h != "*"]
         host = args.host or (names[0] if names else "localhost")

@@ -30,6 +30,7 @@ __all__ = [
     "ROUTE",
     "SCHEME",
     "client_ip",
+    "environ_key",
     "host",
     "hostname",
     "is_loopback_host",
@@ -92,6 +93,13 @@ def is_loopback_host(host_value: str) -> bool:
         return ipaddress.ip_address(name.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def environ_key(header: str) -> str:
+    """The environ key of a request header (PEP 3333 / CGI): ``X-Forwarded-For`` ->
+    ``HTTP_X_FORWARDED_FOR``; ``Content-Type`` and ``Content-Length`` have no ``HTTP_``."""
+    key = header.strip().upper().replace("-", "_")
+    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
 
 
 def request_path(environ: Environ) -> str:
