@@ -91,11 +91,11 @@ def test_slots_older_than_retention_are_dropped() -> None:
 @pytest.mark.parametrize(
     ("q", "counts", "expected"),
     [
-        pytest.param(0.5, [10] + [0] * 14, 0.0025, id="all in first bucket: midpoint"),
-        pytest.param(0.5, [0, 0, 0, 0, 0, 0, 10] + [0] * 8, 0.175, id="0.1..0.25 bucket"),
-        pytest.param(0.95, [0] * 14 + [5], 10.0, id="+Inf bucket: highest bound"),
-        pytest.param(0.99, [99, 0, 1] + [0] * 12, 0.005, id="rank on a bucket edge"),
-        pytest.param(0.5, [0] * 15, None, id="no observations"),
+        pytest.param(0.5, [10] + [0] * 17, 0.00025, id="all in first bucket: midpoint"),
+        pytest.param(0.5, [0] * 9 + [10] + [0] * 8, 0.175, id="0.1..0.25 bucket"),
+        pytest.param(0.95, [0] * 17 + [5], 10.0, id="+Inf bucket: highest bound"),
+        pytest.param(0.99, [99, 0, 1] + [0] * 15, 0.0005, id="rank on a bucket edge"),
+        pytest.param(0.5, [0] * 18, None, id="no observations"),
     ],
 )
 def test_bucket_quantile_interpolates_like_histogram_quantile(
@@ -274,3 +274,26 @@ def test_merge_caps_routes_that_different_workers_admitted() -> None:
     assert len(routes) == 4  # the 3 busiest plus the overflow bucket
     assert routes["__other__"] == sum(routes.values()) - 9
     assert sum(routes.values()) == 24
+
+
+@pytest.mark.parametrize(
+    ("duration", "most"),
+    [
+        pytest.param(0.0003, 0.0005, id="0.3 ms route: p95 under 0.5 ms"),
+        pytest.param(0.0018, 0.0025, id="1.8 ms route: p95 under 2.5 ms"),
+        pytest.param(0.004, 0.005, id="4 ms route: p95 under 5 ms"),
+    ],
+)
+def test_fast_routes_get_percentiles_below_the_otel_5ms_bound(duration: float, most: float) -> None:
+    # with OTel's lowest bound (5 ms) every one of these read p95 = 4.75 ms
+    from voyagr_wsgi.metrics.views import json_view
+
+    reg = Registry(now=Clock())
+    observe(reg, 100, duration=duration)
+    route = json_view(reg.snapshot(), now=Clock()(), slot_s=5.0, threshold_s=0.5)["routes"][
+        "GET /r"
+    ]
+    assert duration * 1000 <= route["p95_ms"] <= most * 1000
+    assert route["p50_ms"] <= route["p95_ms"] <= route["p99_ms"] <= most * 1000
+    window_p95 = reg.window_snapshot(60)["latency_s"]["p95"]
+    assert window_p95 is not None and window_p95 <= most

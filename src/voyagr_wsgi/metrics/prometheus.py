@@ -7,7 +7,8 @@ metrics keep the semantic-convention names (``http.server.request.duration`` bec
 ``voyagr_`` prefix:
 
 - ``http_server_request_duration_seconds`` histogram {http_request_method, http_route,
-  http_response_status_code}, OTel's advisory buckets; ``http_server_active_requests``;
+  http_response_status_code}, OTel's advisory buckets plus 0.5, 1 and 2.5 ms;
+  ``http_server_active_requests``;
 - ``voyagr_http_time_to_first_byte_seconds`` summary (sum, count) {http_request_method,
   http_route};
 - ``voyagr_exceptions_total`` {error_type, http_route};
