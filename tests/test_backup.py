@@ -295,3 +295,43 @@ def test_cli_verify_reports_a_damaged_backup(tmp_path: Path) -> None:
     data.write_bytes(bytes(blob))
     done = cli(env, "verify", backup_id)
     assert done.returncode == 1 and "SHA-256 of the .gz does not match" in done.stderr
+
+
+def test_pin_keeps_a_backup_out_of_retention_and_unpin_gives_it_back(tmp_path: Path) -> None:
+    make_db(tmp_path / "app.db")
+    clock = [1_767_322_800.0]  # 2026-01-02T03:00:00Z
+    settings = backup_settings(
+        tmp_path, retention_daily=1, retention_weekly=0, retention_monthly=0, retention_min_keep=1
+    )
+    manager = BackupManager(settings, clock=lambda: clock[0])
+    first = manager.create().id
+    assert manager.pin(first).pinned
+    clock[0] += 86_400
+    second = manager.create().id  # retention runs: daily=1 keeps the newest, pinned stays
+    assert listed(tmp_path / "backups") == [first, second]
+    env = env_for(settings)
+    unpinned = cli(env, "unpin", first)
+    assert unpinned.returncode == 0 and f"{first}: unpinned" in unpinned.stdout
+    assert " pinned" not in cli(env, "list").stdout
+    manager.prune()  # this test's retention (the CLI reads the default one from the env)
+    assert listed(tmp_path / "backups") == [second]
+    pinned = cli(env, "pin", second)
+    assert pinned.returncode == 0 and f"{second}: pinned" in pinned.stdout
+    assert f"{second}" in cli(env, "list").stdout and " pinned" in cli(env, "list").stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        pytest.param("../x", "not a backup id", id="traversal"),
+        pytest.param("20260101T000000Z-00000000", "no committed backup", id="unknown"),
+    ],
+)
+def test_pin_refuses_bad_and_unknown_ids(tmp_path: Path, name: str, message: str) -> None:
+    make_db(tmp_path / "app.db")
+    env = env_for(backup_settings(tmp_path))
+    assert cli(env, "create").returncode == 0
+    before = listed(tmp_path / "backups")
+    done = cli(env, "pin", name)
+    assert done.returncode == 1 and message in done.stderr
+    assert listed(tmp_path / "backups") == before

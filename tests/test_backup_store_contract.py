@@ -150,3 +150,16 @@ def test_a_manifest_naming_another_id_is_refused(
     listing = target.list()
     assert [m.id for m in listing.manifests] == [made.id]
     assert "names another id" in listing.problems[0]
+
+
+def test_write_manifest_replaces_the_manifest_and_leaves_the_data(
+    store: tuple[Any, Raw], backup: tuple[Manifest, Path], tmp_path: Path
+) -> None:
+    target, _ = store
+    made, data = backup
+    stored = target.put(made, str(data))
+    target.write_manifest(stored.with_(pinned=True))
+    (listed_one,) = target.list().manifests
+    assert listed_one.pinned and listed_one.sha256_gz == made.sha256_gz
+    fetched = target.fetch(listed_one, str(tmp_path / "download.gz"))
+    assert hashlib.sha256(Path(fetched).read_bytes()).hexdigest() == made.sha256_gz

@@ -9,6 +9,8 @@
                                               checked through STATE_DIR/services.lock; an
                                               unreadable live DB is moved to quarantine/)
     voyagr-wsgi backup prune [--dry-run]      apply retention (or show what it would do)
+    voyagr-wsgi backup pin ID | unpin ID      keep one backup out of retention, or give it
+                                              back (pre-restore safety backups are pinned)
 
 Exit status 0 on success, 1 on failure (with the reason on stderr), 2 on bad usage,
 75 (EX_TEMPFAIL) when another backup or restore holds the lock.
@@ -42,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore", help="restore a backup by id")
     restore.add_argument("id")
     restore.add_argument("--offline", action="store_true", help="the app is stopped")
+    for action, text in (("pin", "never delete this backup"), ("unpin", "let retention decide")):
+        sub.add_parser(action, help=text).add_argument("id")
     prune = sub.add_parser("prune", help="apply the retention policy")
     prune.add_argument("--dry-run", action="store_true", help="only show the plan")
     return parser
@@ -67,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"  {m.id}  {_when(m.created_ts)}  {m.gz_bytes:>12}  {m.reason}{flags}")
                 for problem in listing.problems:
                     print(f"  PROBLEM {problem}")
+        elif args.action in ("pin", "unpin"):
+            changed = manager.pin(args.id, args.action == "pin")
+            print(f"{changed.id}: {'pinned' if changed.pinned else 'unpinned'}")
         elif args.action == "verify":
             checked = manager.verify(args.id)
             print(f"{checked.id}: size, SHA-256, gzip stream and integrity checks passed")

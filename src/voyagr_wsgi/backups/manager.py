@@ -266,6 +266,24 @@ class BackupManager:
                 return store, manifest
         raise BackupNotFound(f"no committed backup has id {backup_id}")
 
+    def pin(self, name: object, pinned: bool = True) -> Manifest:
+        """Pin backup ``name`` (retention never deletes it) or unpin it, in every store that
+        holds it; the pre-restore safety backups are made pinned."""
+        backup_id = parse_id(name)
+        changed: Manifest | None = None
+        with self.locked():
+            for store in self.stores():
+                manifest = store.list().find(backup_id)
+                if manifest is None:
+                    continue
+                if manifest.pinned != pinned:
+                    store.write_manifest(manifest.with_(pinned=pinned))
+                changed = manifest.with_(pinned=pinned)
+        if changed is None:
+            raise BackupNotFound(f"no committed backup has id {backup_id}")
+        log.info("backup %s %s", backup_id, "pinned" if pinned else "unpinned")
+        return changed
+
     def verify(self, name: object) -> Manifest:
         store, manifest = self.find(name)
         with self.locked():

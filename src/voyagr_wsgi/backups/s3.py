@@ -154,17 +154,20 @@ class S3Store:
                 f"s3: {manifest.id} failed its check after upload: {problem}"
             )
         stored = manifest.with_(encryption=str(head.get("ServerSideEncryption")))
+        self.write_manifest(stored)
+        return stored
+
+    def write_manifest(self, manifest: Manifest) -> None:
         try:
             self.client.put_object(
                 Bucket=self.bucket,
                 Key=self.prefix + manifest.manifest_name,
-                Body=stored.to_json(),
+                Body=manifest.to_json(),
                 ContentType="application/json",
                 **self._sse_args(),
             )
         except _ERRORS as exc:
             raise StorageError(f"s3: manifest of {manifest.id} failed: {exc}") from exc
-        return stored
 
     def _check_head(self, head: dict[str, Any], manifest: Manifest) -> str | None:
         if head.get("ContentLength") != manifest.gz_bytes:

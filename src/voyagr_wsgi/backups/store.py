@@ -44,6 +44,10 @@ class BackupStore(Protocol):
         """Store the data then the manifest (the commit marker); the manifest as stored."""
         ...
 
+    def write_manifest(self, manifest: Manifest) -> None:
+        """Replace a committed backup's manifest (to pin or unpin it); the data is untouched."""
+        ...
+
     def fetch(self, manifest: Manifest, dest_path: str) -> str:
         """A local path holding the data object (``dest_path`` if it had to be downloaded)."""
         ...
