@@ -17,8 +17,9 @@ P = "/api/production/"
 TOKEN = Secret("s3cret-token-for-tests-0123456789")
 
 
-def health_with(status: Status) -> Health:
-    return Health([lambda: [Check("db:responseTime", status, 12, "ms", output=f"db {status}")]])
+def health_with(status: Status, *, readiness: bool = False) -> Health:
+    check = Check("db:responseTime", status, 12, "ms", output=f"db {status}", readiness=readiness)
+    return Health([lambda: [check]])
 
 
 @pytest.mark.parametrize(
@@ -30,11 +31,15 @@ def health_with(status: Status) -> Health:
         pytest.param("livez", "fail", 200, {"status": "pass"}, id="livez ignores checks"),
         pytest.param("readyz", "pass", 200, {"status": "pass"}, id="readyz pass"),
         pytest.param("readyz", "warn", 200, {"status": "warn"}, id="readyz warn 200"),
-        pytest.param("readyz", "fail", 503, {"status": "fail"}, id="readyz fail 503"),
+        pytest.param("readyz", "fail", 200, {"status": "warn"}, id="readyz: observation fails"),
+        pytest.param("readyz", "fail*", 503, {"status": "fail"}, id="readyz: readiness fails"),
+        pytest.param("readyz", "warn*", 200, {"status": "warn"}, id="readyz: readiness warns"),
+        pytest.param("health", "fail*", 503, {"status": "fail"}, id="health: readiness fails"),
     ],
 )
-def test_minimal_answers(path: str, status: Status, code: int, body: dict[str, str]) -> None:
-    layer = Probe(hello_app, health=health_with(status), token=TOKEN)
+def test_minimal_answers(path: str, status: str, code: int, body: dict[str, str]) -> None:
+    health = health_with(status.rstrip("*"), readiness=status.endswith("*"))  # type: ignore[arg-type]
+    layer = Probe(hello_app, health=health, token=TOKEN)
     result = call(layer, make_environ(P + path, remote="203.0.113.9"))
     assert result.code == code
     assert json.loads(result.body) == body
@@ -99,7 +104,7 @@ def test_other_methods_get_405_with_allow(path: str, method: str) -> None:
 
 @pytest.mark.parametrize("path", ["health", "livez", "readyz"])
 def test_head_has_headers_and_no_body(path: str) -> None:
-    layer = Probe(hello_app, health=health_with("fail"))
+    layer = Probe(hello_app, health=health_with("fail", readiness=True))
     result = call(layer, make_environ(P + path, method="HEAD"))
     assert result.body == b""
     assert result.code == (200 if path == "livez" else 503)
@@ -171,3 +176,20 @@ def test_streaming_body_with_lazy_start_response_passes_through() -> None:
 def test_exc_info_second_start_response_passes_through() -> None:
     result = call(Probe(exc_info_app), make_environ("/"))
     assert (result.code, result.body) == (500, b"error")
+
+
+def test_a_failing_upstream_fails_health_but_keeps_every_instance_ready() -> None:
+    # an upstream failure rate over its fail threshold is the same on every instance: readyz
+    # answering 503 for it would take them all out of the load balancer at once
+    from voyagr_wsgi.metrics.trackers import track_upstream
+
+    stack = compose(hello_app, Settings(allowed_hosts=("example.com",)))
+    registry = stack.layer("Metrics").registry
+    call_ = track_upstream("payments", registry=registry)
+    for _ in range(40):
+        with call_:
+            call_.fail()  # e.g. the upstream answered 503
+    health = call(stack, make_environ(P + "health", remote="203.0.113.9"))
+    ready = call(stack, make_environ(P + "readyz", remote="203.0.113.9"))
+    assert (health.code, json.loads(health.body)) == (503, {"status": "fail"})
+    assert (ready.code, json.loads(ready.body)) == (200, {"status": "warn"})

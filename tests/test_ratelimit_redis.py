@@ -88,11 +88,14 @@ def test_redis_killed_mid_test_then_back_on_the_same_port(
         report = checks.evaluate()
         assert report.status == health
         assert "unreachable" in report.checks[0].output  # type: ignore[operator]
+        # fail closed: this instance can only answer 503, so it is not ready either
+        assert report.ready is (failure == "open")
+        assert report.readiness == ("warn" if failure == "open" else "fail")
 
         server.start()  # a new, empty server on the same port
         clock.advance(1.5)  # past the back-off: the next request tries Redis again
         assert [call(app, make_environ()).code for _ in range(3)] == [200, 200, 429]
-        assert checks.evaluate().status == "pass"
+        assert checks.evaluate().status == "pass" and checks.evaluate().ready
     finally:
         store.close()
 

@@ -6,6 +6,14 @@ Each area (metrics, backups, alerts) contributes a *health source*: a callable r
 ``"component:measurement"``, each a list of observations, ``notes`` listing the issues.
 pass and warn answer 200, fail answers 503, so ``warn`` never fails a load-balancer probe.
 
+Readiness is narrower: only a check marked ``readiness=True`` (a dependency this instance
+cannot serve without, such as a fail-closed rate-limit store that is down) makes
+``readyz`` answer 503. Observations of traffic (error rate, p95, an upstream's failure
+rate, cache hit rate, slow queries) fail ``health`` but only degrade ``readyz`` to ``warn``:
+they are shared by every instance, so failing readiness on them would take all instances
+out of the load balancer at once (Kubernetes' probe guidance; ``reference/metrics_alerts.md``
+section 4.6).
+
 A source that raises is itself reported as a failing check (``health:source``), never as a
 traceback: health must answer when something is broken.
 """
@@ -46,6 +54,8 @@ class Check:
     output: str | None = None  # the issue, in words; omitted when passing
     component_id: str | None = None
     component_type: Literal["component", "datastore", "system"] = "component"
+    #: a fail here means the instance cannot serve: readyz answers 503 (see the module doc)
+    readiness: bool = False
 
     def as_json(self, now_iso: str) -> dict[str, Any]:
         doc: dict[str, Any] = {"componentType": self.component_type, "status": self.status}
@@ -69,6 +79,14 @@ class HealthReport:
     status: Status
     checks: tuple[Check, ...] = ()
     issues: tuple[str, ...] = field(default=())
+    ready: bool = True  # no readiness check fails
+
+    @property
+    def readiness(self) -> Status:
+        """What readyz answers: fail when not ready, else warn when anything is not pass."""
+        if not self.ready:
+            return "fail"
+        return "pass" if self.status == "pass" else "warn"
 
     @property
     def http_status(self) -> str:
@@ -113,4 +131,5 @@ class Health:
                     Check("health:source", "fail", output=f"{type(exc).__name__} in a check")
                 )
         issues = tuple(c.output for c in checks if c.status != "pass" and c.output)
-        return HealthReport(worst(c.status for c in checks), tuple(checks), issues)
+        ready = not any(c.readiness and c.status == "fail" for c in checks)
+        return HealthReport(worst(c.status for c in checks), tuple(checks), issues, ready)

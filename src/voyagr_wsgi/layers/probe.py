@@ -18,7 +18,11 @@ methods get ``405`` with ``Allow: GET, HEAD``); every answer is JSON with
   token is set) gets the full ``application/health+json`` document
   (draft-inadarei-api-health-check-06) instead;
 - ``livez``: the process answers, so always ``200 {"status":"pass"}``; it runs no check;
-- ``readyz``: ``200`` unless the health status is ``fail`` (``503``).
+- ``readyz``: ``503 {"status": "fail"}`` only when a *readiness* check fails (a dependency
+  the instance cannot serve without, e.g. a fail-closed rate-limit store that is down);
+  otherwise ``200`` with ``pass``, or ``warn`` when any check is not passing: a failing
+  observation of traffic (error rate, p95, an upstream) is shared by every instance, and
+  failing readiness on it would pull them all from the load balancer at once.
 
 Only these exact paths are answered (no prefixes, no trailing-slash variants), so the hole
 this opens in host checking and HTTPS enforcement is three read-only URLs. Everything else
@@ -117,6 +121,8 @@ class Probe(Layer):
             answer = _NOT_ALLOWED
         elif route == "livez":
             answer = _MINIMAL["pass"]
+        elif route == "readyz":
+            answer = _MINIMAL[self._report().readiness]
         else:
             report = self._report()
             if route == "health" and is_authorized(environ, self.token):

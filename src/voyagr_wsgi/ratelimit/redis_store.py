@@ -170,6 +170,7 @@ def store_health(
                 "failures",
                 output=f"rate-limit store unreachable ({store.last_error}); {action}",
                 component_type="datastore",
+                readiness=failure == "closed",  # fail closed: this instance answers only 503
             )
         ]
 
