@@ -9,6 +9,7 @@ import pytest
 
 from conftest import call, free_port, hello_app, make_environ
 from ratelimit_helpers import FakeClock, RedisServer
+from voyagr_wsgi import Settings, compose
 from voyagr_wsgi.errors import StorageError
 from voyagr_wsgi.health import Health
 from voyagr_wsgi.ratelimit import Policy, Rate
@@ -119,3 +120,33 @@ def test_workers_sharing_redis_share_one_budget(server: RedisServer) -> None:
     assert codes == [200, 200, 200, 429, 429]
     for worker in workers:
         worker.store.close()  # type: ignore[attr-defined]
+
+
+def test_apps_sharing_one_redis_keep_apart_with_their_own_prefix(server: RedisServer) -> None:
+    def app(prefix: str) -> RateLimit:
+        return compose(  # type: ignore[return-value]
+            hello_app,
+            Settings.from_env(
+                {"ALLOWED_HOSTS": "example.com", "RATE_LIMIT_REQUESTS": "2",
+                 "RATE_LIMIT_STORAGE": server.url, "RATE_LIMIT_REDIS_PREFIX": prefix,
+                 "BACKUP_ENABLED": "false", "ALERTS_ENABLED": "false"}
+            ),
+        )  # fmt: skip
+
+    shop, blog, shop_again = app("shop:rl:"), app("blog:rl:"), app("shop:rl:")
+    assert [call(shop, make_environ()).code for _ in range(3)] == [200, 200, 429]
+    assert [call(blog, make_environ()).code for _ in range(3)] == [200, 200, 429]
+    assert call(shop_again, make_environ()).code == 429  # the same prefix: the same budget
+    assert server_keys(server) == ["blog:rl:{203.0.113.7}", "shop:rl:{203.0.113.7}"]
+    for stack in (shop, blog, shop_again):
+        stack.components["ratelimit"].close()
+
+
+def server_keys(server: RedisServer) -> list[str]:
+    import redis
+
+    client = redis.Redis.from_url(server.url, decode_responses=True)
+    try:
+        return sorted(client.keys("*"))
+    finally:
+        client.close()

@@ -14,6 +14,7 @@ Variables (documented in ``docs/env/30-ratelimit.env``):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -35,6 +36,7 @@ class RateLimitSettings:
     burst: int | None = None  # None: the quota
     storage: str = "memory"  # or a redis:// URL
     redis_failure: Literal["open", "closed"] = "open"
+    redis_prefix: str = "vy:rl:"  # key prefix: one per app sharing a Redis
     max_keys: int = 1_000_000
     ipv6_prefix: int = 64
     headers: bool = True
@@ -50,6 +52,12 @@ class RateLimitSettings:
         if storage != "memory" and not storage.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigurationError(
                 f"RATE_LIMIT_STORAGE={storage!r}: use 'memory' or a redis://host:port/db URL"
+            )
+        redis_prefix = env.str("RATE_LIMIT_REDIS_PREFIX", "vy:rl:")
+        if not re.fullmatch(r"[!-z|~]{1,64}", redis_prefix):  # printable, no space, no { }
+            raise ConfigurationError(
+                f"RATE_LIMIT_REDIS_PREFIX={redis_prefix!r}: 1-64 printable characters without "
+                "spaces or braces (example: myapp:rl:)"
             )
         routes = []
         for item in env.list("RATE_LIMIT_ROUTES"):
@@ -68,6 +76,7 @@ class RateLimitSettings:
             burst=burst,
             storage=storage,
             redis_failure=env.choice("RATE_LIMIT_REDIS_FAILURE", "open", ("open", "closed")),
+            redis_prefix=redis_prefix,
             max_keys=env.int("RATE_LIMIT_MAX_KEYS", 1_000_000, minimum=1),
             ipv6_prefix=env.int("RATE_LIMIT_IPV6_PREFIX", 64, minimum=1, maximum=128),
             headers=env.bool("RATE_LIMIT_HEADERS", True),
@@ -99,7 +108,7 @@ def layer_from_settings(cls: type[RateLimit], settings: Any, context: Any) -> Ra
     else:
         from .redis_store import RedisStore
 
-        store = RedisStore(section.storage)
+        store = RedisStore(section.storage, prefix=section.redis_prefix)
         if context is not None:
             context.health.add(store_health(store, section.redis_failure))
     if context is not None:
