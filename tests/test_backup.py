@@ -335,3 +335,58 @@ def test_pin_refuses_bad_and_unknown_ids(tmp_path: Path, name: str, message: str
     done = cli(env, "pin", name)
     assert done.returncode == 1 and message in done.stderr
     assert listed(tmp_path / "backups") == before
+
+
+def test_two_databases_sharing_a_store_never_prune_or_restore_each_other(tmp_path: Path) -> None:
+    # the reference's "backup set": retention and restore work on one database's backups;
+    # before sets, an instance sharing the folder or S3 prefix pruned the other's history
+    make_db(tmp_path / "app.db")
+    make_db(tmp_path / "shop.db")
+    clock = [1_767_322_800.0]
+    shared = str(tmp_path / "shared")
+
+    def manager(db: str) -> BackupManager:
+        settings = backup_settings(
+            tmp_path, database_path=str(tmp_path / db), backup_dir=shared,
+            retention_daily=2, retention_weekly=0, retention_monthly=0, retention_min_keep=1,
+        )  # fmt: skip
+        return BackupManager(settings, clock=lambda: clock[0])
+
+    app, shop = manager("app.db"), manager("shop.db")
+    assert (app.set_name, shop.set_name) == ("app", "shop")
+    made: dict[str, list[str]] = {"app": [], "shop": []}
+    for _ in range(4):
+        made["app"].append(app.create().id)
+        made["shop"].append(shop.create().id)
+        clock[0] += 86_400
+    assert [m.id for m in app.list()["local"].manifests] == made["app"][-2:]
+    assert [m.id for m in shop.list()["local"].manifests] == made["shop"][-2:]
+    assert sorted(listed(shared)) == sorted(made["app"][-2:] + made["shop"][-2:])
+    with pytest.raises(BackupError, match="no committed backup of set 'app'"):
+        app.restore(made["shop"][-1])
+    assert app.pin(made["app"][-1]).pinned
+    with pytest.raises(BackupError, match="of set 'shop'"):
+        shop.pin(made["app"][-1])
+
+
+@pytest.mark.parametrize(
+    ("database", "backup_set", "expected"),
+    [
+        pytest.param("data/app.db", "", "app", id="the database file's name"),
+        pytest.param("data/my app.sqlite3", "", "my-app", id="unsafe characters replaced"),
+        pytest.param("data/app.db", "eu-west.primary", "eu-west.primary", id="BACKUP_SET"),
+    ],
+)
+def test_backup_set_name(database: str, backup_set: str, expected: str, tmp_path: Path) -> None:
+    from voyagr_wsgi import Settings
+
+    env = {"DATABASE_PATH": database, "BACKUP_SET": backup_set}
+    assert Settings.from_env(env).backups.set_name == expected
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "x" * 65, "white space"])
+def test_backup_set_is_validated(bad: str) -> None:
+    from voyagr_wsgi import ConfigurationError, Settings
+
+    with pytest.raises(ConfigurationError, match="BACKUP_SET"):
+        Settings.from_env({"DATABASE_PATH": "app.db", "BACKUP_SET": bad})

@@ -14,6 +14,8 @@ A bad value raises :class:`~voyagr_wsgi.ConfigurationError` naming the variable.
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,6 +26,7 @@ __all__ = ["BackupSettings"]
 
 SSE = Literal["AES256", "aws:kms"]
 _MIB = 1024 * 1024
+_SET_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,9 @@ class BackupSettings:
     s3_multipart_chunksize: int = 16 * _MIB  # bytes
     s3_checksum_when_required: bool = False  # for S3-compatible services (boto3 >= 1.36)
     s3_retry_s: float = 900.0  # seconds before a failed upload is retried
+    #: the backups this instance lists, prunes and restores: "" = the database file's name
+    #: without its extension (app.db -> app); give each database sharing a store its own
+    backup_set: str = ""
 
     def __post_init__(self) -> None:
         if self.interval_hours <= 0:
@@ -66,8 +72,21 @@ class BackupSettings:
             raise ConfigurationError(f"S3_PREFIX={self.s3_prefix!r} must end with '/'")
         if self.s3_prefix.startswith("/") or ".." in self.s3_prefix.split("/"):
             raise ConfigurationError(f"S3_PREFIX={self.s3_prefix!r}: no leading '/' or '..'")
+        if self.backup_set and not _SET_RE.fullmatch(self.backup_set):
+            raise ConfigurationError(
+                f"BACKUP_SET={self.backup_set!r}: 1-64 letters, digits, '.', '_' or '-'"
+            )
         if self.s3_multipart_chunksize < 5 * _MIB:
             raise ConfigurationError("S3_MULTIPART_CHUNKSIZE_MB must be >= 5 (the S3 minimum)")
+
+    @property
+    def set_name(self) -> str:
+        """``backup_set``, or the database file's name without its extension."""
+        if self.backup_set:
+            return self.backup_set
+        stem = os.path.splitext(os.path.basename(self.database_path))[0]
+        cleaned = re.sub(r"[^A-Za-z0-9._-]", "-", stem)[:64]
+        return cleaned or "default"
 
     @property
     def interval_s(self) -> float:
@@ -95,6 +114,7 @@ class BackupSettings:
             s3_multipart_chunksize=env.int("S3_MULTIPART_CHUNKSIZE_MB", 16, minimum=5) * _MIB,
             s3_checksum_when_required=env.bool("S3_CHECKSUM_WHEN_REQUIRED", False),
             s3_retry_s=env.float("BACKUP_S3_RETRY_SECONDS", 900.0, minimum=1.0),
+            backup_set=env.str("BACKUP_SET"),
         )
 
 

@@ -61,6 +61,7 @@ class BackupManager:
         if not settings.database_path:
             raise BackupError("DATABASE_PATH is not set: there is nothing to back up")
         self.settings = settings
+        self.set_name = settings.set_name
         self.db_path = os.path.abspath(settings.database_path)
         self.local = LocalStore(settings.backup_dir)
         self._remote = remote
@@ -150,6 +151,7 @@ class BackupManager:
                 verified=True,
                 pinned=pinned,
                 reason=reason,
+                backup_set=self.set_name,
             )
             manifest = self.local.put(manifest, stored.path)
         except BackupError as exc:
@@ -195,7 +197,7 @@ class BackupManager:
         failed_at = status.last_upload_failure_ts or 0.0
         if not force and self.clock() - failed_at < self.settings.s3_retry_s:
             return []
-        listing = self.local.list()
+        listing = self._listing(self.local)
         done = []
         for backup_id in list(status.pending_uploads):
             manifest = listing.find(backup_id)
@@ -216,14 +218,21 @@ class BackupManager:
         doc = status.as_dict()
         doc["interval_s"] = self.settings.interval_s
         if doc["last_success_ts"] is None:
-            verified = [m for m in self.local.list().manifests if m.verified]
+            verified = [m for m in self._listing(self.local).manifests if m.verified]
             if verified:
                 doc["last_success_ts"] = verified[-1].created_ts
         return doc
 
     # -- listing, retention --------------------------------------------------------------
+    def _listing(self, store: BackupStore) -> Listing:
+        """``store``'s listing, this set's backups only: another database's backups sharing
+        the folder or S3 prefix are never pruned, restored, pinned or counted here."""
+        listing = store.list()
+        own = tuple(m for m in listing.manifests if m.backup_set in ("", self.set_name))
+        return Listing(own, listing.problems)
+
     def list(self) -> dict[str, Listing]:
-        return {store.name: store.list() for store in self.stores()}
+        return {store.name: self._listing(store) for store in self.stores()}
 
     def prune(self, *, dry_run: bool = False) -> dict[str, Plan[Manifest]]:
         if dry_run:
@@ -232,7 +241,7 @@ class BackupManager:
             return self._prune_all()
 
     def _plan(self, store: BackupStore) -> Plan[Manifest]:
-        listing = store.list()
+        listing = self._listing(store)
         if not listing.complete:
             raise RetentionError(
                 f"{store.name}: incomplete listing, retention aborted: {listing.problems[0]}"
@@ -261,10 +270,10 @@ class BackupManager:
         """The store and manifest of backup ``name`` (validated first, then looked up)."""
         backup_id = parse_id(name)
         for store in self.stores():
-            manifest = store.list().find(backup_id)
+            manifest = self._listing(store).find(backup_id)
             if manifest is not None:
                 return store, manifest
-        raise BackupNotFound(f"no committed backup has id {backup_id}")
+        raise BackupNotFound(f"no committed backup of set {self.set_name!r} has id {backup_id}")
 
     def pin(self, name: object, pinned: bool = True) -> Manifest:
         """Pin backup ``name`` (retention never deletes it) or unpin it, in every store that
@@ -273,14 +282,14 @@ class BackupManager:
         changed: Manifest | None = None
         with self.locked():
             for store in self.stores():
-                manifest = store.list().find(backup_id)
+                manifest = self._listing(store).find(backup_id)
                 if manifest is None:
                     continue
                 if manifest.pinned != pinned:
                     store.write_manifest(manifest.with_(pinned=pinned))
                 changed = manifest.with_(pinned=pinned)
         if changed is None:
-            raise BackupNotFound(f"no committed backup has id {backup_id}")
+            raise BackupNotFound(f"no committed backup of set {self.set_name!r} has id {backup_id}")
         log.info("backup %s %s", backup_id, "pinned" if pinned else "unpinned")
         return changed
 

@@ -9,7 +9,8 @@ Fields: ``id``, ``created_at`` (ISO 8601 UTC) and ``created_ts`` (epoch), ``db_b
 ``page_size``, ``user_version``, ``schema_sha256`` (SHA-256 of the ordered ``sqlite_schema``
 SQL), ``sqlite_version``, ``verified`` (integrity + foreign-key checks passed), ``pinned``
 (never deleted by retention), ``encryption`` (``none`` locally, the S3 SSE algorithm in S3),
-``reason`` (``scheduled``, ``manual``, ``pre-restore``) and ``format`` (1).
+``reason`` (``scheduled``, ``manual``, ``pre-restore``), ``format`` (1) and ``backup_set``
+(the database it belongs to: ``BACKUP_SET``; absent in older manifests, read as "").
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Manifest:
     encryption: str = "none"
     reason: str = "manual"
     format: int = FORMAT
+    backup_set: str = ""
 
     @property
     def created_at(self) -> datetime:
@@ -95,6 +97,7 @@ class Manifest:
                 encryption=_typed(doc, "encryption", str),
                 reason=_typed(doc, "reason", str),
                 format=_typed(doc, "format", int),
+                backup_set=_typed({"backup_set": "", **doc}, "backup_set", str),
             )
         except (KeyError, TypeError) as exc:
             raise BackupError(f"manifest {expected_id or '?'}: {exc}") from exc
