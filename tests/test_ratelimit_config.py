@@ -157,3 +157,8 @@ def test_exported_members_exist() -> None:
         assert getattr(ratelimit, name) is not None
     public: Any = {n for n in dir(ratelimit) if not n.startswith("_")}
     assert set(ratelimit.__all__) <= public
+
+
+def test_local_failure_policy_from_the_environment() -> None:
+    env = {"RATE_LIMIT_STORAGE": "redis://127.0.0.1:1/0", "RATE_LIMIT_REDIS_FAILURE": "local"}
+    assert Settings.from_env(env).ratelimit.redis_failure == "local"

@@ -150,3 +150,34 @@ def server_keys(server: RedisServer) -> list[str]:
         return sorted(client.keys("*"))
     finally:
         client.close()
+
+
+def test_local_failure_policy_keeps_limiting_in_process_while_redis_is_down(
+    server: RedisServer,
+) -> None:
+    clock = FakeClock()
+    store = RedisStore(server.url, now=clock, backoff_s=1.0, log_every_s=60.0)
+    checks = Health([store_health(store, "local")])
+    app = RateLimit(hello_app, "2/60s", store=store, failure="local")
+    try:
+        assert [call(app, make_environ()).code for _ in range(3)] == [200, 200, 429]
+        server.kill()
+        # the process's own store starts empty: the quota again, then 429 (not unlimited)
+        results = [call(app, make_environ()) for _ in range(4)]
+        assert [r.code for r in results] == [200, 200, 429, 429]
+        assert results[0].header("RateLimit") == '"default";r=1;t=30'
+        assert [call(app, make_environ(remote="198.51.100.8")).code for _ in range(3)] == [
+            200,
+            200,
+            429,
+        ]
+        report = checks.evaluate()
+        assert (report.status, report.ready) == ("warn", True)
+        assert "each process limits on its own" in (report.checks[0].output or "")
+
+        server.start()
+        clock.advance(1.5)  # past the back-off: Redis decides again (a new, empty server)
+        assert [call(app, make_environ()).code for _ in range(3)] == [200, 200, 429]
+        assert checks.evaluate().status == "pass"
+    finally:
+        store.close()

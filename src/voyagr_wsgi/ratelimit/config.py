@@ -35,7 +35,7 @@ class RateLimitSettings:
     window_s: float = 60.0  # seconds
     burst: int | None = None  # None: the quota
     storage: str = "memory"  # or a redis:// URL
-    redis_failure: Literal["open", "closed"] = "open"
+    redis_failure: Literal["open", "closed", "local"] = "open"
     redis_prefix: str = "vy:rl:"  # key prefix: one per app sharing a Redis
     max_keys: int = 1_000_000
     ipv6_prefix: int = 64
@@ -75,7 +75,9 @@ class RateLimitSettings:
             window_s=env.float("RATE_LIMIT_WINDOW_SECONDS", 60.0, minimum=0.001),
             burst=burst,
             storage=storage,
-            redis_failure=env.choice("RATE_LIMIT_REDIS_FAILURE", "open", ("open", "closed")),
+            redis_failure=env.choice(
+                "RATE_LIMIT_REDIS_FAILURE", "open", ("open", "closed", "local")
+            ),
             redis_prefix=redis_prefix,
             max_keys=env.int("RATE_LIMIT_MAX_KEYS", 1_000_000, minimum=1),
             ipv6_prefix=env.int("RATE_LIMIT_IPV6_PREFIX", 64, minimum=1, maximum=128),

@@ -27,7 +27,9 @@ header lets a client mint budgets: only key on values the client cannot choose f
 Stores: :class:`~.memory.MemoryStore` (default, per process, bounded by ``max_keys``) or
 :class:`~.redis_store.RedisStore`. When the store fails, ``failure="open"`` (default) lets the
 request through without RateLimit fields, ``"closed"`` answers 503
-(``temporary-reduced-capacity``). The body is never buffered: headers are added through a
+(``temporary-reduced-capacity``), ``"local"`` decides in a per-process memory store until the
+shared store answers again (each worker then enforces the limit alone: at most N x the limit
+over N workers, instead of no limit at all). The body is never buffered: headers are added through a
 wrapped ``start_response`` and the app's iterable (and its ``close()``) is returned as is.
 """
 
@@ -76,7 +78,7 @@ class RateLimit(Layer):
         max_keys: int = 1_000_000,
         headers: bool = True,
         legacy_headers: bool = False,
-        failure: Literal["open", "closed"] = "open",
+        failure: Literal["open", "closed", "local"] = "open",
     ) -> None:
         if isinstance(app, str | Rate):
             app, spec = None, app
@@ -105,8 +107,10 @@ class RateLimit(Layer):
         )
         if not isinstance(store, Store):
             raise ConfigurationError(f"RateLimit: store={store!r} has no update()/clear()")
-        if failure not in ("open", "closed"):
-            raise ConfigurationError(f"RateLimit: failure={failure!r}; use 'open' or 'closed'")
+        if failure not in ("open", "closed", "local"):
+            raise ConfigurationError(
+                f"RateLimit: failure={failure!r}; use 'open', 'closed' or 'local'"
+            )
         if not (callable(cost) or (isinstance(cost, int) and cost >= 0)):
             raise ConfigurationError(f"RateLimit: cost={cost!r}; use an int >= 0 or a callable")
         rate = parse_rate(spec, setting="RateLimit spec")
@@ -130,6 +134,8 @@ class RateLimit(Layer):
         self._headers = headers
         self._legacy = legacy_headers
         self._closed = failure == "closed"
+        #: failure="local": where decisions go while the shared store is down
+        self._fallback = MemoryStore(max_keys=max_keys) if failure == "local" else None
         self._simple = not (self._routing or self._allowing or key or self._cost_fn)
         if isinstance(cost, int) and not self.default.policy.can_ever_allow(cost):
             raise ConfigurationError(f"RateLimit: cost={cost} exceeds the burst, never allowed")
@@ -163,9 +169,12 @@ class RateLimit(Layer):
         try:
             allowed, offset = self._update(key, interval, tolerance, cost)
         except StorageError:
-            if self._closed:
+            if self._fallback is not None:
+                allowed, offset = self._fallback.update(key, interval, tolerance, cost)
+            elif self._closed:
                 return unavailable(start_response)
-            return self._next(environ, start_response)
+            else:
+                return self._next(environ, start_response)
         if not allowed:
             return compiled.denied(offset, cost, start_response, legacy=self._legacy)
         if not self._headers:
@@ -209,6 +218,13 @@ class RateLimit(Layer):
         try:
             _, offset = self._update(key, compiled.interval, compiled.tolerance, 0)
         except StorageError as exc:
+            if self._fallback is not None:
+                _, offset = self._fallback.update(key, compiled.interval, compiled.tolerance, 0)
+                detail["reason"] = f"store unavailable ({exc}), deciding in this process"
+                detail["remaining"] = policy.remaining(offset)
+                if offset + cost * compiled.interval <= compiled.tolerance:
+                    return {"outcome": "passes", **detail}
+                return {"outcome": "answers", "status": "429 Too Many Requests", **detail}
             if self._closed:
                 return {"outcome": "answers", "status": "503 Service Unavailable", **detail,
                         "reason": f"store unavailable ({exc}), failure policy closed"}  # fmt: skip

@@ -146,9 +146,10 @@ class RedisStore:
 
 
 def store_health(
-    store: RedisStore, failure: Literal["open", "closed"]
+    store: RedisStore, failure: Literal["open", "closed", "local"]
 ) -> Callable[[], Iterable[Check]]:
-    """A health source: ``ratelimit:store`` warns while failing open, fails while closed."""
+    """A health source: ``ratelimit:store`` warns while failing open or local, fails (and
+    fails readiness) while closed."""
 
     def source() -> list[Check]:
         if store.available:
@@ -161,11 +162,15 @@ def store_health(
                     component_type="datastore",
                 )
             ]
-        action = "requests pass unlimited" if failure == "open" else "requests get 503"
+        action = {
+            "open": "requests pass unlimited",
+            "closed": "requests get 503",
+            "local": "each process limits on its own",
+        }[failure]
         return [
             Check(
                 "ratelimit:store",
-                "warn" if failure == "open" else "fail",
+                "fail" if failure == "closed" else "warn",
                 store.failures,
                 "failures",
                 output=f"rate-limit store unreachable ({store.last_error}); {action}",
