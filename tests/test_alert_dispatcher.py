@@ -66,6 +66,7 @@ def test_retryable_failures_back_off_exponentially_then_deliver() -> None:
         "retried": 3,
         "last_ok": True,
         "last_error": None,
+        "disabled": None,
     }
 
 
@@ -118,6 +119,25 @@ def test_non_retryable_failure_is_counted_failed_without_retry() -> None:
         False,
         "HTTP 404",
     )
+
+
+def test_a_dead_webhook_disables_its_channel_and_spares_the_others() -> None:
+    # a deleted Discord webhook answers 404 to every post, and each one counts towards
+    # Discord's invalid-request ban: after the first, nothing more is sent there
+    clock = FakeClock()
+    dead = Scripted(clock, [DeliveryFailed("HTTP 404", dead=True)], name="discord")
+    alive = Scripted(clock, name="slack")
+    d = make(clock, dead, alive)
+    d.submit(notification(summary="one"))
+    d.submit(notification(summary="two"))  # queued for discord before the 404 came back
+    d.flush(60)
+    d.submit(notification(summary="three"))
+    d.flush(60)
+    assert len(dead.calls) == 1 and len(alive.calls) == 3
+    stats = d.stats()["discord"]
+    assert (stats["failed"], stats["dropped"], stats["retried"]) == (1, 2, 0)
+    assert stats["disabled"] == "HTTP 404: the endpoint is gone or refuses the credentials"
+    assert d.stats()["slack"]["disabled"] is None
 
 
 def test_notification_past_its_deadline_is_dropped_and_counted() -> None:

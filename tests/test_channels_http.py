@@ -199,39 +199,50 @@ KINDS = [pytest.param(k, id=k) for k in ("slack", "discord", "webhook")]
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(
-    ("reply", "retryable", "retry_after"),
+    ("reply", "retryable", "retry_after", "dead"),
     [
-        pytest.param(Reply(429, b"", {"Retry-After": "7"}), True, 7.0, id="429 Retry-After"),
+        pytest.param(Reply(429, b"", {"Retry-After": "7"}), True, 7.0, False, id="429 Retry-After"),
         pytest.param(
             Reply(429, json.dumps({"message": "rl", "retry_after": 2.5, "global": False}).encode()),
             True,
             2.5,
+            False,
             id="429 discord retry_after body",
         ),
         pytest.param(
             Reply(429, b'{"retry_after": 1.5}', {"Retry-After": "3"}),
             True,
             3.0,
+            False,
             id="429 header and body: the longer",
         ),
-        pytest.param(Reply(500, b"oops"), True, None, id="500 retryable"),
-        pytest.param(Reply(404, b"unknown webhook"), False, None, id="404 not retryable"),
-        pytest.param(Reply(400, b"invalid_payload"), False, None, id="400 not retryable"),
+        pytest.param(Reply(500, b"oops"), True, None, False, id="500 retryable"),
+        pytest.param(Reply(404, b"unknown webhook"), False, None, True, id="404: a dead webhook"),
+        pytest.param(Reply(401, b"invalid token"), False, None, True, id="401: dead"),
+        pytest.param(Reply(410, b"gone"), False, None, True, id="410: dead"),
+        pytest.param(Reply(400, b"invalid_payload"), False, None, False, id="400 not retryable"),
         pytest.param(
             Reply(301, b"", {"Location": "http://127.0.0.1:1/"}),
             False,
             None,
+            False,
             id="redirect not followed",
         ),
     ],
 )
 def test_failures_classify_and_never_leak_the_url(
-    receiver: Receiver, kind: str, reply: Reply, retryable: bool, retry_after: float | None
+    receiver: Receiver,
+    kind: str,
+    reply: Reply,
+    retryable: bool,
+    retry_after: float | None,
+    dead: bool,
 ) -> None:
     receiver.default = reply
     with pytest.raises(DeliveryFailed) as info:
         make_channel(kind, secret_url(receiver)).send(notification(), timeout=5)
     assert info.value.retryable is retryable
+    assert info.value.dead is dead
     assert info.value.retry_after_s == retry_after
     assert "s3cr3t" not in str(info.value) and "s3cr3t" not in repr(info.value)
     assert info.value.__cause__ is None and info.value.__suppress_context__

@@ -52,6 +52,7 @@ class ChannelStats:
     retried: int = 0
     last_ok: bool | None = None  # outcome of the last attempt; None before the first
     last_error: str | None = None  # never contains a URL or a secret
+    disabled: str | None = None  # why the channel was taken out (a dead webhook), if it was
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +62,7 @@ class ChannelStats:
             "retried": self.retried,
             "last_ok": self.last_ok,
             "last_error": self.last_error,
+            "disabled": self.disabled,
         }
 
 
@@ -116,6 +118,9 @@ class Dispatcher:
         with self._cv:
             for channel in self.channels:
                 if not channel.accepts(notification):
+                    continue
+                if self._stats[channel.name].disabled:
+                    self._stats[channel.name].dropped += 1
                     continue
                 if len(self._heap) >= self.queue_size:
                     self._stats[channel.name].dropped += 1
@@ -225,6 +230,9 @@ class Dispatcher:
 
     def _attempt(self, job: _Job, *, until: float | None) -> None:
         channel, name = job.channel, job.channel.name
+        if self._stats[name].disabled:
+            self._drop(job, "channel disabled")
+            return
         now = self._clock()
         paced = self._next_at.get(name, 0.0)
         if paced > now:
@@ -261,6 +269,22 @@ class Dispatcher:
         with self._cv:
             stats = self._stats[name]
             stats.last_ok, stats.last_error = False, str(exc)
+        if exc.dead:
+            with self._cv:
+                stats.failed += 1
+                stats.disabled = f"{exc}: the endpoint is gone or refuses the credentials"
+                queued = [j for j in self._heap if j.channel.name == name]
+                self._heap = [j for j in self._heap if j.channel.name != name]
+                heapq.heapify(self._heap)
+                stats.dropped += len(queued)
+            log.error(
+                "alert channel %s disabled until the next restart: %s (fix its URL or "
+                "credentials); %d queued notifications dropped",
+                name,
+                exc,
+                len(queued),
+            )
+            return
         if not exc.retryable:
             with self._cv:
                 stats.failed += 1

@@ -33,11 +33,19 @@ class DeliveryFailed(ChannelError):
     """One delivery attempt failed; ``retryable`` and ``retry_after_s`` guide the dispatcher."""
 
     def __init__(
-        self, message: str, *, retryable: bool = True, retry_after_s: float | None = None
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        retry_after_s: float | None = None,
+        dead: bool = False,
     ) -> None:
         super().__init__(message)
-        self.retryable = retryable
+        self.retryable = retryable and not dead
         self.retry_after_s = retry_after_s
+        #: the endpoint is gone or refuses us for good (HTTP 401, 403, 404, 410): sending the
+        #: next alerts there too would only count towards Discord's invalid-request ban
+        self.dead = dead
 
 
 @runtime_checkable
@@ -112,12 +120,19 @@ def post_json(
             retry_after = _body_retry_after(raw, retry_after)
         retryable = status >= 500 or status in (408, 429)
         raise DeliveryFailed(
-            f"HTTP {status}", retryable=retryable, retry_after_s=retry_after
+            f"HTTP {status}",
+            retryable=retryable,
+            retry_after_s=retry_after,
+            dead=status in _DEAD,
         ) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
         kind = type(reason).__name__ if isinstance(reason, BaseException) else "URLError"
         raise DeliveryFailed(f"network error ({kind})") from None
+
+
+#: answers meaning the webhook was deleted, or its credentials revoked: a configuration error
+_DEAD = frozenset({401, 403, 404, 410})
 
 
 def _body_retry_after(raw: bytes, fallback: float | None) -> float | None:
