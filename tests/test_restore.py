@@ -287,3 +287,59 @@ def test_offline_restore_is_refused_while_the_app_runs_its_services(tmp_path: Pa
         done = cli(env, "restore", made.id, "--offline")
     assert done.returncode == 1 and "needs the app stopped" in done.stderr
     assert rows(tmp_path / "app.db") == 101
+
+
+def _migrate(db: Path) -> None:
+    """What an app's next migration does: a new table and user_version 2."""
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, item INTEGER)")
+        conn.execute("PRAGMA user_version = 2")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def test_a_backup_from_before_a_migration_needs_force(
+    tmp_path: Path, app_and_manager: tuple[Admin, ItemsApp, BackupManager]
+) -> None:
+    app, _, manager = app_and_manager
+    old = manager.create()  # user_version 0, no orders table
+    _migrate(tmp_path / "app.db")
+    before, backups = fingerprint(tmp_path / "app.db"), listed(tmp_path / "backups")
+
+    with pytest.raises(BackupError, match=r"user_version 0 .* live database user_version 2"):
+        manager.restore(old.id)
+    refused = post(app, f"backup/restore/{old.id}")
+    assert refused.code == 409 and b"force" in refused.body
+    assert fingerprint(tmp_path / "app.db") == before
+    assert listed(tmp_path / "backups") == backups, "refused before any safety backup"
+
+    path = f"/api/production/backup/restore/{old.id}"
+    forced = call(app, make_environ(path, method="POST", remote="127.0.0.1", query="force=1"))
+    assert forced.code == 200, forced.body
+    conn = sqlite3.connect(tmp_path / "app.db")
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+        assert (
+            conn.execute("SELECT count(*) FROM sqlite_master WHERE name='orders'").fetchone()[0]
+            == 0
+        )
+    finally:
+        conn.close()
+    safety = manager.local.list().find(json.loads(forced.body)["safety_backup"])
+    assert safety is not None and safety.user_version == 2  # the migrated state is kept
+
+
+def test_cli_restore_refuses_another_schema_without_force(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_db(tmp_path / "app.db", 10)
+    for key, value in env_for(backup_settings(tmp_path)).items():
+        monkeypatch.setenv(key, value)
+    old = BackupManager(backup_settings(tmp_path)).create()
+    _migrate(tmp_path / "app.db")
+    assert backup_cli.main(["restore", old.id]) == 1
+    assert "--force" in capsys.readouterr().err
+    assert backup_cli.main(["restore", old.id, "--force"]) == 0
+    assert f"restored {old.id}" in capsys.readouterr().out

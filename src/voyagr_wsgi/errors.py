@@ -57,6 +57,11 @@ class BackupVerificationError(BackupError):
     """A backup failed its size, SHA-256, gzip or SQLite integrity check."""
 
 
+class BackupIncompatible(BackupError):
+    """The backup's schema or ``user_version`` differs from the live database's: restoring
+    it under the running code needs ``force``; nothing was touched."""
+
+
 class StorageError(VoyagrError):
     """A backend (Redis, S3, SMTP, an HTTP endpoint) failed."""
 

@@ -5,9 +5,12 @@
     voyagr-wsgi backup create                 take, verify and commit one backup now
     voyagr-wsgi backup list                   committed backups in every store
     voyagr-wsgi backup verify ID              download/decompress/check one backup fully
-    voyagr-wsgi backup restore ID [--offline] restore by id (--offline: the app is stopped,
+    voyagr-wsgi backup restore ID [--offline] [--force]
+                                              restore by id (--offline: the app is stopped,
                                               checked through STATE_DIR/services.lock; an
-                                              unreadable live DB is moved to quarantine/)
+                                              unreadable live DB is moved to quarantine/;
+                                              --force: even if the backup's schema or
+                                              user_version differs from the live DB's)
     voyagr-wsgi backup prune [--dry-run]      apply retention (or show what it would do)
     voyagr-wsgi backup pin ID | unpin ID      keep one backup out of retention, or give it
                                               back (pre-restore safety backups are pinned)
@@ -44,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore", help="restore a backup by id")
     restore.add_argument("id")
     restore.add_argument("--offline", action="store_true", help="the app is stopped")
+    restore.add_argument(
+        "--force", action="store_true", help="even if its schema differs from the live DB's"
+    )
     for action, text in (("pin", "never delete this backup"), ("unpin", "let retention decide")):
         sub.add_parser(action, help=text).add_argument("id")
     prune = sub.add_parser("prune", help="apply the retention policy")
@@ -85,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "(its background services are running); stop it or restore without --offline"
                 )
             try:
-                result = manager.restore(args.id, offline=args.offline)
+                result = manager.restore(args.id, offline=args.offline, force=args.force)
             finally:
                 app_lock.release()
             print(

@@ -5,8 +5,9 @@
 - ``POST /api/production/backup/create``: take one now (201; 409 while another runs);
 - ``POST /api/production/backup/restore/{name}``: restore by id. ``name`` must match the id
   pattern (400 otherwise) and be found among listed manifests (404); it never becomes a path
-  or a key. 409 while busy, 422 when the backup fails verification (the live DB untouched),
-  502 when S3 fails.
+  or a key. 409 while busy, 422 when the backup fails verification, 409 when its schema or
+  ``user_version`` differs from the live database's (``?force=1`` restores it anyway; the
+  live DB is untouched otherwise), 502 when S3 fails.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import parse_qs
 
 from .._wsgi import Environ
 from ..admin import AdminRoute, Response, json_body
 from ..errors import (
     BackupError,
+    BackupIncompatible,
     BackupNotFound,
     BackupVerificationError,
     InvalidBackupId,
@@ -38,7 +41,7 @@ def _errors(call: Callable[[], Response]) -> Response:
         return json_body("400 Bad Request", {"error": str(exc)})
     except BackupNotFound as exc:
         return json_body("404 Not Found", {"error": str(exc)})
-    except BackupBusy as exc:
+    except (BackupBusy, BackupIncompatible) as exc:
         return json_body("409 Conflict", {"error": str(exc)})
     except BackupVerificationError as exc:
         return json_body("422 Unprocessable Content", {"error": str(exc)})
@@ -78,7 +81,10 @@ def routes(manager: BackupManager) -> list[AdminRoute]:
         return _errors(lambda: json_body("201 Created", {"backup": manager.create().as_dict()}))
 
     def restore(environ: Environ, params: Mapping[str, str]) -> Response:
-        return _errors(lambda: json_body("200 OK", manager.restore(params.get("name", ""))))
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        force = query.get("force", [""])[-1].lower() in ("1", "true", "yes")
+        name = params.get("name", "")
+        return _errors(lambda: json_body("200 OK", manager.restore(name, force=force)))
 
     return [
         AdminRoute("GET", "backups", listing),

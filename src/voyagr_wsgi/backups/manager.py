@@ -22,12 +22,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..errors import BackupError, BackupNotFound, StorageError
+from ..errors import BackupError, BackupIncompatible, BackupNotFound, StorageError
 from ..services import FileLock
 from ._fs import nospace_error, remove_quietly
 from .config import BackupSettings
@@ -36,7 +37,7 @@ from .local import LocalStore
 from .manifest import Manifest
 from .restore import fetch_verified, replace_offline, swap_checked
 from .retention import Plan, Policy, RetentionError, plan
-from .snapshot import Progress, compress_and_verify, take_snapshot
+from .snapshot import Progress, compress_and_verify, connect_existing, db_facts, take_snapshot
 from .status import Status, StatusFile
 from .store import BackupStore, Listing
 
@@ -299,15 +300,43 @@ class BackupManager:
             remove_quietly(fetch_verified(store, manifest, self.local.staging))
         return manifest
 
-    def restore(self, name: object, *, offline: bool = False) -> dict[str, Any]:
-        """Replace the live database's content with backup ``name``; see restore.py."""
+    def restore(
+        self, name: object, *, offline: bool = False, force: bool = False
+    ) -> dict[str, Any]:
+        """Replace the live database's content with backup ``name``; see restore.py.
+
+        A backup whose schema or ``user_version`` differs from the live database's (taken
+        before or after a migration) is refused with :class:`BackupIncompatible` unless
+        ``force``: the running code expects the live schema.
+        """
         store, manifest = self.find(name)
+        if not force:
+            self._check_compatible(manifest)
         with self.locked():
             candidate = fetch_verified(store, manifest, self.local.staging)
             try:
                 return self._swap(manifest, candidate, offline)
             finally:
                 remove_quietly(candidate)
+
+    def _check_compatible(self, manifest: Manifest) -> None:
+        try:
+            conn = connect_existing(self.db_path)
+            try:
+                _, user_version, schema = db_facts(conn)
+            finally:
+                conn.close()
+        except (BackupError, OSError, sqlite3.Error) as exc:
+            log.warning("live database unreadable (%s): schema not compared", exc)
+            return  # nothing to compare with (a damaged live DB is what restores are for)
+        if (user_version, schema) != (manifest.user_version, manifest.schema_sha256):
+            raise BackupIncompatible(
+                f"backup {manifest.id} has user_version {manifest.user_version} and schema "
+                f"{manifest.schema_sha256[:12]}, the live database user_version {user_version} "
+                f"and schema {schema[:12]} (a migration between them?); nothing was changed. "
+                "Restore it anyway with force (--force, ?force=1) if the code that will run "
+                "expects the backup's schema"
+            )
 
     def _swap(self, manifest: Manifest, candidate: str, offline: bool) -> dict[str, Any]:
         try:
