@@ -91,6 +91,39 @@ def test_streamed_body_is_timed_until_close_and_ttfb_at_start_response() -> None
     assert row[3] == pytest.approx(0.01)  # time to first byte
 
 
+@pytest.mark.parametrize(
+    ("content_type", "recorded"),
+    [
+        pytest.param("text/event-stream", 0.01, id="SSE: its time to first byte"),
+        pytest.param("Text/Event-Stream; charset=utf-8", 0.01, id="SSE, any case"),
+        pytest.param("application/x-ndjson", 60.01, id="other stream: until close"),
+    ],
+)
+def test_an_event_stream_is_timed_to_its_first_byte_not_its_lifetime(
+    content_type: str, recorded: float, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a server-sent-event stream lives for minutes by design: recorded as a latency it would
+    # push p95 past every threshold (the response-time alert, health)
+    clock = FakeClock()
+    registry = Registry()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        clock.t += 0.010
+        start_response("200 OK", [("content-type", content_type)])
+        for _ in range(3):
+            clock.t += 20.0
+            yield b"data: tick\n\n"
+
+    with caplog.at_level(logging.INFO, logger="voyagr_wsgi.access"):
+        call(Metrics(app, registry=registry, clock=clock), make_environ("/events"))
+    (row,) = series(registry).values()
+    assert (row[2], row[3]) == (pytest.approx(recorded), pytest.approx(0.01))
+    window = registry.window_snapshot(600)["latency_s"]
+    assert window["max"] == pytest.approx(recorded)
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "voyagr_wsgi.access"]
+    assert line["duration_ms"] == pytest.approx(60010.0)  # the log keeps the lifetime
+
+
 def test_lazy_start_response_and_close_passed_exactly_once() -> None:
     bodies: list[CloseCounter] = []
     registry = Registry()

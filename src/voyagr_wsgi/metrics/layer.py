@@ -12,7 +12,10 @@ process-wide :func:`~voyagr_wsgi.metrics.default_registry` unless you pass ``reg
 - ``method`` (the nine RFC 9110 methods, anything else as ``_OTHER``, OpenTelemetry's rule),
   ``route`` (a template, never the raw path: see :mod:`.routes`) and ``status``;
 - the duration from the call until the server calls ``close()`` on the body (PEP 3333), so a
-  streamed response is timed in full, and the time to first byte (``start_response``);
+  streamed response is timed in full, and the time to first byte (``start_response``). A
+  server-sent-event stream (``Content-Type: text/event-stream``) is recorded with its time to
+  first byte as its duration: its lifetime (minutes, by design) is not a latency, and would
+  otherwise push p95 past every threshold (the access log still shows the lifetime);
 - requests in flight; exceptions by type, whether raised by the app or while the server
   iterates the body: they are recorded, then re-raised untouched.
 
@@ -227,7 +230,8 @@ class _Call(list[bytes]):
     """
 
     __slots__ = (
-        "body", "clock", "done", "environ", "exc", "header", "layer", "sr", "status", "t0", "ttfb",
+        "body", "clock", "done", "environ", "exc", "header", "headers", "layer", "sr", "status",
+        "t0", "ttfb",
     )  # fmt: skip
 
     body: Iterable[bytes]
@@ -236,6 +240,7 @@ class _Call(list[bytes]):
     environ: Environ
     exc: BaseException | None
     header: tuple[str, str] | None  # X-Request-ID, or None when ids are off
+    headers: Any  # the app's response headers (set by start_response)
     layer: Metrics
     sr: StartResponse
     status: str
@@ -246,6 +251,7 @@ class _Call(list[bytes]):
         if self.ttfb < 0:
             self.ttfb = self.clock() - self.t0
         self.status = status
+        self.headers = headers
         header = self.header
         if header is not None:
             headers = [*headers, header]
@@ -321,10 +327,21 @@ class _Call(list[bytes]):
             layer.registry.record_exception(exc, route)
         ttfb = self.ttfb if self.ttfb >= 0 else duration
         error = exc is not None or status >= 500
-        layer.observe(method, route, status, duration, ttfb, error, end)
+        timed = duration
+        if type(self.body) is not list and _event_stream(getattr(self, "headers", None)):
+            timed = ttfb  # an SSE stream's lifetime is not a latency (module docs)
+        layer.observe(method, route, status, timed, ttfb, error, end)
         if layer.access_log and _log_enabled(INFO):
             rid = self.header[1] if self.header is not None else None
             accesslog.emit(environ, method, route, status, duration, rid)
+
+
+def _event_stream(headers: Any) -> bool:
+    """True when the response headers say ``Content-Type: text/event-stream``."""
+    for name, value in headers or ():
+        if name.lower() == "content-type":
+            return str(value).lower().startswith("text/event-stream")
+    return False
 
 
 class _Stream:
