@@ -393,3 +393,16 @@ def test_concurrent_requests_from_many_threads_are_all_counted() -> None:
     snap = registry.snapshot()
     assert snap["total"] == 40_000 and snap["in_flight"] == 0
     assert sum(snap["slots"][k]["r"][4 + i] for k in snap["slots"] for i in range(15)) == 40_000
+
+
+def test_a_body_closed_before_iteration_is_accounted_without_headers() -> None:
+    # a lazy app has not called start_response when a server (client gone) closes the body
+    registry = Registry()
+
+    def lazy(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/event-stream")])
+        yield b"data: x\n\n"
+
+    body = Metrics(lazy, registry=registry)(make_environ("/"), lambda *a: None)
+    body.close()  # type: ignore[attr-defined]
+    assert list(series(registry)) == [("GET", UNMATCHED, 500)]  # nothing was sent

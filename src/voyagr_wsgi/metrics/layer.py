@@ -328,7 +328,12 @@ class _Call(list[bytes]):
         ttfb = self.ttfb if self.ttfb >= 0 else duration
         error = exc is not None or status >= 500
         timed = duration
-        if type(self.body) is not list and _event_stream(getattr(self, "headers", None)):
+        body = getattr(self, "body", None)  # unset when the app raised before returning
+        if (
+            body is not None
+            and type(body) is not list
+            and _event_stream(getattr(self, "headers", None))
+        ):
             timed = ttfb  # an SSE stream's lifetime is not a latency (module docs)
         layer.observe(method, route, status, timed, ttfb, error, end)
         if layer.access_log and _log_enabled(INFO):
