@@ -271,7 +271,7 @@ class _Call(list[bytes]):
                     if inner is not None:
                         inner()
                 finally:
-                    self.close()
+                    self.close(stream=True)
 
             try:
                 body.close = close  # type: ignore[attr-defined]
@@ -289,7 +289,7 @@ class _Call(list[bytes]):
             if close is not None:
                 close()
         finally:
-            self.close()
+            self.close(stream=True)
 
     def _iterate(self, body: Iterable[bytes]) -> Iterator[bytes]:
         try:
@@ -298,8 +298,9 @@ class _Call(list[bytes]):
             self.exc = exc
             raise
 
-    def close(self) -> None:
-        """The end of the request: account for it (once; the body is closed by now)."""
+    def close(self, stream: bool = False) -> None:
+        """The end of the request: account for it (once; the body is closed by now).
+        ``stream``: the body was not a list (it may be a server-sent-event stream)."""
         if self.done:
             return
         self.done = True
@@ -327,18 +328,14 @@ class _Call(list[bytes]):
             layer.registry.record_exception(exc, route)
         ttfb = self.ttfb if self.ttfb >= 0 else duration
         error = exc is not None or status >= 500
-        timed = duration
-        body = getattr(self, "body", None)  # unset when the app raised before returning
-        if (
-            body is not None
-            and type(body) is not list
-            and _event_stream(getattr(self, "headers", None))
-        ):
-            timed = ttfb  # an SSE stream's lifetime is not a latency (module docs)
-        layer.observe(method, route, status, timed, ttfb, error, end)
+        if stream and _event_stream(getattr(self, "headers", None)):
+            duration, lifetime = ttfb, duration  # an SSE stream's life is no latency (docs)
+        else:
+            lifetime = duration
+        layer.observe(method, route, status, duration, ttfb, error, end)
         if layer.access_log and _log_enabled(INFO):
             rid = self.header[1] if self.header is not None else None
-            accesslog.emit(environ, method, route, status, duration, rid)
+            accesslog.emit(environ, method, route, status, lifetime, rid)
 
 
 def _event_stream(headers: Any) -> bool:
