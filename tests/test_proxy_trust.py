@@ -531,3 +531,77 @@ def test_one_x_forwarded_hop_from_a_trusted_router(
     assert "HTTP_FORWARDED" not in seen
     if "Forwarded" in headers:
         assert seen[ORIG]["HTTP_FORWARDED"] == headers["Forwarded"]
+
+
+# -- X-Forwarded-Prefix (opt-in) ---------------------------------------------------------
+
+
+def behind_prefix(
+    headers: dict[str, str], *, remote: str = "10.0.0.2", prefix: bool = True, script: str = ""
+) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.update(environ)
+        return hello_app(environ, start_response)
+
+    layer = ProxyTrust(app, trusted=TRUSTED, prefix=prefix)
+    environ = make_environ("/x", remote=remote, headers=headers, SCRIPT_NAME=script)
+    assert call(layer, environ).code == 200
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("headers", "script_name"),
+    [
+        pytest.param({"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Prefix": "/app"}, "/app",
+                     id="one hop (the inline path)"),
+        pytest.param({"X-Forwarded-For": "203.0.113.7, 10.0.0.9", "X-Forwarded-Prefix": "/a/b/"},
+                     "/a/b", id="two hops, trailing slash dropped"),
+        pytest.param({"X-Forwarded-Prefix": "/client, /app"}, "/app",
+                     id="the right-most entry: the one the proxy wrote"),
+        pytest.param({"X-Forwarded-Prefix": "/"}, "", id="root"),
+    ],
+)  # fmt: skip
+def test_trusted_prefix_is_prepended_to_script_name(
+    headers: dict[str, str], script_name: str
+) -> None:
+    seen = behind_prefix(headers)
+    assert (seen["SCRIPT_NAME"], seen["PATH_INFO"]) == (script_name, "/x")
+    assert seen[ORIG]["SCRIPT_NAME"] == ""
+
+
+def test_prefix_goes_before_the_servers_own_script_name() -> None:
+    assert behind_prefix({"X-Forwarded-Prefix": "/edge"}, script="/mount")["SCRIPT_NAME"] == (
+        "/edge/mount"
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["app", "//evil.example", "/a/../b", "/./a", "/a%2f..", "/a b", "/a?b", "/a#b", "/a\\b", ""],
+)
+def test_a_prefix_that_is_not_a_plain_path_is_ignored(value: str) -> None:
+    assert behind_prefix({"X-Forwarded-Prefix": value})["SCRIPT_NAME"] == ""
+
+
+def test_prefix_from_an_untrusted_peer_or_when_off_is_never_used() -> None:
+    untrusted = behind_prefix({"X-Forwarded-Prefix": "/app"}, remote="198.51.100.4")
+    assert untrusted["SCRIPT_NAME"] == "" and "HTTP_X_FORWARDED_PREFIX" not in untrusted
+    assert behind_prefix({"X-Forwarded-Prefix": "/app"}, prefix=False)["SCRIPT_NAME"] == ""
+
+
+def test_redirect_keeps_the_prefix_in_a_composed_stack() -> None:
+    from voyagr_wsgi import compose
+
+    settings = Settings.from_env(
+        {"TRUSTED_PROXIES": "10.0.0.0/8", "TRUSTED_PROXY_PREFIX": "true",
+         "ALLOWED_HOSTS": "example.com", "ENFORCE_HTTPS": "true", "BACKUP_ENABLED": "false"}
+    )  # fmt: skip
+    environ = make_environ(
+        "/x",
+        remote="10.0.0.2",
+        headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Prefix": "/app"},
+    )
+    result = call(compose(hello_app, settings), environ)
+    assert (result.code, result.header("Location")) == (301, "https://example.com/app/x")

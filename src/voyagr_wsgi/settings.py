@@ -43,6 +43,7 @@ class Settings:
     # -- proxy trust --------------------------------------------------------------------
     trusted_proxies: tuple[Network, ...] = ()
     trusted_proxy_headers: Literal["x-forwarded", "forwarded", "auto"] = "x-forwarded"
+    trusted_proxy_prefix: bool = False  # honour X-Forwarded-Prefix from trusted proxies
     # -- host check ---------------------------------------------------------------------
     allowed_hosts: tuple[str, ...] = ()
     # -- HTTPS redirect -----------------------------------------------------------------
@@ -89,6 +90,7 @@ class Settings:
             trusted_proxy_headers=env.choice(
                 "TRUSTED_PROXY_HEADERS", "x-forwarded", ("x-forwarded", "forwarded", "auto")
             ),
+            trusted_proxy_prefix=env.bool("TRUSTED_PROXY_PREFIX", False),
             allowed_hosts=_hosts(env.list("ALLOWED_HOSTS")),
             enforce_https=env.bool("ENFORCE_HTTPS", False),
             https_redirect_exempt=env.list("HTTPS_REDIRECT_EXEMPT"),

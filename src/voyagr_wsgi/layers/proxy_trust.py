@@ -48,6 +48,14 @@ from a trusted peer the family not consulted (``Forwarded`` or ``X-Forwarded-*``
 removed. The original values of everything rewritten or removed are kept in
 ``environ["voyagr.proxy_trust.orig"]`` (a dict, set on every request).
 
+``prefix=True`` (``TRUSTED_PROXY_PREFIX``, off by default) also honours ``X-Forwarded-Prefix``
+from a trusted peer, for an app served under a path its proxy strips (werkzeug's
+``x_prefix``): the right-most entry (the one the trusted proxy wrote) is prepended to
+``SCRIPT_NAME``, so URLs the app builds, redirects included, keep the prefix. It must be a
+plain absolute path (``/app``, ``/a/b``): no ``//``, no ``.`` or ``..`` segment, no ``%``,
+nothing outside the RFC 3986 path characters; anything else is ignored. Turn it on only when
+the proxy sets the header itself (overwriting or appending to a client's value).
+
 Unix-socket peers (``REMOTE_ADDR`` empty) cannot be matched by a network and are never
 trusted. The per-peer trust decision and each resolved chain (keyed by the header values)
 are cached in bounded dicts, so a repeat client costs a dict lookup. The common case, one
@@ -58,6 +66,7 @@ no chain at all: it is resolved inline, about 0.8 us per request (``make bench``
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -92,6 +101,9 @@ _OTHER_KEYS = (
     "HTTP_X_FORWARDED_SERVER",
 )
 _ALL_KEYS = ("HTTP_FORWARDED", *_X_KEYS, *_OTHER_KEYS)
+_PREFIX_KEY = "HTTP_X_FORWARDED_PREFIX"
+#: an X-Forwarded-Prefix worth believing: segments of RFC 3986 pchar, without "%"
+_PREFIX_RE = re.compile(r"(?:/[A-Za-z0-9._~!$&'()*+,;=:@-]+)+/?|/")
 _CACHE_MAX = 1024
 _CACHE_CHARS = 512  # longer header sets are resolved every time, never cached
 _MAX_HOPS = 64  # a longer chain is cut: its 65th entry from the right is never read
@@ -111,9 +123,11 @@ class ProxyTrust(Layer):
         *,
         trusted: Iterable[str | Network] = (),
         headers: HeaderMode = "x-forwarded",
+        prefix: bool = False,
     ) -> None:
         networks = tuple(_network(item) for item in trusted)
-        self._init(app, {"trusted": networks, "headers": headers})
+        self._init(app, {"trusted": networks, "headers": headers, "prefix": prefix})
+        self.prefix = prefix
         if headers not in ("auto", "forwarded", "x-forwarded"):
             raise ConfigurationError(
                 f"ProxyTrust headers={headers!r}: accepts 'auto', 'forwarded' or 'x-forwarded'"
@@ -130,7 +144,11 @@ class ProxyTrust(Layer):
     @classmethod
     def from_settings(cls, settings: Settings, context: BuildContext) -> ProxyTrust:
         """Always built (it sets the resolved keys); trusts nothing without TRUSTED_PROXIES."""
-        return cls(trusted=settings.trusted_proxies, headers=settings.trusted_proxy_headers)
+        return cls(
+            trusted=settings.trusted_proxies,
+            headers=settings.trusted_proxy_headers,
+            prefix=settings.trusted_proxy_prefix,
+        )
 
     def is_trusted(self, address: str) -> bool:
         """True when ``address`` (an IP string, a port allowed) is inside a trusted network."""
@@ -205,6 +223,8 @@ class ProxyTrust(Layer):
             environ["REMOTE_ADDR"] = client
         if scheme != url_scheme:
             environ["wsgi.url_scheme"] = scheme
+        if self.prefix and _PREFIX_KEY in environ:
+            _apply_prefix(environ, orig)
         return self._next(environ, start_response)
 
     def explain(self, environ: Environ) -> dict[str, Any]:
@@ -287,6 +307,8 @@ class ProxyTrust(Layer):
             environ["SERVER_NAME"] = name
             port = new_host[len(name) + 1 :]
             environ["SERVER_PORT"] = port or ("443" if scheme == "https" else "80")
+        if self.prefix and _PREFIX_KEY in environ:
+            _apply_prefix(environ, orig)
         return self._next(environ, start_response)
 
     def _walk_forwarded(self, peer: str, header: str) -> tuple[str, Hop | None]:
@@ -314,6 +336,17 @@ class ProxyTrust(Layer):
             if not hop.node.is_ip or not self.is_trusted(client):
                 break
         return client, chosen
+
+
+def _apply_prefix(environ: Environ, orig: dict[str, str | None]) -> None:
+    """Prepend the trusted proxy's ``X-Forwarded-Prefix`` (its right-most entry) to
+    ``SCRIPT_NAME``; a value that is not a plain absolute path is ignored."""
+    value = str(environ[_PREFIX_KEY]).rsplit(",", 1)[-1].strip()
+    if not _PREFIX_RE.fullmatch(value) or any(seg in (".", "..") for seg in value.split("/")):
+        return
+    script_name = environ.get("SCRIPT_NAME", "")
+    orig["SCRIPT_NAME"] = script_name
+    environ["SCRIPT_NAME"] = value.rstrip("/") + script_name
 
 
 def _split(value: str | None) -> list[str]:
