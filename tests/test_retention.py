@@ -163,3 +163,37 @@ def test_a_backup_within_clock_skew_tolerance_is_accepted() -> None:
 def test_an_empty_policy_is_refused() -> None:
     with pytest.raises(RetentionError, match="empty"):
         Policy(daily=0, weekly=0, monthly=0)
+
+
+@pytest.mark.parametrize(
+    ("zone", "times", "deleted"),
+    [
+        pytest.param("UTC", ("2025-12-10T23:30", "2025-12-11T01:30"), ["2025-12-07T12"],
+                     id="UTC: two days"),
+        pytest.param("America/New_York", ("2025-12-10T23:30", "2025-12-11T01:30"),
+                     ["2025-12-10T23"], id="New York: one day (18:30, 20:30)"),
+        pytest.param("UTC", ("2025-12-10T14:30", "2025-12-10T15:30"), ["2025-12-10T14"],
+                     id="UTC: one day"),
+        pytest.param("Asia/Tokyo", ("2025-12-10T14:30", "2025-12-10T15:30"), ["2025-12-07T12"],
+                     id="Tokyo: two days (23:30, 00:30)"),
+    ],
+)  # fmt: skip
+def test_daily_buckets_follow_the_retention_timezone(
+    zone: str, times: tuple[str, str], deleted: list[str]
+) -> None:
+    from voyagr_wsgi.backups.config import BackupSettings
+
+    tz = BackupSettings(database_path="app.db", retention_timezone=zone).retention_tz()
+    # with daily=2, an older day's backup is deleted when the pair spans two days, and the
+    # pair's older one when it is a single day
+    items = [at("2025-12-07T12:00:00"), *(at(t + ":00") for t in times)]
+    result = plan(items, Policy(daily=2, weekly=0, monthly=0, min_keep=1, tz=tz), now=NOW)
+    assert [label(b) for b in result.delete] == deleted
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "../../etc/passwd", "Europe/"])
+def test_an_unknown_retention_timezone_is_refused_naming_the_variable(zone: str) -> None:
+    from voyagr_wsgi import ConfigurationError, Settings
+
+    with pytest.raises(ConfigurationError, match="BACKUP_RETENTION_TIMEZONE"):
+        Settings.from_env({"DATABASE_PATH": "app.db", "BACKUP_RETENTION_TIMEZONE": zone})

@@ -17,7 +17,9 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .._env import Env
 from ..errors import ConfigurationError
@@ -55,6 +57,8 @@ class BackupSettings:
     #: the backups this instance lists, prunes and restores: "" = the database file's name
     #: without its extension (app.db -> app); give each database sharing a store its own
     backup_set: str = ""
+    #: IANA zone the retention buckets follow (a day, an ISO week, a month); UTC by default
+    retention_timezone: str = "UTC"
 
     def __post_init__(self) -> None:
         if self.interval_hours <= 0:
@@ -72,12 +76,26 @@ class BackupSettings:
             raise ConfigurationError(f"S3_PREFIX={self.s3_prefix!r} must end with '/'")
         if self.s3_prefix.startswith("/") or ".." in self.s3_prefix.split("/"):
             raise ConfigurationError(f"S3_PREFIX={self.s3_prefix!r}: no leading '/' or '..'")
+        self.retention_tz()  # validated now: a typo must not wait for the first prune
         if self.backup_set and not _SET_RE.fullmatch(self.backup_set):
             raise ConfigurationError(
                 f"BACKUP_SET={self.backup_set!r}: 1-64 letters, digits, '.', '_' or '-'"
             )
         if self.s3_multipart_chunksize < 5 * _MIB:
             raise ConfigurationError("S3_MULTIPART_CHUNKSIZE_MB must be >= 5 (the S3 minimum)")
+
+    def retention_tz(self) -> tzinfo:
+        """``retention_timezone`` as a tzinfo (ConfigurationError naming the variable)."""
+        if self.retention_timezone.upper() == "UTC":
+            return UTC
+        try:
+            return ZoneInfo(self.retention_timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigurationError(
+                f"BACKUP_RETENTION_TIMEZONE={self.retention_timezone!r} is not a known IANA "
+                "zone (e.g. Europe/Paris; the system tz database or the tzdata package "
+                "provides them)"
+            ) from exc
 
     @property
     def set_name(self) -> str:
@@ -115,6 +133,7 @@ class BackupSettings:
             s3_checksum_when_required=env.bool("S3_CHECKSUM_WHEN_REQUIRED", False),
             s3_retry_s=env.float("BACKUP_S3_RETRY_SECONDS", 900.0, minimum=1.0),
             backup_set=env.str("BACKUP_SET"),
+            retention_timezone=env.str("BACKUP_RETENTION_TIMEZONE", "UTC"),
         )
 
 

@@ -73,6 +73,7 @@ class BackupManager:
             settings.retention_weekly,
             settings.retention_monthly,
             settings.retention_min_keep,
+            settings.retention_tz(),
         )
         self.status_file = StatusFile(
             os.path.join(self.local.directory, ".voyagr-backup-status.json")

@@ -3,7 +3,9 @@
 Rules (the reference's section 2.3, normative):
 
 1. only ``verified`` backups take part; unverified ones are never deleted here;
-2. buckets in UTC from the manifest's ``created_ts`` (never file mtimes or names):
+2. buckets in UTC (or the policy's ``tz``, ``BACKUP_RETENTION_TIMEZONE``, so that "a day"
+   is the team's day; restic uses local time) from the manifest's ``created_ts`` (never file
+   mtimes or names):
    daily = date, weekly = ISO year + ISO week (``isocalendar()[:2]``, never calendar year +
    ISO week), monthly = (year, month);
 3. newest first, one independent counter per tier, the newest backup of each *non-empty*
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Generic, Protocol, TypeVar
 
 from ..errors import BackupError
@@ -58,6 +60,7 @@ class Policy:
     weekly: int = 4
     monthly: int = 12
     min_keep: int = 3
+    tz: tzinfo = UTC  # the calendar the buckets follow
 
     def __post_init__(self) -> None:
         if min(self.daily, self.weekly, self.monthly, self.min_keep) < 0:
@@ -112,7 +115,7 @@ def plan(backups: Iterable[T], policy: Policy, *, now: float) -> Plan[T]:
     counts = [policy.daily, policy.weekly, policy.monthly]
     last: list[object] = [None, None, None]
     for index, backup in enumerate(eligible):
-        moment = datetime.fromtimestamp(backup.created_ts, UTC)
+        moment = datetime.fromtimestamp(backup.created_ts, policy.tz)
         for tier, (label, key) in enumerate(_TIERS):
             if counts[tier] <= 0:
                 continue
