@@ -71,6 +71,19 @@ def test_exposition_has_otel_names_labels_and_consistent_histograms(stack: Stack
     assert "/api/production" not in text  # the scrape itself is not counted
 
 
+def test_build_info_names_the_versions_serving() -> None:
+    import platform
+
+    from voyagr_wsgi import __version__
+
+    registry = Registry()
+    text = render(registry.snapshot(), registry.now())
+    labels = {"version": __version__, "python_version": platform.python_version(),
+              "python_implementation": platform.python_implementation()}  # fmt: skip
+    assert sample(text, "voyagr_build_info", **labels) == 1
+    assert "# TYPE voyagr_build_info gauge" in text
+
+
 def test_label_values_are_escaped() -> None:
     registry = Registry()
     registry.started()

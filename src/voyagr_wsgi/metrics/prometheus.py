@@ -18,7 +18,9 @@ metrics keep the semantic-convention names (``http.server.request.duration`` bec
   ``voyagr_upstream_requests_total`` {upstream, outcome=success|error|timeout};
 - ``db_client_operation_duration_seconds`` histogram {db_system_name},
   ``voyagr_db_slow_queries_total`` {db_system_name};
-- ``voyagr_uptime_seconds``, ``voyagr_workers``, ``voyagr_metric_label_overflow_total``.
+- ``voyagr_uptime_seconds``, ``voyagr_workers``, ``voyagr_metric_label_overflow_total``;
+- ``voyagr_build_info`` {version, python_version, python_implementation}, always 1 (the
+  usual way to see in a dashboard which release each instance runs).
 
 For users who already run ``prometheus_client``, :class:`VoyagrCollector` exposes the same
 families through their registry::
@@ -30,9 +32,11 @@ families through their registry::
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from .. import __version__
 from .registry import DB_BOUNDS, HTTP_BOUNDS, NB, Registry
 
 __all__ = ["CONTENT_TYPE", "VoyagrCollector", "families", "render"]
@@ -126,7 +130,16 @@ def families(snap: dict[str, Any], now: float) -> list[Family]:
         ("voyagr_metric_label_overflow_total", "counter",
          "Requests labelled __other__ because a label cap was reached.",
          [("", {}, snap["overflow"])]),
+        ("voyagr_build_info", "gauge", "Always 1; the versions serving, as labels.",
+         [("", _BUILD, 1)]),
     ]  # fmt: skip
+
+
+_BUILD = {
+    "version": __version__,
+    "python_version": platform.python_version(),
+    "python_implementation": platform.python_implementation(),
+}
 
 
 def _escape(value: str) -> str:
