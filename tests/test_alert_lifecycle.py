@@ -69,6 +69,30 @@ def test_alertmanager_refresh_while_firing_between_dedup_notifications() -> None
     assert reasons == ["refresh", "refresh", "refresh", "refresh", "repeat"]
 
 
+def test_a_resolved_alert_is_re_sent_to_alertmanager_for_five_minutes() -> None:
+    # as Prometheus does: an Alertmanager that missed the resolve (restart, lost request)
+    # still gets it; the endsAt stays the moment it resolved
+    life = Lifecycle(dedup_s=300, refresh_s=60)
+    run(life, 0, ERR)
+    (resolved,) = life.update([], now=30, now_wall=WALL + 30)
+    assert (resolved.status, resolved.reason) == ("resolved", "resolved")
+    sent = []
+    for t in range(45, 421, 15):
+        for note in life.update([], now=t, now_wall=WALL + t):
+            sent.append((t, note.status, note.reason, note.ends_at))
+    assert sent == [(t, "resolved", "refresh", WALL + 30) for t in (90, 150, 210, 270, 330)]
+
+
+def test_re_firing_ends_the_resolved_re_sends() -> None:
+    life = Lifecycle(dedup_s=0, refresh_s=60)
+    run(life, 0, ERR)
+    run(life, 30)  # resolved
+    assert run(life, 60, ERR) == [("high_error_rate:", "firing", "new_alert", 0)]
+    assert [
+        r for t in range(75, 200, 15) for (_, st, r, _) in run(life, t, ERR) if st == "resolved"
+    ] == []
+
+
 def test_describe_lists_active_alerts_with_their_suppressed_count() -> None:
     life = Lifecycle(dedup_s=300)
     run(life, 0, ENGINE)

@@ -11,7 +11,10 @@ returns the notifications to send:
 - when a key that was notified stops firing: one ``resolved`` notification. A key that never
   got a notification (suppressed or muted the whole time) resolves silently;
 - every ``refresh_s`` while firing, a ``refresh`` notification that only Alertmanager takes
-  (its API wants firing alerts re-sent so ``endsAt`` keeps moving);
+  (its API wants firing alerts re-sent so ``endsAt`` keeps moving); and for
+  ``RESOLVED_RESEND_S`` (5 minutes) after a resolve, the resolved alert again with its
+  original ``endsAt``, as Prometheus does, so an Alertmanager that missed the first one
+  (restarting, a lost request) still resolves it;
 - while ``muted`` (a maintenance window), nothing is sent: firing evaluations are counted as
   suppressed and reported by the first notification after the mute ends.
 
@@ -29,7 +32,10 @@ from typing import Any
 
 from .model import Alert, AlertKey, Notification, Reason, Status, iso_utc
 
-__all__ = ["Active", "Lifecycle"]
+__all__ = ["RESOLVED_RESEND_S", "Active", "Lifecycle"]
+
+#: how long a resolved alert keeps being re-sent (``refresh`` notifications, Alertmanager)
+RESOLVED_RESEND_S = 300.0
 
 
 @dataclass
@@ -61,6 +67,8 @@ class Lifecycle:
         self._last_sent: dict[AlertKey, float] = {}
         self._last_sent_wall: dict[AlertKey, float] = {}
         self._suppressed: dict[AlertKey, int] = {}
+        #: resolved and notified: (the alert, when it resolved (monotonic), its endsAt (wall))
+        self._resolved: dict[AlertKey, tuple[Active, float, float]] = {}
         #: cumulative suppressed evaluations per alert type and reason (dedup / muted)
         self.suppressed_total: dict[str, dict[str, int]] = {}
 
@@ -71,14 +79,17 @@ class Lifecycle:
         reason: Reason,
         now_wall: float,
         suppressed: int = 0,
+        ends_at: float | None = None,
     ) -> Notification:
+        if status == "resolved" and ends_at is None:
+            ends_at = now_wall
         return Notification(
             alert=act.alert,
             status=status,
             reason=reason,
             starts_at=act.starts_at,
             sent_at=now_wall,
-            ends_at=now_wall if status == "resolved" else None,
+            ends_at=ends_at,
             suppressed=suppressed,
             service=self.service,
             instance=self.instance,
@@ -117,6 +128,14 @@ class Lifecycle:
             act = self.active.pop(key)
             if act.notified and not muted:
                 out.append(self._make(act, "resolved", "resolved", now_wall))
+                act.last_refresh = now
+                self._resolved[key] = (act, now, now_wall)
+        for key, (act, resolved_at, ends_at) in list(self._resolved.items()):
+            if key in current or now - resolved_at > RESOLVED_RESEND_S:
+                del self._resolved[key]
+            elif not muted and now - act.last_refresh >= self.refresh_s:
+                act.last_refresh = now
+                out.append(self._make(act, "resolved", "refresh", now_wall, ends_at=ends_at))
         return out
 
     def export(self) -> list[dict[str, Any]]:
