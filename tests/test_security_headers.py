@@ -615,3 +615,27 @@ def test_route_rule_mistakes_are_refused_at_construction(
     with pytest.raises(ConfigurationError) as info:
         SecurityHeaders(hello_app, routes=routes)
     assert message in str(info.value)
+
+
+def test_an_app_sending_conflicting_frame_options_is_warned_about_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # "X-Frame-Options: DENY" plus "SAMEORIGIN" is no valid policy: browsers may ignore both
+    from voyagr_wsgi.layers import security_headers
+
+    security_headers._warned.discard("x-frame-options")
+    app = app_with([("X-Frame-Options", "DENY"), ("X-Frame-Options", "SAMEORIGIN")])
+    with caplog.at_level("WARNING", logger="voyagr_wsgi.security_headers"):
+        first = call(SecurityHeaders(app), make_environ())
+        call(SecurityHeaders(app), make_environ())
+    assert first.all("X-Frame-Options") == ["DENY", "SAMEORIGIN"]  # the app's headers, as sent
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "x-frame-options with 2 different values" in warnings[0]
+
+
+def test_two_content_security_policies_are_not_a_conflict(caplog: pytest.LogCaptureFixture) -> None:
+    app = app_with([("Content-Security-Policy", "default-src 'self'"),
+                    ("Content-Security-Policy", "img-src *")])  # fmt: skip
+    with caplog.at_level("WARNING", logger="voyagr_wsgi.security_headers"):
+        result = call(SecurityHeaders(app), make_environ())
+    assert len(result.all("Content-Security-Policy")) == 2 and caplog.records == []

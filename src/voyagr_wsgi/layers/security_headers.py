@@ -51,6 +51,7 @@ variant, at most 256).
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any, Literal
@@ -69,6 +70,8 @@ from ._presets import PresetName
 from .csp import CSP_NONCE, NONCE_SLOT, LazyNonce
 
 __all__ = ["SecurityHeaders"]
+
+log = logging.getLogger("voyagr_wsgi.security_headers")
 
 _DROP, _MANAGED, _COOKIE = "drop", "managed", "cookie"
 _PLAIN_MAX = 256  # app header names remembered as needing nothing, per variant
@@ -142,6 +145,8 @@ class _Variant:
             out.extend(self.pairs)
         else:
             names = {low for low, _ in seen}
+            if len(names) < len(seen):
+                _warn_conflicts(seen)
             out.extend((name, value) for low, name, value in self.defaults if low not in names)
         for low, name, value in self.forced:
             if seen is None or (low, value) not in seen:
@@ -160,6 +165,31 @@ class _Variant:
         copy.cookies = self.cookies
         copy.secure = self.secure
         return copy
+
+
+#: headers a browser reads one value of: two different values may make it ignore both
+#: (X-Frame-Options: DENY, SAMEORIGIN protects nothing) or take one at random
+_SINGLE = frozenset({
+    "x-frame-options", "strict-transport-security", "x-content-type-options",
+    "cross-origin-opener-policy", "cross-origin-resource-policy", "cross-origin-embedder-policy",
+})  # fmt: skip
+_warned: set[str] = set()
+
+
+def _warn_conflicts(seen: set[tuple[str, str]]) -> None:
+    """Log once per header name an app that sends a single-valued header with two values."""
+    values: dict[str, list[str]] = {}
+    for low, value in seen:
+        if low in _SINGLE:
+            values.setdefault(low, []).append(value)
+    for low, found in values.items():
+        if len(found) > 1 and low not in _warned and len(_warned) < 64:
+            _warned.add(low)
+            log.warning(
+                "the app sends %s with %d different values (%s): a browser may ignore them "
+                "all; send one (this is logged once)",
+                low, len(found), ", ".join(sorted(repr(v[:80]) for v in found)),
+            )  # fmt: skip
 
 
 @lru_cache(maxsize=1024)
