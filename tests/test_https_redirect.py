@@ -224,3 +224,36 @@ def test_host_of_dots_only_gets_400_not_an_empty_location(bad_host: str) -> None
     result = call(HTTPSRedirect(hello_app), make_environ("/", host=bad_host))
     assert result.code == 400
     assert result.header("Location") is None
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "location"),
+    [
+        pytest.param("www.example.com", None, "https://www.example.com/a/b?x=1", id="canonical"),
+        pytest.param("WWW.Example.com", 8443, "https://www.example.com:8443/a/b?x=1",
+                     id="lower-cased, with https_port"),
+    ],
+)  # fmt: skip
+def test_redirects_go_to_the_configured_host(host: str, port: int | None, location: str) -> None:
+    layer = HTTPSRedirect(hello_app, host=host, https_port=port)
+    result = call(layer, make_environ("/a/b", query="x=1", host="example.com"))
+    assert (result.code, result.header("Location")) == (301, location)
+
+
+@pytest.mark.parametrize(
+    "bad", ["https://www.example.com", "www.example.com/x", "www.example.com:443", "a b", ".."]
+)
+def test_a_redirect_host_that_is_not_a_host_name_is_refused(bad: str) -> None:
+    with pytest.raises(ConfigurationError, match="HTTPS_REDIRECT_HOST"):
+        HTTPSRedirect(hello_app, host=bad)
+
+
+def test_redirect_host_from_the_environment() -> None:
+    from voyagr_wsgi import compose
+
+    settings = Settings.from_env(
+        {"ENFORCE_HTTPS": "true", "HTTPS_REDIRECT_HOST": "www.example.com",
+         "ALLOWED_HOSTS": "example.com,www.example.com", "BACKUP_ENABLED": "false"}
+    )  # fmt: skip
+    result = call(compose(hello_app, settings), make_environ("/", host="example.com"))
+    assert result.header("Location") == "https://www.example.com/"

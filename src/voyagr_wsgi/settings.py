@@ -49,6 +49,7 @@ class Settings:
     # -- HTTPS redirect -----------------------------------------------------------------
     enforce_https: bool = False
     https_redirect_exempt: tuple[str, ...] = ()
+    https_redirect_host: str = ""  # "" = the request's own host
     # -- security headers ---------------------------------------------------------------
     security_preset: Preset = "balanced"
     hsts: bool = True
@@ -94,6 +95,7 @@ class Settings:
             allowed_hosts=_hosts(env.list("ALLOWED_HOSTS")),
             enforce_https=env.bool("ENFORCE_HTTPS", False),
             https_redirect_exempt=env.list("HTTPS_REDIRECT_EXEMPT"),
+            https_redirect_host=env.str("HTTPS_REDIRECT_HOST"),
             security_preset=env.choice(
                 "SECURITY_PRESET",
                 "balanced",

@@ -19,7 +19,9 @@ What it answers (RFC 9110 §15.4):
   Browsers cache both: check the target with a staging host first;
 - ``Location: https://<host>[:https_port]<path>[?<query>]``. The host is the request's own
   (read through :func:`voyagr_wsgi.request.host`, which :class:`HostCheck` validated in the
-  default order) without its port; ``https_port`` adds one (443 is never written). The path
+  default order) without its port, or ``host=`` (``HTTPS_REDIRECT_HOST``, Django's
+  ``SECURE_SSL_HOST``) to send every redirect to one canonical name; ``https_port`` adds a
+  port (443 is never written). The path
   is rebuilt as PEP 3333 "URL Reconstruction" says: ``SCRIPT_NAME + PATH_INFO`` encoded back
   to bytes (latin-1) and percent-quoted, so CR, LF, spaces, ``\\``, ``#`` and non-ASCII
   bytes are escaped and a path can never end the header, add a header or name another host
@@ -102,9 +104,21 @@ class HTTPSRedirect(Layer):
         *,
         exempt: Iterable[str] = (),
         https_port: int | None = None,
+        host: str | None = None,
     ) -> None:
         paths = tuple(exempt)
-        self._init(app, {"exempt": paths, "https_port": https_port})
+        self._init(app, {"exempt": paths, "https_port": https_port, "host": host})
+        if host is not None and (
+            not isinstance(host, str)
+            or ":" in host
+            or split_host(host) is None
+            or hostname(host.lower()).rstrip(".") != host.lower()
+        ):
+            raise ConfigurationError(
+                f"HTTPSRedirect host (HTTPS_REDIRECT_HOST)={host!r}: a host name such as "
+                "www.example.com (no scheme, port or path; the port is https_port)"
+            )
+        self.host = host.lower() if host else None
         self._exempt = PathPatterns(paths, setting="HTTPS_REDIRECT_EXEMPT (exempt)")
         if https_port is not None and (
             isinstance(https_port, bool)
@@ -121,7 +135,7 @@ class HTTPSRedirect(Layer):
         """Built only when ``ENFORCE_HTTPS`` is on."""
         if not settings.enforce_https:
             return None
-        return cls(exempt=settings.https_redirect_exempt)
+        return cls(exempt=settings.https_redirect_exempt, host=settings.https_redirect_host or None)
 
     def is_exempt(self, path: str) -> bool:
         return self._exempt(path)
@@ -154,7 +168,7 @@ class HTTPSRedirect(Layer):
         if not name or split_host(host) is None:  # "..": no host left to redirect to
             start_response("400 Bad Request", list(_BAD_HOST_HEADERS))
             return [_BAD_HOST]
-        location = https_url(environ, name, self._port_suffix)
+        location = https_url(environ, self.host or name, self._port_suffix)
         method = environ.get("REQUEST_METHOD", "GET")
         status = "301 Moved Permanently" if method in ("GET", "HEAD") else "308 Permanent Redirect"
         start_response(
