@@ -226,3 +226,15 @@ def test_console_command_dispatches_explain(
     monkeypatch.setenv("BACKUP_ENABLED", "false")
     assert cli(["explain", "/", "--host", "evil.example"]) == 0
     assert "-> answered by HostCheck: 400 Bad Request" in capsys.readouterr().out
+
+
+def test_stacked_rates_are_explained_together() -> None:
+    stack = compose(
+        never, SETTINGS.replace(ratelimit=RateLimitSettings(routes=(("/login", "1/1s;5/60s"),)))
+    )
+    step = next(s for s in explain(stack, make_environ("/login")).steps if s.layer == "RateLimit")
+    assert (step.detail["policy"], step.detail["rate"], step.detail["remaining"]) == (
+        "login, login-2",
+        "1/1s;5/60s",
+        1,
+    )

@@ -388,3 +388,71 @@ def test_layer_is_exported_from_voyagr_wsgi_layers() -> None:
     from voyagr_wsgi import layers
 
     assert getattr(layers, "RateLimit") is RateLimit
+
+
+def test_stacked_rates_all_apply_and_are_all_reported() -> None:
+    clock = FakeClock()
+    app = limited("2/1s;3/60s", clock)
+    first = call(app, make_environ())
+    assert first.header("RateLimit-Policy") == '"default";q=2;w=1, "default-2";q=3;w=60'
+    assert first.header("RateLimit") == '"default";r=1;t=1, "default-2";r=2;t=20'
+    assert codes(app, 2) == [200, 429]  # the per-second rate
+    clock.advance(1.0)
+    assert codes(app, 1) == [200]  # the third of the minute's budget
+    clock.advance(1.0)
+    denied = call(app, make_environ())
+    assert denied.code == 429  # the per-minute rate, although the second has room again
+    assert json.loads(denied.body)["violated-policies"] == ["default-2"]
+    # GCRA: the minute's budget refills one unit every 20 s, the next at t=20
+    assert int(denied.header("Retry-After") or 0) == 18
+    clock.advance(18.0)
+    assert codes(app, 2) == [200, 429]
+
+
+def test_a_request_denied_by_one_stacked_rate_spends_nothing_of_the_others() -> None:
+    clock = FakeClock()
+    app = limited("1/1s;10/60s", clock)
+    assert codes(app, 5) == [200, 429, 429, 429, 429]
+    clock.advance(1.0)
+    # the minute's budget (one unit per 6 s) holds 2 requests, not 5: 8 left
+    assert call(app, make_environ()).header("RateLimit") == '"default";r=0;t=1, "default-2";r=8;t=5'
+
+
+def test_stacked_rule_from_the_environment() -> None:
+    from voyagr_wsgi import Settings
+
+    settings = Settings.from_env(
+        {"ALLOWED_HOSTS": "example.com", "RATE_LIMIT_ROUTES": "/login=2/1s;3/60s",
+         "BACKUP_ENABLED": "false"}
+    )  # fmt: skip
+    stack = compose(hello_app, settings)
+    login = [call(stack, make_environ("/login")).code for _ in range(3)]
+    assert login == [200, 200, 429]
+    assert call(stack, make_environ("/")).code == 200  # the default budget is separate
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        pytest.param("5/60s;", "is not a rate", id="empty part"),
+        pytest.param("5/60s;10/1m", "same window", id="two rates, one window"),
+    ],
+)
+def test_bad_stacked_specs_are_refused(spec: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        RateLimit(hello_app, spec)
+
+
+def test_a_store_without_update_many_refuses_stacked_rates() -> None:
+    class SingleOnly:
+        def update(
+            self, key: str, interval: float, tolerance: float, cost: int
+        ) -> tuple[bool, float]:
+            return True, 0.0
+
+        def clear(self) -> None:
+            pass
+
+    with pytest.raises(ConfigurationError, match="has no update_many"):
+        RateLimit(hello_app, "1/1s;10/1m", store=SingleOnly())  # type: ignore[arg-type]
+    RateLimit(hello_app, "1/1s", store=SingleOnly())  # type: ignore[arg-type]  # one rate: fine

@@ -181,3 +181,21 @@ def test_local_failure_policy_keeps_limiting_in_process_while_redis_is_down(
         assert checks.evaluate().status == "pass"
     finally:
         store.close()
+
+
+def test_stacked_rates_on_redis_share_one_hash_slot_and_apply_together(
+    server: RedisServer,
+) -> None:
+    store = RedisStore(server.url)
+    app = RateLimit(hello_app, "2/1s;3/60s", store=store)
+    try:
+        assert [call(app, make_environ()).code for _ in range(3)] == [200, 200, 429]
+        assert server_keys(server) == ["vy:rl:{203.0.113.7}", "vy:rl:{203.0.113.7}:default-2"]
+        explained = app.explain(make_environ())
+        assert (explained["outcome"], explained["policy"], explained["remaining"]) == (
+            "answers",
+            "default, default-2",
+            0,
+        )
+    finally:
+        store.close()

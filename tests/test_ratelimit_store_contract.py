@@ -201,3 +201,20 @@ def test_many_threads_on_one_key_never_exceed_the_budget(harness: Harness) -> No
     for thread in threads:
         thread.join()
     assert len(granted) == 120 and granted.count(True) == 40
+
+
+def test_update_many_is_all_or_nothing(harness: Harness) -> None:
+    # stacked limits "2/1s;3/60s": every policy must allow; a denial writes nothing
+    fast, slow = Policy.build("d", Rate(2, 1.0)), Policy.build("d-2", Rate(3, 60.0))
+    items = [("", fast.interval, fast.tolerance), (":d-2", slow.interval, slow.tolerance)]
+    store = harness.store
+    assert [store.update_many("c", items, 1)[0] for _ in range(3)] == [True, True, False]
+    allowed, offsets = store.update_many("c", items, 0)  # a peek: the denial wrote nothing
+    assert allowed and slow.remaining(offsets[1]) == 1 and fast.remaining(offsets[0]) == 0
+    harness.advance(1.0)
+    assert store.update_many("c", items, 1)[0] is True  # the third of the 60 s budget
+    harness.advance(1.0)
+    denied, offsets = store.update_many("c", items, 1)
+    assert denied is False and fast.remaining(offsets[0]) == 2 and slow.remaining(offsets[1]) == 0
+    # the first policy's key is the single-policy key: removing a stacked rate keeps budgets
+    assert store.update("c", fast.interval, fast.tolerance, 0)[1] == pytest.approx(offsets[0])

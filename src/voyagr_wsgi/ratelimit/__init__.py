@@ -29,7 +29,7 @@ from .config import RateLimitSettings
 from .gcra import Policy
 from .memory import MemoryStore
 from .rules import Rule
-from .spec import Rate, parse_rate
+from .spec import Rate, parse_rate, parse_rates
 from .store import Store
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ __all__ = [
     "Store",
     "deploy_checks",
     "parse_rate",
+    "parse_rates",
     "setup",
 ]
 

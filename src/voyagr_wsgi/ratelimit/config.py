@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .._env import Env
 from ..errors import ConfigurationError
-from .spec import Rate, parse_rate
+from .spec import Rate, parse_rates
 
 if TYPE_CHECKING:
     from .layer import RateLimit
@@ -65,9 +65,9 @@ class RateLimitSettings:
             if not sep or not path.startswith("/"):
                 raise ConfigurationError(
                     f"RATE_LIMIT_ROUTES: {item!r} is not '/path=<requests>/<window>' "
-                    "(example: /login=5/60s,/api/upload=10/1m)"
+                    "(example: /login=5/60s;20/1h,/api/upload=10/1m)"
                 )
-            parse_rate(spec, setting="RATE_LIMIT_ROUTES")
+            parse_rates(spec, setting="RATE_LIMIT_ROUTES")
             routes.append((path.strip(), spec.strip()))
         settings = cls(
             enabled=env.bool("RATE_LIMIT_ENABLED", True),

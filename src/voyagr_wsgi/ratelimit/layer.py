@@ -24,6 +24,11 @@ key, a user id; returning None falls back to the IP). A key taken from an unauth
 header lets a client mint budgets: only key on values the client cannot choose freely.
 ``cost`` is an int or ``cost(environ) -> int`` units per request.
 
+Stacked rates: a spec may join several rates with ``;`` (``"10/1s;1000/1h"``, as
+Flask-Limiter writes them); every one applies, in one atomic store decision (all allowed and
+spent, or none), policies named ``default``, ``default-2``... Both fields list every policy;
+a 429 comes from the one with the longest wait. Rules take the same syntax.
+
 Stores: :class:`~.memory.MemoryStore` (default, per process, bounded by ``max_keys``) or
 :class:`~.redis_store.RedisStore`. When the store fails, ``failure="open"`` (default) lets the
 request through without RateLimit fields, ``"closed"`` answers 503
@@ -47,9 +52,9 @@ from .gcra import Policy
 from .keys import AllowList, ipv6_grouper
 from .memory import MemoryStore
 from .responses import CompiledPolicy, legacy_fields, unavailable
-from .rules import PathMatcher, Rule, check_burst
-from .spec import Rate, parse_rate
-from .store import Store
+from .rules import PathMatcher, Rule, build_policies, check_burst
+from .spec import Rate, parse_rates
+from .store import MultiStore, Store
 
 __all__ = ["RateLimit"]
 
@@ -113,14 +118,19 @@ class RateLimit(Layer):
             )
         if not (callable(cost) or (isinstance(cost, int) and cost >= 0)):
             raise ConfigurationError(f"RateLimit: cost={cost!r}; use an int >= 0 or a callable")
-        rate = parse_rate(spec, setting="RateLimit spec")
-        policy = Policy.build(name, rate, check_burst(burst, "burst"))
-        self.default = CompiledPolicy(policy, "", None)
+        rates = parse_rates(spec, setting="RateLimit spec")
+        self.default = _compile(build_policies(name, rates, check_burst(burst, "burst")), "", None)
         self.rules = [
-            (PathMatcher([r.path], "RateLimit rules"), CompiledPolicy(p, p.name + _SEP, r.methods))
+            (PathMatcher([r.path], "RateLimit rules"), _compile(ps, ps[0].name + _SEP, r.methods))
             for r in rules
-            for p in (r.policy(),)
+            for ps in (r.policies(),)
         ]
+        stacked = [c for c in (self.default, *(c for _, c in self.rules)) if c.extra]
+        if stacked and not isinstance(store, MultiStore):
+            raise ConfigurationError(
+                f"RateLimit: {stacked[0].policy.name!r} stacks several rates, but the store "
+                f"{store!r} has no update_many()"
+            )
         self.store = store
         self._update = store.update
         self.exempt = PathMatcher(exempt, "RateLimit exempt")
@@ -136,7 +146,9 @@ class RateLimit(Layer):
         self._closed = failure == "closed"
         #: failure="local": where decisions go while the shared store is down
         self._fallback = MemoryStore(max_keys=max_keys) if failure == "local" else None
-        self._simple = not (self._routing or self._allowing or key or self._cost_fn)
+        self._simple = not (
+            self._routing or self._allowing or key or self._cost_fn or self.default.extra
+        )
         if isinstance(cost, int) and not self.default.policy.can_ever_allow(cost):
             raise ConfigurationError(f"RateLimit: cost={cost} exceeds the burst, never allowed")
 
@@ -164,6 +176,8 @@ class RateLimit(Layer):
             if found is None:
                 return self._next(environ, start_response)
             compiled, key, cost = found
+            if compiled.extra:
+                return self._stacked(environ, start_response, compiled, key, cost)
         interval = compiled.interval
         tolerance = compiled.tolerance
         try:
@@ -201,41 +215,106 @@ class RateLimit(Layer):
         return self._next(environ, start_with_fields)
 
     def explain(self, environ: Environ) -> dict[str, Any]:
-        """The policy, key and budget left for a request, from a peek (cost 0) at the store:
-        nothing is spent."""
+        """The policy (or stacked policies), key and budget left for a request, from a peek
+        (cost 0) at the store: nothing is spent."""
         found = self._request_key(environ)
         if found is None:
             return {"outcome": "passes", "reason": "exempt path or allow-listed client"}
         compiled, key, cost = found
-        policy = compiled.policy
+        parts = (compiled, *compiled.extra)
         detail: dict[str, Any] = {
-            "policy": policy.name,
-            "rate": str(policy.rate),
-            "burst": policy.burst,
+            "policy": ", ".join(p.policy.name for p in parts),
+            "rate": ";".join(str(p.policy.rate) for p in parts),
+            "burst": compiled.burst,
             "key": key,
             "cost": cost,
         }
+        items = [(p.suffix, p.interval, p.tolerance) for p in parts]
         try:
-            _, offset = self._update(key, compiled.interval, compiled.tolerance, 0)
+            if compiled.extra:
+                offsets = self.store.update_many(key, items, 0)[1]  # type: ignore[attr-defined]
+            else:
+                offsets = [self._update(key, compiled.interval, compiled.tolerance, 0)[1]]
         except StorageError as exc:
-            if self._fallback is not None:
-                _, offset = self._fallback.update(key, compiled.interval, compiled.tolerance, 0)
-                detail["reason"] = f"store unavailable ({exc}), deciding in this process"
-                detail["remaining"] = policy.remaining(offset)
-                if offset + cost * compiled.interval <= compiled.tolerance:
-                    return {"outcome": "passes", **detail}
-                return {"outcome": "answers", "status": "429 Too Many Requests", **detail}
-            if self._closed:
-                return {"outcome": "answers", "status": "503 Service Unavailable", **detail,
-                        "reason": f"store unavailable ({exc}), failure policy closed"}  # fmt: skip
-            return {"outcome": "passes", **detail,
-                    "reason": f"store unavailable ({exc}), failure policy open"}  # fmt: skip
-        detail["remaining"] = policy.remaining(offset)
-        if offset + cost * compiled.interval <= compiled.tolerance:
+            if self._fallback is None:
+                policy = "closed" if self._closed else "open"
+                detail["reason"] = f"store unavailable ({exc}), failure policy {policy}"
+                if self._closed:
+                    return {"outcome": "answers", "status": "503 Service Unavailable", **detail}
+                return {"outcome": "passes", **detail}
+            offsets = self._fallback.update_many(key, items, 0)[1]
+            detail["reason"] = f"store unavailable ({exc}), deciding in this process"
+        detail["remaining"] = min(
+            p.policy.remaining(o) for p, o in zip(parts, offsets, strict=True)
+        )
+        waits = [
+            p.policy.retry_after(o, cost) if p.policy.can_ever_allow(cost) else None
+            for p, o in zip(parts, offsets, strict=True)
+            if o + cost * p.interval > p.tolerance
+        ]
+        if not waits:
             return {"outcome": "passes", **detail}
-        retry = policy.retry_after(offset, cost) if policy.can_ever_allow(cost) else None
+        retry = None if None in waits else max(w for w in waits if w is not None)
         return {"outcome": "answers", "status": "429 Too Many Requests", **detail,
                 "retry_after": retry}  # fmt: skip
+
+    def _decide_many(
+        self, compiled: CompiledPolicy, key: str, cost: int
+    ) -> tuple[bool, list[float]]:
+        """One atomic decision over a stacked spec's policies (StorageError passes up)."""
+        items = [(p.suffix, p.interval, p.tolerance) for p in (compiled, *compiled.extra)]
+        try:
+            return self.store.update_many(key, items, cost)  # type: ignore[attr-defined, no-any-return]
+        except StorageError:
+            if self._fallback is None:
+                raise
+            return self._fallback.update_many(key, items, cost)
+
+    def _stacked(
+        self,
+        environ: Environ,
+        start_response: StartResponse,
+        compiled: CompiledPolicy,
+        key: str,
+        cost: int,
+    ) -> Iterable[bytes]:
+        """A stacked spec ("10/1s;1000/1h"): every policy must allow the request."""
+        parts = (compiled, *compiled.extra)
+        try:
+            allowed, offsets = self._decide_many(compiled, key, cost)
+        except StorageError:
+            if self._closed:
+                return unavailable(start_response)
+            return self._next(environ, start_response)
+        if not allowed:
+            denied = [
+                (p.policy.retry_after(o, cost), p, o)
+                for p, o in zip(parts, offsets, strict=True)
+                if o + cost * p.interval > p.tolerance
+            ]
+            _, worst, offset = max(denied, key=lambda d: d[0])  # the longest wait decides
+            return worst.denied(offset, cost, start_response, legacy=self._legacy)
+        if not self._headers:
+            return self._next(environ, start_response)
+        fields = [p.fields_at(o) for p, o in zip(parts, offsets, strict=True)]
+        extra = [
+            ("RateLimit-Policy", ", ".join(f[0][1] for f in fields)),
+            ("RateLimit", ", ".join(f[1][1] for f in fields)),
+        ]
+        if self._legacy:  # the X-RateLimit-* of the policy with the least left
+            tightest = min(
+                zip(parts, offsets, strict=True), key=lambda po: po[0].policy.remaining(po[1])
+            )
+            extra += legacy_fields(
+                tightest[0].policy, tightest[0].policy.remaining(tightest[1]), tightest[1]
+            )
+
+        def start_with_fields(
+            status: str, headers: Headers, exc_info: Any = None
+        ) -> Callable[[bytes], object]:
+            return start_response(status, headers + extra, exc_info)
+
+        return self._next(environ, start_with_fields)
 
     def _request_key(self, environ: Environ) -> tuple[CompiledPolicy, str, int] | None:
         """(policy, store key, cost) of a request, or None when it is exempt or allowed."""
@@ -268,3 +347,17 @@ class RateLimit(Layer):
             if matches(path) and (rule.methods is None or method in rule.methods):
                 return rule
         return self.default
+
+
+def _compile(
+    policies: tuple[Policy, ...], prefix: str, methods: tuple[str, ...] | None
+) -> CompiledPolicy:
+    """The first policy, carrying the stacked others (their keys: ``<key>:<name>``)."""
+    first = CompiledPolicy(policies[0], prefix, methods)
+    extra = []
+    for policy in policies[1:]:
+        compiled = CompiledPolicy(policy, prefix, methods)
+        compiled.suffix = ":" + policy.name
+        extra.append(compiled)
+    first.extra = tuple(extra)
+    return first

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import islice
 
 from ..errors import ConfigurationError
@@ -82,6 +82,36 @@ class MemoryStore:
                     self._evict(now)
                 tats[key] = new
             return True, new - now
+        finally:
+            self._release()
+
+    def update_many(
+        self, key: str, items: Sequence[tuple[str, float, float]], cost: int
+    ) -> tuple[bool, list[float]]:
+        """Several policies of one client under one lock: all allowed and written, or none."""
+        now = self._now()
+        self._acquire()
+        try:
+            tats = self._tats
+            plan = []
+            allowed = True
+            for suffix, interval, tolerance in items:
+                name = key + suffix
+                tat = tats.get(name)
+                base = tat if tat is not None and tat > now else now
+                new = base + interval * cost
+                if new - tolerance > now:
+                    allowed = False
+                plan.append((name, tat, base, new))
+            if not allowed or not cost:
+                return allowed, [base - now for _, _, base, _ in plan]
+            for name, tat, _, new in plan:
+                if tat is not None:
+                    del tats[name]  # re-inserted at the young end
+                elif len(tats) >= self._max:
+                    self._evict(now)
+                tats[name] = new
+            return True, [new - now for *_, new in plan]
         finally:
             self._release()
 

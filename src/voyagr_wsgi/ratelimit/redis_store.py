@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, NoReturn
 
 import redis
@@ -36,6 +36,7 @@ from redis.retry import Retry
 from ..errors import StorageError
 from ..health import Check
 from ._lua import GCRA_LUA as LUA
+from ._lua import GCRA_MANY_LUA
 
 __all__ = ["LUA", "RedisStore", "store_health"]
 
@@ -66,6 +67,7 @@ class RedisStore:
         self._now = now
         self._client = client
         self._script: Any = None
+        self._many: Any = None
         self._pool: Any = None  # ours to disconnect on close() (a given client is not)
         self._lock = threading.Lock()
         self._down_until = 0.0
@@ -92,6 +94,7 @@ class RedisStore:
                     self._client = redis.Redis(connection_pool=pool)
                     self._pool = pool
                 self._script = self._client.register_script(LUA)
+                self._many = self._client.register_script(GCRA_MANY_LUA)
             return self._script
 
     def update(self, key: str, interval: float, tolerance: float, cost: int) -> tuple[bool, float]:
@@ -111,6 +114,30 @@ class RedisStore:
             self._down_until = 0.0
             log.warning("rate-limit store %r is reachable again", self)
         return bool(reply[0]), int(reply[3]) / 1e6
+
+    def update_many(
+        self, key: str, items: Sequence[tuple[str, float, float]], cost: int
+    ) -> tuple[bool, list[float]]:
+        """Several policies of one client in one script (keys ``{client}<suffix>``, one hash
+        slot): all allowed and written, or none."""
+        if self._many is None:
+            self._connect()
+        if self._down_until and self._now() < self._down_until:
+            self._failed(None)
+        args: list[int] = [cost]
+        for _, interval, tolerance in items:
+            args += [max(1, round(interval * 1e6)), round(tolerance * 1e6)]
+        try:
+            reply = self._many(
+                keys=[f"{self.prefix}{{{key}}}{suffix}" for suffix, _, _ in items], args=args
+            )
+        except (redis.RedisError, OSError) as exc:
+            self._failed(exc)
+        if not self.available:
+            self.available = True
+            self._down_until = 0.0
+            log.warning("rate-limit store %r is reachable again", self)
+        return bool(reply[0]), [int(v) / 1e6 for v in reply[1:]]
 
     def _failed(self, exc: BaseException | None) -> NoReturn:
         self.failures += 1

@@ -39,12 +39,14 @@ class CompiledPolicy:
         "burst",
         "cache",
         "denied_body",
+        "extra",
         "interval",
         "methods",
         "policy",
         "policy_header",
         "prefix",
         "quoted",
+        "suffix",
         "tolerance",
     )
 
@@ -55,6 +57,9 @@ class CompiledPolicy:
         self.burst = policy.burst
         self.cache: dict[int, Headers] = {}  # left + reset * (burst + 1) -> fields
         self.prefix = prefix
+        #: the other policies of a stacked spec ("10/1s;1000/1h"), decided with this one
+        self.extra: tuple[CompiledPolicy, ...] = ()
+        self.suffix = ""  # how a stacked policy's store key differs from the first one's
         self.methods = frozenset(m.upper() for m in methods) if methods else None
         self.quoted = json.dumps(policy.name)  # an sf-string: the name is printable ASCII
         self.policy_header = (
@@ -68,6 +73,12 @@ class CompiledPolicy:
             "violated-policies": [policy.name],
         }
         self.denied_body = json.dumps(problem, separators=(",", ":")).encode()
+
+    def fields_at(self, offset: float) -> Headers:
+        """The two RateLimit fields for a client at ``offset = TAT - now`` (allowed)."""
+        policy = self.policy
+        left = min(policy.remaining(offset), self.burst)
+        return self.fields(left, policy.reset_after(offset))
 
     def fields(self, left: int, reset: int) -> Headers:
         """The two RateLimit fields for ``r=left;t=reset`` (a bounded cache of shared lists:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ..errors import ConfigurationError
 from .gcra import Policy
-from .spec import Rate, parse_rate
+from .spec import Rate, parse_rates
 
 __all__ = ["PathMatcher", "Rule"]
 
@@ -35,9 +35,20 @@ class Rule:
     methods: tuple[str, ...] | None = None
 
     def policy(self) -> Policy:
-        rate = parse_rate(self.spec, setting=f"Rule({self.path!r}).spec")
+        return self.policies()[0]
+
+    def policies(self) -> tuple[Policy, ...]:
+        """The rule's policy, plus one per stacked rate (``"5/60s;20/1h"``)."""
+        rates = parse_rates(self.spec, setting=f"Rule({self.path!r}).spec")
         name = self.name or self.path.strip("/").replace("/", "-") or "root"
-        return Policy.build(name, rate, check_burst(self.burst, f"Rule({self.path!r}).burst"))
+        return build_policies(name, rates, check_burst(self.burst, f"Rule({self.path!r}).burst"))
+
+
+def build_policies(name: str, rates: tuple[Rate, ...], burst: int | None) -> tuple[Policy, ...]:
+    """``name`` for the first rate (with ``burst``), ``name-2``, ``name-3``... for the others
+    (each with its quota as its burst)."""
+    first = Policy.build(name, rates[0], burst)
+    return (first, *(Policy.build(f"{name}-{i}", r) for i, r in enumerate(rates[1:], 2)))
 
 
 def check_burst(burst: int | None, setting: str) -> int | None:

@@ -70,6 +70,18 @@ def parse_rate(spec: str | Rate, *, setting: str = "rate limit spec") -> Rate:
     return _checked(int(match.group(1)), amount * _UNITS[match.group(3).lower()], setting, spec)
 
 
+def parse_rates(spec: str | Rate, *, setting: str = "rate limit spec") -> tuple[Rate, ...]:
+    """``"10/1s;1000/1h"``: stacked rates (as Flask-Limiter writes them), every one enforced.
+    A single rate gives a 1-tuple; empty parts and repeated windows are refused."""
+    if isinstance(spec, Rate) or not isinstance(spec, str) or ";" not in spec:
+        return (parse_rate(spec, setting=setting),)
+    rates = tuple(parse_rate(part.strip(), setting=setting) for part in spec.split(";"))
+    windows = [r.window_s for r in rates]
+    if len(set(windows)) != len(windows):
+        raise ConfigurationError(f"{setting}={spec!r}: two rates with the same window")
+    return rates
+
+
 def _checked(quota: int, window_s: float, setting: str, text: str) -> Rate:
     if quota < 1:
         raise ConfigurationError(f"{setting}={text!r}: the quota must be at least 1")

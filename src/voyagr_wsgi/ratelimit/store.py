@@ -11,9 +11,10 @@ layer then applies its failure policy (fail open or closed).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Store"]
+__all__ = ["MultiStore", "Store"]
 
 
 @runtime_checkable
@@ -28,4 +29,17 @@ class Store(Protocol):
 
     def clear(self) -> None:
         """Forget every key (tests, admin reset)."""
+        ...
+
+
+@runtime_checkable
+class MultiStore(Protocol):
+    """A store that can also decide several policies of one client at once (stacked limits
+    such as ``10/1s;1000/1h``): all are allowed and written, or none is."""
+
+    def update_many(
+        self, key: str, items: Sequence[tuple[str, float, float]], cost: int
+    ) -> tuple[bool, list[float]]:
+        """Decide ``(suffix, interval, tolerance)`` for the keys ``key + suffix`` atomically:
+        ``(allowed, [max(TAT - now, 0) per item])``; a denial writes nothing."""
         ...
