@@ -99,20 +99,10 @@ class RedisStore:
 
     def update(self, key: str, interval: float, tolerance: float, cost: int) -> tuple[bool, float]:
         script = self._script or self._connect()
-        if self._down_until and self._now() < self._down_until:
-            self._failed(None)
         interval_us = max(1, round(interval * 1e6))
-        try:
-            reply = script(
-                keys=[f"{self.prefix}{{{key}}}"],
-                args=[interval_us, round(tolerance * 1e6), cost],
-            )
-        except (redis.RedisError, OSError) as exc:
-            self._failed(exc)
-        if not self.available:
-            self.available = True
-            self._down_until = 0.0
-            log.warning("rate-limit store %r is reachable again", self)
+        reply = self._run(
+            script, [f"{self.prefix}{{{key}}}"], [interval_us, round(tolerance * 1e6), cost]
+        )
         return bool(reply[0]), int(reply[3]) / 1e6
 
     def update_many(
@@ -122,22 +112,26 @@ class RedisStore:
         slot): all allowed and written, or none."""
         if self._many is None:
             self._connect()
-        if self._down_until and self._now() < self._down_until:
-            self._failed(None)
         args: list[int] = [cost]
         for _, interval, tolerance in items:
             args += [max(1, round(interval * 1e6)), round(tolerance * 1e6)]
+        keys = [f"{self.prefix}{{{key}}}{suffix}" for suffix, _, _ in items]
+        reply = self._run(self._many, keys, args)
+        return bool(reply[0]), [int(v) / 1e6 for v in reply[1:]]
+
+    def _run(self, script: Any, keys: list[str], args: list[int]) -> Any:
+        """One script call with the back-off, the failure accounting and the recovery log."""
+        if self._down_until and self._now() < self._down_until:
+            self._failed(None)
         try:
-            reply = self._many(
-                keys=[f"{self.prefix}{{{key}}}{suffix}" for suffix, _, _ in items], args=args
-            )
+            reply = script(keys=keys, args=args)
         except (redis.RedisError, OSError) as exc:
             self._failed(exc)
         if not self.available:
             self.available = True
             self._down_until = 0.0
             log.warning("rate-limit store %r is reachable again", self)
-        return bool(reply[0]), [int(v) / 1e6 for v in reply[1:]]
+        return reply
 
     def _failed(self, exc: BaseException | None) -> NoReturn:
         self.failures += 1
