@@ -162,3 +162,23 @@ def test_exported_members_exist() -> None:
 def test_local_failure_policy_from_the_environment() -> None:
     env = {"RATE_LIMIT_STORAGE": "redis://127.0.0.1:1/0", "RATE_LIMIT_REDIS_FAILURE": "local"}
     assert Settings.from_env(env).ratelimit.redis_failure == "local"
+
+
+def test_the_default_policy_stacks_the_also_rates() -> None:
+    from conftest import call, hello_app, make_environ
+    from voyagr_wsgi import compose
+
+    env = {"ALLOWED_HOSTS": "example.com", "RATE_LIMIT_REQUESTS": "5",
+           "RATE_LIMIT_ALSO": "2/1h", "BACKUP_ENABLED": "false"}  # fmt: skip
+    settings = Settings.from_env(env)
+    assert settings.ratelimit.spec == "5/60s;2/1h"
+    stack = compose(hello_app, settings)
+    results = [call(stack, make_environ()) for _ in range(3)]
+    assert [r.code for r in results] == [200, 200, 429]
+    assert results[0].header("RateLimit-Policy") == '"default";q=5;w=60, "default-2";q=2;w=3600'
+
+
+@pytest.mark.parametrize("also", ["lots", "3/60s", "1000/1h,500/1h"])
+def test_bad_also_rates_are_refused_naming_the_variable(also: str) -> None:
+    with pytest.raises(ConfigurationError, match="RATE_LIMIT_ALSO"):
+        Settings.from_env({"RATE_LIMIT_ALSO": also})

@@ -44,6 +44,7 @@ class RateLimitSettings:
     exempt_paths: tuple[str, ...] = ()
     allow: tuple[str, ...] = ()
     routes: tuple[tuple[str, str], ...] = ()  # (path, spec)
+    also: tuple[str, ...] = ()  # more rates the default policy stacks ("1000/1h")
 
     @classmethod
     def from_env(cls, env: Env) -> RateLimitSettings:
@@ -86,8 +87,16 @@ class RateLimitSettings:
             exempt_paths=env.list("RATE_LIMIT_EXEMPT_PATHS"),
             allow=env.list("RATE_LIMIT_ALLOW"),
             routes=tuple(routes),
+            also=env.list("RATE_LIMIT_ALSO"),
         )
+        if settings.also:  # each a rate, none with the quota's own window
+            parse_rates(settings.spec, setting="RATE_LIMIT_ALSO (with the quota's window)")
         return settings
+
+    @property
+    def spec(self) -> str:
+        """The default policy's spec: the quota per window, then the ``also`` rates."""
+        return ";".join((str(self.rate), *self.also))
 
     @property
     def rate(self) -> Rate:
@@ -116,7 +125,7 @@ def layer_from_settings(cls: type[RateLimit], settings: Any, context: Any) -> Ra
     if context is not None:
         context.components["ratelimit"] = store
     return cls(
-        section.rate,
+        section.spec,
         burst=section.burst,
         rules=[Rule(path, spec) for path, spec in section.routes],
         exempt=section.exempt_paths,
