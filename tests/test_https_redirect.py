@@ -257,3 +257,29 @@ def test_redirect_host_from_the_environment() -> None:
     )  # fmt: skip
     result = call(compose(hello_app, settings), make_environ("/", host="example.com"))
     assert result.header("Location") == "https://www.example.com/"
+
+
+@pytest.mark.parametrize(
+    ("method", "code"),
+    [("GET", 301), ("HEAD", 301), ("POST", 403), ("PUT", 403), ("DELETE", 403), ("PATCH", 403)],
+)
+def test_reject_mode_refuses_body_methods_over_http(method: str, code: int) -> None:
+    result = call(HTTPSRedirect(hello_app, unsafe="reject"), make_environ("/f", method=method))
+    assert result.code == code
+    if code == 403:
+        assert result.header("Location") is None
+        assert method == "HEAD" or b"must be sent over HTTPS" in result.body
+
+
+def test_reject_mode_from_the_environment_and_bad_values() -> None:
+    from voyagr_wsgi import compose
+
+    settings = Settings.from_env(
+        {"ENFORCE_HTTPS": "true", "HTTPS_REDIRECT_UNSAFE": "reject",
+         "ALLOWED_HOSTS": "example.com", "BACKUP_ENABLED": "false", "CSRF_ENABLED": "false"}
+    )  # fmt: skip
+    assert call(compose(hello_app, settings), make_environ("/", method="POST")).code == 403
+    with pytest.raises(ConfigurationError, match="HTTPS_REDIRECT_UNSAFE"):
+        Settings.from_env({"HTTPS_REDIRECT_UNSAFE": "sometimes"})
+    with pytest.raises(ConfigurationError, match="HTTPS_REDIRECT_UNSAFE"):
+        HTTPSRedirect(hello_app, unsafe="drop")  # type: ignore[arg-type]

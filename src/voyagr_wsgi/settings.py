@@ -50,6 +50,7 @@ class Settings:
     enforce_https: bool = False
     https_redirect_exempt: tuple[str, ...] = ()
     https_redirect_host: str = ""  # "" = the request's own host
+    https_redirect_unsafe: Literal["redirect", "reject"] = "redirect"
     # -- security headers ---------------------------------------------------------------
     security_preset: Preset = "balanced"
     hsts: bool = True
@@ -96,6 +97,9 @@ class Settings:
             enforce_https=env.bool("ENFORCE_HTTPS", False),
             https_redirect_exempt=env.list("HTTPS_REDIRECT_EXEMPT"),
             https_redirect_host=env.str("HTTPS_REDIRECT_HOST"),
+            https_redirect_unsafe=env.choice(
+                "HTTPS_REDIRECT_UNSAFE", "redirect", ("redirect", "reject")
+            ),
             security_preset=env.choice(
                 "SECURITY_PRESET",
                 "balanced",

@@ -16,7 +16,10 @@ What it answers (RFC 9110 §15.4):
 
 - ``301 Moved Permanently`` for GET and HEAD, ``308 Permanent Redirect`` for every other
   method, so a POST stays a POST with its body (rails/rails#23941, flask-sslify#52).
-  Browsers cache both: check the target with a staging host first;
+  Browsers cache both: check the target with a staging host first. ``unsafe="reject"``
+  (``HTTPS_REDIRECT_UNSAFE``) answers those other methods ``403`` instead: their body already
+  crossed the network in clear, and a 308 would have the client send it a second time, so a
+  client (an API consumer, a form) configured with ``http://`` fails loudly at once;
 - ``Location: https://<host>[:https_port]<path>[?<query>]``. The host is the request's own
   (read through :func:`voyagr_wsgi.request.host`, which :class:`HostCheck` validated in the
   default order) without its port, or ``host=`` (``HTTPS_REDIRECT_HOST``, Django's
@@ -41,7 +44,7 @@ lists exact paths (``/healthz``) and prefixes written with a trailing ``*``
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from .._layer import Layer
@@ -66,6 +69,12 @@ _PATH_SAFE = "/:@!$&'()*+,;="
 _QUERY_SAFE = "/?:@!$&'()*+,;=%"
 
 _BAD_HOST = b"Bad Request: malformed Host header\n"
+_INSECURE = b"Forbidden: this request must be sent over HTTPS\n"
+_INSECURE_HEADERS = [
+    ("Content-Type", "text/plain; charset=utf-8"),
+    ("Content-Length", str(len(_INSECURE))),
+    ("Cache-Control", "no-store"),
+]
 _BAD_HOST_HEADERS = [
     ("Content-Type", "text/plain; charset=utf-8"),
     ("Content-Length", str(len(_BAD_HOST))),
@@ -105,9 +114,16 @@ class HTTPSRedirect(Layer):
         exempt: Iterable[str] = (),
         https_port: int | None = None,
         host: str | None = None,
+        unsafe: Literal["redirect", "reject"] = "redirect",
     ) -> None:
         paths = tuple(exempt)
-        self._init(app, {"exempt": paths, "https_port": https_port, "host": host})
+        options = {"exempt": paths, "https_port": https_port, "host": host, "unsafe": unsafe}
+        self._init(app, options)
+        if unsafe not in ("redirect", "reject"):
+            raise ConfigurationError(
+                f"HTTPSRedirect unsafe (HTTPS_REDIRECT_UNSAFE)={unsafe!r}: 'redirect' or 'reject'"
+            )
+        self._reject = unsafe == "reject"
         if host is not None and (
             not isinstance(host, str)
             or ":" in host
@@ -135,7 +151,11 @@ class HTTPSRedirect(Layer):
         """Built only when ``ENFORCE_HTTPS`` is on."""
         if not settings.enforce_https:
             return None
-        return cls(exempt=settings.https_redirect_exempt, host=settings.https_redirect_host or None)
+        return cls(
+            exempt=settings.https_redirect_exempt,
+            host=settings.https_redirect_host or None,
+            unsafe=settings.https_redirect_unsafe,
+        )
 
     def is_exempt(self, path: str) -> bool:
         return self._exempt(path)
@@ -168,9 +188,13 @@ class HTTPSRedirect(Layer):
         if not name or split_host(host) is None:  # "..": no host left to redirect to
             start_response("400 Bad Request", list(_BAD_HOST_HEADERS))
             return [_BAD_HOST]
-        location = https_url(environ, self.host or name, self._port_suffix)
         method = environ.get("REQUEST_METHOD", "GET")
-        status = "301 Moved Permanently" if method in ("GET", "HEAD") else "308 Permanent Redirect"
+        safe = method in ("GET", "HEAD")
+        if self._reject and not safe:
+            start_response("403 Forbidden", list(_INSECURE_HEADERS))
+            return [_INSECURE]
+        location = https_url(environ, self.host or name, self._port_suffix)
+        status = "301 Moved Permanently" if safe else "308 Permanent Redirect"
         start_response(
             status,
             [("Location", location), ("Content-Type", "text/plain"), ("Content-Length", "0")],
