@@ -287,12 +287,13 @@ class RateLimit(Layer):
                 return unavailable(start_response)
             return self._next(environ, start_response)
         if not allowed:
-            denied = [
-                (p.policy.retry_after(o, cost), p, o)
-                for p, o in zip(parts, offsets, strict=True)
-                if o + cost * p.interval > p.tolerance
-            ]
-            _, worst, offset = max(denied, key=lambda d: d[0])  # the longest wait decides
+            # the policy furthest over its tolerance (the longest wait) answers; chosen by
+            # excess, never from an empty list (Redis rounds to whole microseconds)
+            _, worst, offset = max(
+                ((o + cost * p.interval - p.tolerance, p, o)
+                 for p, o in zip(parts, offsets, strict=True)),
+                key=lambda d: d[0],
+            )  # fmt: skip
             return worst.denied(offset, cost, start_response, legacy=self._legacy)
         if not self._headers:
             return self._next(environ, start_response)
