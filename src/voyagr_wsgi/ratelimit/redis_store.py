@@ -10,11 +10,13 @@ loading the script on ``NOSCRIPT``, e.g. after a Redis restart: redis-py's ``Scr
 this); the script reads the clock with ``TIME`` so app hosts' clocks never matter; one key per
 client (``vy:rl:{<client>}``) holding the TAT in integer microseconds with a ``PEXPIRE`` of
 ``TAT - now``, so Redis memory follows the number of *active* clients; denied requests write
-nothing.
+nothing. Stacked rates use the same script with one key per policy (``vy:rl:{<client>}:<name>``,
+one hash slot), all allowed and written or none.
 
 Failure: a connection pool with short socket timeouts (100 ms) and no client-side retries.
 A failed call raises :class:`~voyagr_wsgi.errors.StorageError`; the layer applies its policy
-(``RATE_LIMIT_REDIS_FAILURE=open``: let the request through; ``closed``: 503). After a
+(``RATE_LIMIT_REDIS_FAILURE=open``: let the request through; ``closed``: 503; ``local``: a
+per-process memory store decides). After a
 failure the store does not try Redis again for ``backoff_s`` (1 s), so an outage costs no
 timeout per request. Failures are counted (``failures``), logged at most once per
 ``log_every_s`` (60 s) and reported by :func:`store_health` as ``ratelimit:store``.
@@ -36,7 +38,6 @@ from redis.retry import Retry
 from ..errors import StorageError
 from ..health import Check
 from ._lua import GCRA_LUA as LUA
-from ._lua import GCRA_MANY_LUA
 
 __all__ = ["LUA", "RedisStore", "store_health"]
 
@@ -67,7 +68,6 @@ class RedisStore:
         self._now = now
         self._client = client
         self._script: Any = None
-        self._many: Any = None
         self._pool: Any = None  # ours to disconnect on close() (a given client is not)
         self._lock = threading.Lock()
         self._down_until = 0.0
@@ -94,29 +94,23 @@ class RedisStore:
                     self._client = redis.Redis(connection_pool=pool)
                     self._pool = pool
                 self._script = self._client.register_script(LUA)
-                self._many = self._client.register_script(GCRA_MANY_LUA)
             return self._script
 
     def update(self, key: str, interval: float, tolerance: float, cost: int) -> tuple[bool, float]:
-        script = self._script or self._connect()
-        interval_us = max(1, round(interval * 1e6))
-        reply = self._run(
-            script, [f"{self.prefix}{{{key}}}"], [interval_us, round(tolerance * 1e6), cost]
-        )
-        return bool(reply[0]), int(reply[3]) / 1e6
+        allowed, (offset,) = self.update_many(key, [("", interval, tolerance)], cost)
+        return allowed, offset
 
     def update_many(
         self, key: str, items: Sequence[tuple[str, float, float]], cost: int
     ) -> tuple[bool, list[float]]:
         """Several policies of one client in one script (keys ``{client}<suffix>``, one hash
-        slot): all allowed and written, or none."""
-        if self._many is None:
-            self._connect()
+        slot): all allowed and written, or none. :meth:`update` is the one-policy case."""
+        script = self._script or self._connect()
         args: list[int] = [cost]
         for _, interval, tolerance in items:
             args += [max(1, round(interval * 1e6)), round(tolerance * 1e6)]
         keys = [f"{self.prefix}{{{key}}}{suffix}" for suffix, _, _ in items]
-        reply = self._run(self._many, keys, args)
+        reply = self._run(script, keys, args)
         return bool(reply[0]), [int(v) / 1e6 for v in reply[1:]]
 
     def _run(self, script: Any, keys: list[str], args: list[int]) -> Any:
