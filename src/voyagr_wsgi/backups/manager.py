@@ -35,9 +35,9 @@ from .config import BackupSettings
 from .ids import new_id, parse_id
 from .local import LocalStore
 from .manifest import Manifest
-from .restore import fetch_verified, replace_offline, swap_checked
+from .restore import fetch_verified, replace_offline, schema_of, swap_checked
 from .retention import Plan, Policy, RetentionError, plan
-from .snapshot import Progress, compress_and_verify, connect_existing, db_facts, take_snapshot
+from .snapshot import Progress, compress_and_verify, take_snapshot
 from .status import Status, StatusFile
 from .store import BackupStore, Listing
 
@@ -322,11 +322,7 @@ class BackupManager:
 
     def _check_compatible(self, manifest: Manifest) -> None:
         try:
-            conn = connect_existing(self.db_path)
-            try:
-                _, user_version, schema = db_facts(conn)
-            finally:
-                conn.close()
+            user_version, schema = schema_of(self.db_path)
         except (BackupError, OSError, sqlite3.Error) as exc:
             log.warning("live database unreadable (%s): schema not compared", exc)
             return  # nothing to compare with (a damaged live DB is what restores are for)

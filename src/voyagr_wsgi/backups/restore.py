@@ -32,7 +32,7 @@ from .manifest import Manifest
 from .snapshot import CHUNK, check_database, connect_existing, db_facts, deadline
 from .store import BackupStore
 
-__all__ = ["fetch_verified", "replace_offline", "swap_in"]
+__all__ = ["fetch_verified", "replace_offline", "schema_of", "swap_in"]
 
 SWAP_DEADLINE_S = 120.0
 
@@ -145,14 +145,19 @@ def swap_checked(
         ) from exc
 
 
-def live_matches(live_path: str, manifest: Manifest) -> str | None:
-    """None when the live database now has the backup's schema and user_version."""
-    conn = connect_existing(live_path)
+def schema_of(path: str) -> tuple[int, str]:
+    """``(user_version, schema_sha256)`` of an existing database, as a manifest records them."""
+    conn = connect_existing(path)
     try:
         _, user_version, schema = db_facts(conn)
     finally:
         conn.close()
-    if user_version != manifest.user_version or schema != manifest.schema_sha256:
+    return user_version, schema
+
+
+def live_matches(live_path: str, manifest: Manifest) -> str | None:
+    """None when the live database now has the backup's schema and user_version."""
+    if schema_of(live_path) != (manifest.user_version, manifest.schema_sha256):
         return "schema or user_version differ from the backup after the swap"
     return None
 
