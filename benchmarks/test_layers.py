@@ -39,26 +39,15 @@ PEER_OF = {
 
 def build_layer(name: str) -> tuple[Any, str]:
     """The layer as ``compose(app, SETTINGS)`` would build it, bound to the bare app."""
-    import importlib
-    import sys
-
     from voyagr_wsgi import layers
-    from voyagr_wsgi.compose import AREAS, BuildContext
+    from voyagr_wsgi.areas import build_context
 
-    context = BuildContext(SETTINGS)
     note = ""
-    for area in AREAS:
-        try:
-            importlib.import_module(area).setup(SETTINGS, context)
-        except Exception as exc:  # another area mid-development must not hide this layer
-            note = f"{area} setup failed: {type(exc).__name__}; "
-    cls = getattr(layers, name)
-    doc = sys.modules[cls.__module__].__doc__ or ""
-    if "PLACEHOLDER" in doc:
-        note += "placeholder (not implemented yet)"
-    layer = cls.from_settings(SETTINGS, context)
-    if layer is None:
-        layer, note = cls(), note + "disabled by settings: built with defaults"
+    for layer in build_context(SETTINGS).layers:
+        if type(layer).__name__ == name:
+            break
+    else:
+        layer, note = getattr(layers, name)(), "disabled by settings: built with defaults"
     return layer.bind(bare_app), note
 
 

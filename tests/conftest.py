@@ -133,3 +133,13 @@ def hello_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> li
 @pytest.fixture
 def app() -> Callable[..., list[bytes]]:
     return hello_app
+
+
+def settings_layer(settings: Any, name: str) -> Any:
+    """The unbound layer called ``name`` that ``compose(app, settings)`` builds, or None."""
+    from voyagr_wsgi.areas import build_context
+
+    for layer in build_context(settings).layers:
+        if type(layer).__name__ == name:
+            return layer
+    return None

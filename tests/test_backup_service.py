@@ -12,16 +12,16 @@ import pytest
 from conftest import call, hello_app, make_environ
 from test_backup_support import backup_settings, listed, make_db
 from voyagr_wsgi import Settings, compose
+from voyagr_wsgi._build import BuildContext
 from voyagr_wsgi._env import Env
 from voyagr_wsgi.backups import (
     BackupManager,
     BackupScheduler,
     BackupSettings,
     deploy_checks,
-    setup,
 )
+from voyagr_wsgi.backups.area import contribute
 from voyagr_wsgi.backups.health import health_source
-from voyagr_wsgi.compose import BuildContext
 from voyagr_wsgi.errors import ConfigurationError
 from voyagr_wsgi.services import Supervisor
 
@@ -142,8 +142,8 @@ def test_status_has_the_fields_the_alerts_rule_reads(tmp_path: Path) -> None:
 def test_setup_registers_manager_routes_health_and_a_singleton_service(tmp_path: Path) -> None:
     settings = Settings(backups=backup_settings(tmp_path))
     context = BuildContext(settings)
-    setup(settings, context)
-    assert isinstance(context.components["backups"], BackupManager)
+    contribute(settings, context)
+    assert isinstance(context.backups, BackupManager)
     assert sorted((r.method, r.path) for r in context.admin_routes) == [
         ("GET", "backups"),
         ("GET", "backups/retention"),
@@ -168,7 +168,7 @@ def test_setup_respects_the_switches(
 ) -> None:
     settings = Settings(backups=backup_settings(tmp_path, **changes))
     context = BuildContext(settings)
-    setup(settings, context)
+    contribute(settings, context)
     assert len(context.services) == services and len(context.admin_routes) == routes
 
 

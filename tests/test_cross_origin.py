@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import call, hello_app, make_environ
+from conftest import call, hello_app, make_environ, settings_layer
 from voyagr_wsgi import ConfigurationError, Settings
 from voyagr_wsgi.layers import CrossOriginProtection
 from voyagr_wsgi.layers.cross_origin import normalize_origin
@@ -241,14 +241,14 @@ def test_bad_configuration_names_the_option(option: str, value: str) -> None:
 
 
 def test_from_settings_is_on_by_default_and_off_when_disabled() -> None:
-    layer = CrossOriginProtection.from_settings(
+    layer = settings_layer(
         Settings.from_env(
             {
                 "CSRF_TRUSTED_ORIGINS": "https://a.example,https://*.b.example",
                 "CSRF_EXEMPT_PATHS": "/hook",
             }
         ),
-        None,
+        "CrossOriginProtection",
     )
     assert layer is not None
     bound = layer.bind(hello_app)
@@ -256,7 +256,7 @@ def test_from_settings_is_on_by_default_and_off_when_disabled() -> None:
     assert check("POST", "/hook", layer=bound, Origin="https://evil.example") == 200
     assert check(layer=bound, Origin="https://evil.example") == 403
     assert (
-        CrossOriginProtection.from_settings(Settings.from_env({"CSRF_ENABLED": "0"}), None) is None
+        settings_layer(Settings.from_env({"CSRF_ENABLED": "0"}), "CrossOriginProtection") is None
     )
 
 

@@ -4,9 +4,8 @@ from typing import Any
 
 import pytest
 
-from conftest import call, hello_app, make_environ
+from conftest import call, hello_app, make_environ, settings_layer
 from voyagr_wsgi import ConfigurationError, Settings
-from voyagr_wsgi.compose import BuildContext
 from voyagr_wsgi.layers import HostCheck, ProxyTrust
 from voyagr_wsgi.layers.host_check import split_host
 from wsgi_apps import exc_info_app, lazy_streaming_app
@@ -128,9 +127,9 @@ def test_trailing_dot_pattern_matches() -> None:
 
 def test_from_settings_always_builds_a_layer() -> None:
     settings = Settings(allowed_hosts=("example.com",))
-    layer = HostCheck.from_settings(settings, BuildContext(settings))
+    layer = settings_layer(settings, "HostCheck")
     assert layer.allowed_hosts == ("example.com",)
-    assert HostCheck.from_settings(Settings(), BuildContext(Settings())).allowed_hosts == ()
+    assert settings_layer(Settings(), "HostCheck").allowed_hosts == ()
 
 
 def test_decision_cache_stays_bounded() -> None:

@@ -5,9 +5,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import call, hello_app, make_environ
+from conftest import call, hello_app, make_environ, settings_layer
 from voyagr_wsgi import ConfigurationError, Settings
-from voyagr_wsgi.compose import BuildContext
 from voyagr_wsgi.layers import HTTPSRedirect, ProxyTrust
 from wsgi_apps import exc_info_app, lazy_streaming_app
 
@@ -200,9 +199,9 @@ def test_bad_options_raise(options: dict[str, Any]) -> None:
 
 def test_from_settings_follows_enforce_https() -> None:
     off = Settings()
-    assert HTTPSRedirect.from_settings(off, BuildContext(off)) is None
+    assert settings_layer(off, "HTTPSRedirect") is None
     on = Settings.from_env({"ENFORCE_HTTPS": "true", "HTTPS_REDIRECT_EXEMPT": "/up,/static/*"})
-    layer = HTTPSRedirect.from_settings(on, BuildContext(on))
+    layer = settings_layer(on, "HTTPSRedirect")
     assert layer is not None and layer.exempt == ("/up", "/static/*")
 
 

@@ -7,7 +7,6 @@ import pytest
 
 from conftest import call, hello_app, make_environ
 from voyagr_wsgi import ConfigurationError, Settings, compose
-from voyagr_wsgi.compose import BuildContext
 from voyagr_wsgi.health import Check, Health, Status
 from voyagr_wsgi.layers import Probe, ProxyTrust
 from voyagr_wsgi.secret import Secret
@@ -136,9 +135,9 @@ def test_custom_prefix() -> None:
 
 def test_from_settings_uses_context_health_and_admin_token() -> None:
     settings = Settings(admin_token=TOKEN)
-    context = BuildContext(settings)
-    layer = Probe.from_settings(settings, context)
-    assert layer.health is context.health and layer.token == TOKEN
+    stack = compose(hello_app, settings)
+    layer = stack.layer("Probe")
+    assert layer.health is stack.health and layer.token == TOKEN
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,8 @@ from typing import Any
 
 import pytest
 
-from conftest import call, hello_app, make_environ
+from conftest import call, hello_app, make_environ, settings_layer
 from voyagr_wsgi import ConfigurationError, Settings
-from voyagr_wsgi.compose import BuildContext
 from voyagr_wsgi.layers import ProxyTrust
 from voyagr_wsgi.layers.proxy_trust import ORIG
 from voyagr_wsgi.request import CLIENT_IP, HOST, SCHEME
@@ -426,9 +425,9 @@ def test_bad_mode_and_bad_network_raise() -> None:
 
 def test_from_settings_always_builds_and_trusts_settings_networks() -> None:
     settings = Settings.from_env({"TRUSTED_PROXIES": "10.0.0.0/8"})
-    layer = ProxyTrust.from_settings(settings, BuildContext(settings))
+    layer = settings_layer(settings, "ProxyTrust")
     assert layer.is_trusted("10.1.2.3") and not layer.is_trusted("11.0.0.1")
-    empty = ProxyTrust.from_settings(Settings(), BuildContext(Settings()))
+    empty = settings_layer(Settings(), "ProxyTrust")
     assert empty.trusted == () and not empty.is_trusted("10.1.2.3")
 
 
@@ -488,7 +487,7 @@ def test_settings_choose_the_header_family() -> None:
     settings = Settings.from_env(
         {"TRUSTED_PROXIES": "10.0.0.0/8", "TRUSTED_PROXY_HEADERS": "forwarded"}
     )
-    layer = ProxyTrust.from_settings(settings, BuildContext(settings)).bind(hello_app)
+    layer = settings_layer(settings, "ProxyTrust").bind(hello_app)
     result = call(layer, remote="10.0.0.2", headers={"Forwarded": "for=198.51.100.4"})
     assert result.environ[CLIENT_IP] == "198.51.100.4"
 

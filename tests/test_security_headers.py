@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conftest import call, hello_app, make_environ
+from conftest import call, hello_app, make_environ, settings_layer
 from voyagr_wsgi import ConfigurationError, Settings, compose
 from voyagr_wsgi.layers import CrossOriginProtection, SecurityHeaders
 from wsgi_apps import CloseCounter, exc_info_app, lazy_streaming_app
@@ -438,7 +438,7 @@ def test_from_settings_maps_the_environment() -> None:
             "SECURE_COOKIES": "false",
         }
     )
-    layer = SecurityHeaders.from_settings(settings, None)
+    layer = settings_layer(settings, "SecurityHeaders")
     assert layer is not None
     result = call(layer.bind(app_with([("Set-Cookie", "a=1")])), make_environ(scheme="https"))
     assert result.header("Strict-Transport-Security") == (
@@ -455,7 +455,7 @@ def test_from_settings_maps_the_environment() -> None:
 def test_from_settings_rejects_preload_with_a_short_max_age() -> None:
     settings = Settings.from_env({"HSTS_PRELOAD": "1", "HSTS_MAX_AGE": "600"})
     with pytest.raises(ConfigurationError, match="HSTS_PRELOAD"):
-        SecurityHeaders.from_settings(settings, None)
+        settings_layer(settings, "SecurityHeaders")
 
 
 def test_unbound_layers_compose_around_an_app() -> None:

@@ -6,15 +6,22 @@
     application = compose(app, Settings.from_env())
 
 See ``compose`` for the layer order, ``Settings`` for every option, and the README.
-Nothing starts at import: background services start with ``application.start()``.
+Nothing starts at import: background services start with ``application.start()``. ``compose``
+is light; ``Settings`` and every area load on first use (``from voyagr_wsgi.layers import
+HostCheck`` loads that layer, not the settings or the areas).
 """
 
 from __future__ import annotations
 
+import importlib
+import typing
+
 from .compose import Stack, compose
 from .errors import ConfigurationError, VoyagrError, VoyagrWarning
-from .secret import Secret
-from .settings import Settings
+
+if typing.TYPE_CHECKING:
+    from .secret import Secret as Secret
+    from .settings import Settings as Settings
 
 __all__ = [
     "ConfigurationError",
@@ -28,3 +35,18 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+_WHERE = {"Secret": ".secret", "Settings": ".settings"}
+
+
+def __getattr__(name: str) -> typing.Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

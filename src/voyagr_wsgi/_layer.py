@@ -9,12 +9,14 @@ around whatever sits inside it (first listed = outermost)::
 
     application = compose(app, ProxyTrust(trusted=["10.0.0.0/8"]), SecurityHeaders())
 
-Subclasses pass their options to :meth:`Layer._init` so :meth:`bind` can rebuild them around
-another app; all validation and precomputation happens in the subclass ``__init__``.
+Subclasses pass their app and options to :meth:`Layer._init`; all validation and
+precomputation happens once, in the subclass ``__init__``. :meth:`bind` wraps a copy of a
+built layer around another app without running ``__init__`` again.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from types import FunctionType, MethodType
 from typing import Any, ClassVar, Self
@@ -46,9 +48,14 @@ class Layer:
         return self.app is not _unbound
 
     def bind(self, app: WSGIApplication) -> Self:
-        """A new layer with the same options, wrapped around ``app``."""
-        cls: Any = type(self)
-        bound: Self = cls(app, **self._options)
+        """A copy of this layer wrapped around ``app``; this one stays as it is.
+
+        The copy is shallow: it shares what ``__init__`` built (header tables, compiled rules,
+        the rate-limit store, the metrics registry), which is never rebuilt or re-validated.
+        """
+        bound = copy.copy(self)
+        bound.app = app
+        bound._next = direct_call(app)
         return bound
 
     def explain(self, environ: Environ) -> dict[str, Any] | None:

@@ -35,16 +35,12 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._layer import Layer
 from ._wsgi import Environ, Headers, StartResponse, WSGIApplication, simple_response
 from .request import client_ip
 from .secret import Secret
-
-if TYPE_CHECKING:
-    from .compose import BuildContext
-    from .settings import Settings
 
 __all__ = ["PREFIX", "Admin", "AdminRoute", "Response", "is_authorized", "json_body"]
 
@@ -122,13 +118,6 @@ class Admin(Layer):
                 self._patterns.append((re.compile(regex + r"\Z"), route))
             else:
                 self._exact.setdefault(route.path, {})[route.method] = route
-
-    @classmethod
-    def from_settings(cls, settings: Settings, context: BuildContext) -> Admin | None:
-        """The admin layer with every route the enabled areas registered (None if none)."""
-        if not context.admin_routes:
-            return None
-        return cls(token=settings.admin_token, routes=tuple(context.admin_routes))
 
     def _match(self, rel: str) -> tuple[dict[str, AdminRoute], dict[str, str]] | None:
         methods = self._exact.get(rel)

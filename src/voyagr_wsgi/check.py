@@ -4,8 +4,9 @@ Reads the settings (``Settings.from_env``, optionally after loading an env file)
 one line per finding: ``ERROR`` for a setting that cannot work, ``WARNING`` for a risky one.
 Exits 1 when there is an error (including a value ``Settings.from_env`` rejects), else 0.
 
-Each service area may add its own findings with a ``deploy_checks(settings, environ=None)``
-function in its package (``voyagr_wsgi.ratelimit``, ``voyagr_wsgi.metrics``, ...); ``environ``
+Each area (:data:`voyagr_wsgi.compose.AREAS`) declares its findings with its
+``deploy_checks(settings, environ=None)`` (``voyagr_wsgi.request_path``,
+``voyagr_wsgi.ratelimit.area``, ...); ``environ``
 holds the variables checked (the environment plus ``--env-file``), for settings that are not
 voyagr's own (gunicorn's ``WEB_CONCURRENCY``).
 """
@@ -13,10 +14,9 @@ voyagr's own (gunicorn's ``WEB_CONCURRENCY``).
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,14 +24,6 @@ from .errors import ConfigurationError
 from .settings import Settings
 
 __all__ = ["Finding", "findings", "main"]
-
-AREA_PACKAGES = (
-    "voyagr_wsgi.ratelimit",
-    "voyagr_wsgi.metrics",
-    "voyagr_wsgi.backups",
-    "voyagr_wsgi.alerts",
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Finding:
@@ -43,64 +35,13 @@ class Finding:
         return f"{self.level} {self.code}: {self.message}"
 
 
-def _core(settings: Settings) -> Iterable[Finding]:
-    if not settings.allowed_hosts:
-        yield Finding(
-            "WARNING",
-            "voyagr.W001",
-            "ALLOWED_HOSTS is empty: any Host header is accepted (syntax-checked only); "
-            "set it to your domain(s)",
-        )
-    elif "*" in settings.allowed_hosts:
-        yield Finding("WARNING", "voyagr.W002", "ALLOWED_HOSTS contains '*': host check is off")
-    if not settings.enforce_https:
-        yield Finding(
-            "WARNING",
-            "voyagr.W003",
-            "ENFORCE_HTTPS is off: plain-HTTP requests are served (set it once TLS works)",
-        )
-    elif not settings.trusted_proxies:
-        yield Finding(
-            "WARNING",
-            "voyagr.W004",
-            "ENFORCE_HTTPS is on but TRUSTED_PROXIES is empty: behind a TLS-terminating "
-            "proxy (a PaaS router) every request looks like HTTP and redirects forever; "
-            "set TRUSTED_PROXIES to the proxy's addresses unless the app serves TLS itself",
-        )
-    if settings.hsts and not settings.enforce_https and not settings.trusted_proxies:
-        yield Finding(
-            "WARNING",
-            "voyagr.W005",
-            "HSTS is on but there is no HTTPS source (ENFORCE_HTTPS off, no TRUSTED_PROXIES): "
-            "it is only ever sent on HTTPS requests, so it may never be sent",
-        )
-    if settings.hsts_preload and (
-        settings.hsts_max_age < 31_536_000 or not settings.hsts_include_subdomains
-    ):
-        yield Finding(
-            "ERROR",
-            "voyagr.E001",
-            "HSTS_PRELOAD needs HSTS_MAX_AGE >= 31536000 and HSTS_INCLUDE_SUBDOMAINS=true",
-        )
-    if settings.admin_token is None:
-        yield Finding(
-            "WARNING",
-            "voyagr.W006",
-            "VOYAGR_ADMIN_TOKEN is not set: admin endpoints answer loopback clients only",
-        )
-    elif len(settings.admin_token.reveal()) < 24:
-        yield Finding("WARNING", "voyagr.W007", "VOYAGR_ADMIN_TOKEN is shorter than 24 characters")
-    if not settings.csrf_enabled:
-        yield Finding("WARNING", "voyagr.W008", "CSRF_ENABLED is off: no cross-origin protection")
-
-
 def findings(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Finding]:
-    """Every finding for ``settings``: the request path's and each area's."""
-    result = list(_core(settings))
-    for package in AREA_PACKAGES:
-        checks = getattr(importlib.import_module(package), "deploy_checks", None)
-        if checks is not None:
-            result.extend(checks(settings, environ=environ))
+    """Every finding for ``settings``: each area's, the request path's first."""
+    from .areas import AREAS
+
+    result: list[Finding] = []
+    for area in AREAS:
+        result.extend(area.deploy_checks(settings, environ=environ))
     return result
 
 

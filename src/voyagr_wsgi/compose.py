@@ -9,7 +9,8 @@ Two ways to build a stack::
     application = compose(app, ProxyTrust(trusted=["10.0.0.0/8"]), HTTPSRedirect(),
                           SecurityHeaders())               # first listed = outermost
 
-The default order, outermost first (see :data:`DEFAULT_ORDER`):
+The default order, outermost first (see :data:`DEFAULT_ORDER`; it applies to
+``compose(app, settings)``, while explicit layers keep the order given):
 
 1. ``ProxyTrust``: resolve client IP, scheme and host once;
 2. ``Metrics``: so 4xx answers from later layers are counted, timed until ``close()``;
@@ -22,28 +23,31 @@ The default order, outermost first (see :data:`DEFAULT_ORDER`):
 9. ``Admin``: the endpoints under ``/api/production/``;
 10. the app.
 
-The result is a :class:`Stack`: a WSGI callable with ``start()`` / ``stop(timeout)`` that run
-the background services (backup scheduler, alert evaluation and dispatch) through a
-:class:`~voyagr_wsgi.services.Supervisor`. Nothing starts until ``start()`` is called.
+With settings, each area in :data:`voyagr_wsgi.areas.AREAS` (the request path, metrics,
+backups, alerts, rate limiting) adds what the settings turn on (layers, services, admin routes,
+health sources, metrics sections) to one :class:`~voyagr_wsgi._build.BuildContext`; an area
+that is off loads none of its modules. Every layer is built once. The result is a
+:class:`Stack`: a WSGI callable with ``start()`` / ``stop(timeout)`` that run the background
+services (backup scheduler, alert evaluation and dispatch) through a
+:class:`~voyagr_wsgi.services.Supervisor`.
+Nothing starts until ``start()`` is called.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from ._layer import Layer, direct_call
 from ._wsgi import Environ, StartResponse, WSGIApplication
-from .admin import AdminRoute
 from .errors import ConfigurationError
-from .health import Health
-from .services import Service, Supervisor
-from .settings import Settings
 
-__all__ = ["AREAS", "DEFAULT_ORDER", "BuildContext", "MetricsSection", "Stack", "compose"]
+if TYPE_CHECKING:
+    from ._build import BuildContext
+    from .services import Service
+
+__all__ = ["DEFAULT_ORDER", "Stack", "compose"]
 
 #: the layers ``compose(app, settings)`` builds, outermost first (names in voyagr_wsgi.layers)
 DEFAULT_ORDER: tuple[str, ...] = (
@@ -58,45 +62,6 @@ DEFAULT_ORDER: tuple[str, ...] = (
     "Admin",
 )
 
-#: service areas set up before the layers; each module has ``setup(settings, context)``
-AREAS: tuple[str, ...] = (
-    "voyagr_wsgi.metrics",
-    "voyagr_wsgi.backups",
-    "voyagr_wsgi.alerts",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class MetricsSection:
-    """Figures another area adds to the metrics endpoints (alert deliveries, say).
-
-    ``json()`` becomes ``doc[name]`` in ``GET /api/production/metrics``; ``prometheus()``
-    returns complete text-format families appended to ``GET /api/production/prometheus``.
-    Both are called per scrape, never per request.
-    """
-
-    name: str
-    json: Callable[[], Any]
-    prometheus: Callable[[], str]
-
-
-@dataclass
-class BuildContext:
-    """What the areas share while ``compose(app, settings)`` builds a stack.
-
-    Areas register shared objects in ``components`` (``"metrics"``: the registry,
-    ``"backups"``: the backup manager, ...), admin routes, health sources, services and
-    sections of the metrics endpoints; layers' ``from_settings(settings, context)`` read them.
-    """
-
-    settings: Settings
-    components: dict[str, Any] = field(default_factory=dict)
-    admin_routes: list[AdminRoute] = field(default_factory=list)
-    health: Health = field(default_factory=Health)
-    services: list[Service] = field(default_factory=list)
-    metrics_sections: list[MetricsSection] = field(default_factory=list)
-
-
 class Stack:
     """A composed WSGI application plus the services it runs."""
 
@@ -106,15 +71,19 @@ class Stack:
         *,
         layers: Iterable[Any] = (),
         services: Iterable[Service] = (),
-        components: dict[str, Any] | None = None,
-        health: Health | None = None,
+        context: BuildContext | None = None,
         state_dir: str = ".voyagr",
     ) -> None:
+        from .health import Health
+        from .services import Supervisor
+
         self.app = app
         self._next = direct_call(app)
         self.layers = tuple(layers)
-        self.components = components or {}
-        self.health = health or Health()
+        #: the shared objects by area (``"metrics"``: the registry, ``"backups"``: the
+        #: backup manager, ``"alerts"``, ``"ratelimit"``: the store), those that exist
+        self.components: dict[str, Any] = context.components() if context else {}
+        self.health = context.health if context else Health()
         self.supervisor = Supervisor(services, lock_path=os.path.join(state_dir, "services.lock"))
 
     @property
@@ -145,11 +114,6 @@ class Stack:
         raise KeyError(name)
 
 
-def _layer_class(name: str) -> Any:
-    layers = importlib.import_module("voyagr_wsgi.layers")
-    return getattr(layers, name)
-
-
 def compose(app: WSGIApplication, *parts: Any) -> Stack:
     """Wrap ``app`` in layers: ``compose(app, settings)`` or ``compose(app, layer, ...)``.
 
@@ -157,13 +121,28 @@ def compose(app: WSGIApplication, *parts: Any) -> Stack:
     :class:`~voyagr_wsgi._layer.Layer` or any ``callable(app) -> app`` (a third-party
     middleware factory such as ``lambda a: ProxyFix(a)``).
     """
+    from .settings import Settings
+
     if len(parts) == 1 and isinstance(parts[0], Settings):
-        return _from_settings(app, parts[0])
+        from .areas import build_context
+
+        context = build_context(parts[0])
+        return _wrap(app, context.layers, context=context, state_dir=parts[0].state_dir)
     if any(isinstance(p, Settings) for p in parts):
         raise ConfigurationError("compose: pass either one Settings or layers, not both")
+    return _wrap(app, parts)
+
+
+def _wrap(
+    app: WSGIApplication,
+    parts: Iterable[Any],
+    *,
+    context: BuildContext | None = None,
+    state_dir: str = ".voyagr",
+) -> Stack:
     built: list[Any] = []
     wrapped: Any = app
-    for part in reversed(parts):
+    for part in reversed(tuple(parts)):
         if isinstance(part, Layer):
             wrapped = part.bind(wrapped)
         elif callable(part):
@@ -172,27 +151,6 @@ def compose(app: WSGIApplication, *parts: Any) -> Stack:
             raise ConfigurationError(f"compose: {part!r} is neither a layer nor a callable")
         built.append(wrapped)
     built.reverse()
-    services = [s for layer in built for s in getattr(layer, "services", ())]
-    return Stack(wrapped, layers=built, services=services)
-
-
-def _from_settings(app: WSGIApplication, settings: Settings) -> Stack:
-    context = BuildContext(settings)
-    for area in AREAS:
-        setup: Callable[[Settings, BuildContext], None] = importlib.import_module(area).setup
-        setup(settings, context)
-    specs = []
-    for name in DEFAULT_ORDER:
-        layer = _layer_class(name).from_settings(settings, context)
-        if layer is not None:
-            specs.append(layer)
-    stack = compose(app, *specs)
-    services = [*context.services, *stack.services]
-    return Stack(
-        stack.app,
-        layers=stack.layers,
-        services=services,
-        components=context.components,
-        health=context.health,
-        state_dir=settings.state_dir,
-    )
+    services = list(context.services) if context else []
+    services += [s for layer in built for s in getattr(layer, "services", ())]
+    return Stack(wrapped, layers=built, services=services, context=context, state_dir=state_dir)

@@ -1,10 +1,10 @@
 """Backups of the app's SQLite database: taken through SQLite, verified, kept, restorable.
 
 Turn on with ``DATABASE_PATH`` (and ``BACKUP_DIR``); ``compose(app, Settings.from_env())``
-then registers:
+then registers (:mod:`.area`):
 
-- ``context.components["backups"]``: the :class:`BackupManager` (``create()``, ``list()``,
-  ``verify(id)``, ``restore(id)``, ``prune(dry_run=)``, ``status()``);
+- ``context.backups`` (``stack.components["backups"]``): the :class:`BackupManager`
+  (``create()``, ``list()``, ``verify(id)``, ``restore(id)``, ``prune(dry_run=)``, ``status()``);
 - the admin routes ``GET backups``, ``GET backups/retention``, ``POST backup/create``,
   ``POST backup/restore/{name}`` under ``/api/production/``;
 - the ``backup:age`` health check;
@@ -18,91 +18,42 @@ How a backup is made and why (online backup API, checks before keeping, gzip + S
 stream, manifest as the commit marker, restic-style GFS retention, restore by id through the
 backup API) is told in the docstrings of ``snapshot``, ``manifest``, ``retention``,
 ``restore`` and ``s3``.
+
+The names below load lazily: importing this package loads none of its modules (no sqlite3,
+no boto3 until a setting asks for them).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
-
-from .config import BackupSettings
-from .manager import BackupBusy, BackupManager
-from .scheduler import BackupScheduler
+import importlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..check import Finding
-    from ..compose import BuildContext
-    from ..settings import Settings
+    from .area import deploy_checks as deploy_checks
+    from .config import BackupSettings as BackupSettings
+    from .manager import BackupBusy as BackupBusy
+    from .manager import BackupManager as BackupManager
+    from .scheduler import BackupScheduler as BackupScheduler
 
-__all__ = [
-    "BackupBusy",
-    "BackupManager",
-    "BackupScheduler",
-    "BackupSettings",
-    "deploy_checks",
-    "setup",
-]
+_WHERE = {
+    "BackupBusy": ".manager",
+    "BackupManager": ".manager",
+    "BackupScheduler": ".scheduler",
+    "BackupSettings": ".config",
+    "deploy_checks": ".area",
+}
 
-
-def setup(settings: Settings, context: BuildContext) -> None:
-    """Register the manager, admin routes, the health check and the scheduler service."""
-    config = settings.backups
-    if not config.database_path:
-        return
-    from .endpoints import routes
-    from .health import health_source
-
-    manager = BackupManager(config)
-    context.components["backups"] = manager
-    context.admin_routes.extend(routes(manager))
-    context.health.add(health_source(manager))
-    if config.enabled:
-        context.services.append(BackupScheduler(manager))
+__all__ = sorted(_WHERE)
 
 
-def deploy_checks(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Finding]:
-    from ..check import Finding
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
-    config = settings.backups
-    found: list[Finding] = []
-    if not config.database_path:
-        if config.s3_enabled:
-            found.append(
-                Finding(
-                    "ERROR", "voyagr.E501", "S3_BACKUP_ENABLED is on but DATABASE_PATH is empty"
-                )
-            )
-        return found
-    if not os.path.exists(config.database_path):
-        found.append(
-            Finding(
-                "WARNING",
-                "voyagr.W501",
-                f"DATABASE_PATH={config.database_path!r} does not exist yet",
-            )
-        )
-    backup_dir = os.path.abspath(config.backup_dir)
-    db_dir = os.path.dirname(os.path.abspath(config.database_path))
-    if backup_dir == db_dir:
-        found.append(
-            Finding(
-                "WARNING",
-                "voyagr.W502",
-                "BACKUP_DIR is the database's own folder; use a separate one",
-            )
-        )
-    if not config.s3_enabled:
-        found.append(
-            Finding(
-                "WARNING",
-                "voyagr.W503",
-                "S3_BACKUP_ENABLED is off: backups exist only on this machine's disk "
-                "(on a PaaS with an ephemeral disk they vanish with the instance)",
-            )
-        )
-    if not config.enabled:
-        found.append(
-            Finding("WARNING", "voyagr.W504", "BACKUP_ENABLED is off: no scheduled backups")
-        )
-    return found
+
+def __dir__() -> list[str]:
+    return __all__

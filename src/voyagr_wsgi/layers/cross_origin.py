@@ -149,16 +149,6 @@ class CrossOriginProtection(Layer):
             for reason in _REASONS
         }
 
-    @classmethod
-    def from_settings(cls, settings: Any, context: Any) -> CrossOriginProtection | None:
-        """On unless ``CSRF_ENABLED=false``; ``CSRF_TRUSTED_ORIGINS``, ``CSRF_EXEMPT_PATHS``."""
-        if not settings.csrf_enabled:
-            return None
-        return cls(
-            trusted_origins=settings.csrf_trusted_origins,
-            exempt_paths=settings.csrf_exempt_paths,
-        )
-
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") in _SAFE:
             return self._next(environ, start_response)

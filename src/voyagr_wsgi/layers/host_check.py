@@ -37,17 +37,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._layer import Layer
 from .._wsgi import Environ, StartResponse, WSGIApplication
 from ..errors import ConfigurationError
 from ..request import HOST
 from ..request import host as request_host
-
-if TYPE_CHECKING:
-    from ..compose import BuildContext
-    from ..settings import Settings
 
 __all__ = ["HOST_RE", "HostCheck", "split_host"]
 
@@ -115,11 +111,6 @@ class HostCheck(Layer):
         self._suffixes = tuple(suffixes)
         self._syntax_only = not patterns
         self._cache: dict[str, bool] = {}
-
-    @classmethod
-    def from_settings(cls, settings: Settings, context: BuildContext) -> HostCheck:
-        """Always on: with ``ALLOWED_HOSTS`` empty it checks the Host syntax only."""
-        return cls(allowed_hosts=settings.allowed_hosts)
 
     def allows(self, host: str) -> bool:
         """True when ``host`` (``host[:port]``) is well formed and matches a pattern."""

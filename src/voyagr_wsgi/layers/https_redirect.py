@@ -44,7 +44,7 @@ lists exact paths (``/healthz``) and prefixes written with a trailing ``*``
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 from .._layer import Layer
@@ -55,10 +55,6 @@ from ..request import host as request_host
 from ..request import scheme as request_scheme
 from ._paths import PathPatterns
 from .host_check import split_host
-
-if TYPE_CHECKING:
-    from ..compose import BuildContext
-    from ..settings import Settings
 
 __all__ = ["HTTPSRedirect", "https_url"]
 
@@ -145,17 +141,6 @@ class HTTPSRedirect(Layer):
         self.exempt = paths
         self.https_port = https_port
         self._port_suffix = "" if https_port in (None, 443) else f":{https_port}"
-
-    @classmethod
-    def from_settings(cls, settings: Settings, context: BuildContext) -> HTTPSRedirect | None:
-        """Built only when ``ENFORCE_HTTPS`` is on."""
-        if not settings.enforce_https:
-            return None
-        return cls(
-            exempt=settings.https_redirect_exempt,
-            host=settings.https_redirect_host or None,
-            unsafe=settings.https_redirect_unsafe,
-        )
 
     def is_exempt(self, path: str) -> bool:
         return self._exempt(path)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._layer import Layer
 from .._wsgi import Environ, Headers, StartResponse, WSGIApplication
@@ -43,10 +43,6 @@ from ..admin import PREFIX, is_authorized
 from ..errors import ConfigurationError
 from ..health import Health, HealthReport, Status
 from ..secret import Secret
-
-if TYPE_CHECKING:
-    from ..compose import BuildContext
-    from ..settings import Settings
 
 __all__ = ["Probe"]
 
@@ -97,11 +93,6 @@ class Probe(Layer):
             prefix + "livez": "livez",
             prefix + "readyz": "readyz",
         }
-
-    @classmethod
-    def from_settings(cls, settings: Settings, context: BuildContext) -> Probe:
-        """Always on, with the stack's health sources and the admin token."""
-        return cls(health=context.health, token=settings.admin_token)
 
     def _report(self) -> HealthReport:
         return self.health.evaluate() if self.health is not None else HealthReport("pass")

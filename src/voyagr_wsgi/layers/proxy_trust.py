@@ -78,8 +78,9 @@ from ..request import host as request_host
 from ._forwarded import Hop, forwarded_element, ipv4_int, parse_node, x_hop
 
 if TYPE_CHECKING:
-    from ..compose import BuildContext
-    from ..settings import Network, Settings
+    import ipaddress
+
+    Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 __all__ = ["ORIG", "ProxyTrust"]
 
@@ -140,15 +141,6 @@ class ProxyTrust(Layer):
         self._v6 = tuple(n for n in networks if n.version == 6)
         self._cache: dict[str, bool] = {}
         self._chains: dict[tuple[str, ...], tuple[str, Hop | None]] = {}
-
-    @classmethod
-    def from_settings(cls, settings: Settings, context: BuildContext) -> ProxyTrust:
-        """Always built (it sets the resolved keys); trusts nothing without TRUSTED_PROXIES."""
-        return cls(
-            trusted=settings.trusted_proxies,
-            headers=settings.trusted_proxy_headers,
-            prefix=settings.trusted_proxy_prefix,
-        )
 
     def is_trusted(self, address: str) -> bool:
         """True when ``address`` (an IP string, a port allowed) is inside a trusted network."""

@@ -64,7 +64,7 @@ from ._cookies import CookieFlags, SameSite
 from ._header_table import IP as _IP
 from ._header_table import LOOPBACK as _LOOPBACK
 from ._header_table import NAME as _NAME
-from ._header_table import ONE_YEAR, Entry, HeaderTable, Merge, PolicyArg
+from ._header_table import Entry, HeaderTable, Merge, PolicyArg
 from ._paths import PathPatterns
 from ._presets import PresetName
 from .csp import CSP_NONCE, NONCE_SLOT, LazyNonce
@@ -307,24 +307,6 @@ class SecurityHeaders(Layer):
         rule, _ = self.variants_for(environ)
         _, _, headers = self._run_detached(dict(environ))
         return {"outcome": "passes", "rule": rule, "adds": headers}
-
-    @classmethod
-    def from_settings(cls, settings: Any, context: Any) -> SecurityHeaders | None:
-        """Built from ``SECURITY_PRESET``, ``HSTS_*``, ``CSP_*``, ``X_XSS_PROTECTION``,
-        ``SECURE_COOKIES``; ``HSTS_MAX_AGE`` left at its default takes the preset's."""
-        return cls(
-            preset=settings.security_preset,
-            hsts=settings.hsts,
-            hsts_max_age=None if settings.hsts_max_age == ONE_YEAR else settings.hsts_max_age,
-            hsts_include_subdomains=settings.hsts_include_subdomains,
-            hsts_preload=settings.hsts_preload,
-            csp=settings.csp if settings.csp else True,
-            csp_report_only=settings.csp_report_only,
-            csp_nonce=settings.csp_nonce,
-            x_xss_protection=settings.x_xss_protection,
-            secure_cookies=settings.secure_cookies,
-            routes=settings.security_routes or None,
-        )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         value = environ.get(SCHEME)  # scheme() and host(), their ProxyTrust case inline

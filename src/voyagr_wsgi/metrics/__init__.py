@@ -1,12 +1,12 @@
 """Metrics: request figures, trackers, health, admin endpoints, merged across workers.
 
-``compose(app, settings)`` calls :func:`setup`, which builds one
+``compose(app, settings)`` runs :func:`.area.contribute`, which builds one
 :class:`~.registry.Registry` from ``settings.metrics``, installs it as the process default
 (so ``track_upstream("osrm")`` in app code lands in the same place as the layer's figures)
 and registers:
 
-- ``context.components["metrics"]``: the registry (``registry.window_snapshot(60)`` is what
-  the alert rules read, merged across workers);
+- ``context.metrics`` (``stack.components["metrics"]``): the registry
+  (``registry.window_snapshot(60)`` is what the alert rules read, merged across workers);
 - the admin routes ``metrics`` (JSON), ``prometheus`` (text 0.0.4) and ``dashboard`` (one
   self-contained HTML page) under ``/api/production/``;
 - a health source (:mod:`.health`) and a per-worker :class:`~.multiprocess.SnapshotWriter`
@@ -21,101 +21,54 @@ App code::
 Modules: :mod:`.registry` (data model), :mod:`.layer` (the WSGI layer), :mod:`.routes`
 (route templates, Flask/Django helpers), :mod:`.trackers` (upstreams, caches, queries),
 :mod:`.multiprocess` (per-worker files), :mod:`.merge` (summing snapshots), :mod:`.views`
-(JSON and windows), :mod:`.prometheus`, :mod:`.endpoints`, :mod:`.health`, :mod:`.accesslog`.
+(JSON and windows), :mod:`.prometheus`, :mod:`.endpoints`, :mod:`.health`, :mod:`.accesslog`,
+:mod:`.area` (what the settings contribute, the deploy checks). The names below load lazily:
+importing this package loads none of its modules.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
-
-from .registry import Registry, default_registry, set_default_registry
-from .trackers import (
-    CacheStats,
-    cache_stats,
-    cachetools_stats,
-    connect,
-    lru_cache_stats,
-    track_query,
-    track_upstream,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..check import Finding
-    from ..compose import BuildContext
-    from ..settings import Settings
+    from .area import deploy_checks as deploy_checks
+    from .registry import Registry as Registry
+    from .registry import default_registry as default_registry
+    from .registry import set_default_registry as set_default_registry
+    from .trackers import CacheStats as CacheStats
+    from .trackers import cache_stats as cache_stats
+    from .trackers import cachetools_stats as cachetools_stats
+    from .trackers import connect as connect
+    from .trackers import lru_cache_stats as lru_cache_stats
+    from .trackers import track_query as track_query
+    from .trackers import track_upstream as track_upstream
 
-__all__ = [
-    "CacheStats",
-    "Registry",
-    "cache_stats",
-    "cachetools_stats",
-    "connect",
-    "default_registry",
-    "deploy_checks",
-    "lru_cache_stats",
-    "set_default_registry",
-    "setup",
-    "track_query",
-    "track_upstream",
-]
+_WHERE = {
+    "CacheStats": ".trackers",
+    "Registry": ".registry",
+    "cache_stats": ".trackers",
+    "cachetools_stats": ".trackers",
+    "connect": ".trackers",
+    "default_registry": ".registry",
+    "deploy_checks": ".area",
+    "lru_cache_stats": ".trackers",
+    "set_default_registry": ".registry",
+    "track_query": ".trackers",
+    "track_upstream": ".trackers",
+}
 
-
-def setup(settings: Settings, context: BuildContext) -> None:
-    """Register the registry, admin routes, health source and snapshot writer."""
-    options = settings.metrics
-    if not options.enabled:
-        return
-    from .endpoints import admin_routes
-    from .health import HealthSource
-    from .multiprocess import SnapshotWriter
-
-    registry = Registry(
-        max_routes=options.max_routes,
-        slow_query_threshold_s=options.slow_query_threshold_s,
-        state_dir=settings.state_dir,
-        retention_s=options.retention_s,
-    )
-    set_default_registry(registry)
-    context.components["metrics"] = registry
-    context.health.add(HealthSource(registry, options.health))
-    routes = admin_routes(registry, context.health, options, sections=context.metrics_sections)
-    context.admin_routes.extend(routes)
-    context.services.append(SnapshotWriter(registry, interval_s=options.flush_interval_s))
+__all__ = sorted(_WHERE)
 
 
-def deploy_checks(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Finding]:
-    """``voyagr-wsgi check`` findings for the metrics area."""
-    from ..check import Finding
-    from ..errors import ConfigurationError
-    from .routes import RoutePatterns
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
-    options = settings.metrics
-    if not options.enabled:
-        return [
-            Finding("WARNING", "voyagr.W401", "METRICS_ENABLED is off: no request figures, "
-                    "no metrics health checks, and the alert rules see nothing")
-        ]  # fmt: skip
-    found: list[Finding] = []
-    try:
-        RoutePatterns(options.route_patterns, setting="METRICS_ROUTE_PATTERNS")
-    except ConfigurationError as exc:
-        found.append(Finding("ERROR", "voyagr.E401", str(exc)))
-    state = os.path.abspath(settings.state_dir)
-    probe = state
-    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
-        probe = os.path.dirname(probe)
-    if not os.access(probe, os.W_OK):
-        found.append(
-            Finding("WARNING", "voyagr.W402", f"VOYAGR_STATE_DIR={settings.state_dir!r} is not "
-                    "writable: workers cannot share their metrics, each endpoint shows one "
-                    "worker")
-        )  # fmt: skip
-    if options.max_routes > 2000:
-        found.append(
-            Finding("WARNING", "voyagr.W403", f"METRICS_MAX_ROUTES={options.max_routes}: every "
-                    "route multiplies the series a Prometheus scrape carries; keep it in the "
-                    "hundreds")
-        )  # fmt: skip
-    return found
+
+def __dir__() -> list[str]:
+    return __all__

@@ -33,8 +33,8 @@ from .views import json_view
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from .._build import MetricsSection
     from .._wsgi import Environ
-    from ..compose import MetricsSection
     from .config import MetricsSettings
 
 __all__ = ["admin_routes", "dashboard_page", "metrics_document"]

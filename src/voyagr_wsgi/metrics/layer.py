@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from logging import INFO
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._layer import Layer
 from .._wsgi import Environ, StartResponse, WSGIApplication
@@ -44,10 +44,6 @@ from ..request import REQUEST_ID, ROUTE
 from . import accesslog
 from .registry import UNMATCHED, Registry, default_registry
 from .routes import RoutePatterns
-
-if TYPE_CHECKING:
-    from ..compose import BuildContext
-    from ..settings import Settings
 
 __all__ = ["METHODS", "Metrics"]
 
@@ -104,19 +100,6 @@ class Metrics(Layer):
         self.clock = clock
         self.started = self.registry.started
         self.observe = _observe_with_end(self.registry, clock)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, context: BuildContext) -> Metrics | None:
-        registry = context.components.get("metrics")
-        options = settings.metrics
-        if not options.enabled or registry is None:
-            return None
-        return cls(
-            registry=registry,
-            routes=options.route_patterns,
-            request_id=options.request_id,
-            access_log=options.access_log,
-        )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith(self._skip):

@@ -9,85 +9,58 @@ The pieces, split by role (see each module's docs):
 - :mod:`.layer`: the WSGI layer :class:`RateLimit` (also ``voyagr_wsgi.layers.RateLimit``);
   :mod:`.rules`: per-route :class:`Rule`; :mod:`.keys`: client keys (IPv6 /64) and the
   allow-list; :mod:`.responses`: the RateLimit fields and the 429 / 503 bodies;
-  :mod:`.config`: :class:`RateLimitSettings`.
+  :mod:`.config`: :class:`RateLimitSettings`; :mod:`.area`: what the settings contribute to
+  a stack (the layer, its store, the deploy checks).
 
 Benchmarks (``make bench``, ``benchmarks/README.md``): about 1 us per request for the layer,
 0.35 us per in-memory decision, 115 bytes per tracked client at a million clients.
 
 ``compose(app, Settings.from_env())`` builds the layer from ``RATE_LIMIT_*`` variables;
-``voyagr-wsgi check`` warns when the in-memory store runs under several workers.
+``voyagr-wsgi check`` warns when the in-memory store runs under several workers. The names
+below load lazily: importing this package loads none of its modules.
 """
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
-
-from .config import RateLimitSettings
-from .gcra import Policy
-from .memory import MemoryStore
-from .rules import Rule
-from .spec import Rate, parse_rate, parse_rates
-from .store import Store
+import importlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..check import Finding
-    from ..compose import BuildContext
-    from ..settings import Settings
+    from .area import deploy_checks as deploy_checks
+    from .area import worker_count as worker_count
+    from .config import RateLimitSettings as RateLimitSettings
+    from .gcra import Policy as Policy
+    from .memory import MemoryStore as MemoryStore
+    from .rules import Rule as Rule
+    from .spec import Rate as Rate
+    from .spec import parse_rate as parse_rate
+    from .spec import parse_rates as parse_rates
+    from .store import Store as Store
 
-__all__ = [
-    "MemoryStore",
-    "Policy",
-    "Rate",
-    "RateLimitSettings",
-    "Rule",
-    "Store",
-    "deploy_checks",
-    "parse_rate",
-    "parse_rates",
-    "setup",
-]
+_WHERE = {
+    "MemoryStore": ".memory",
+    "Policy": ".gcra",
+    "Rate": ".spec",
+    "RateLimitSettings": ".config",
+    "Rule": ".rules",
+    "Store": ".store",
+    "deploy_checks": ".area",
+    "parse_rate": ".spec",
+    "parse_rates": ".spec",
+    "worker_count": ".area",
+}
 
-
-def setup(settings: Settings, context: BuildContext) -> None:
-    """Nothing to register before the layers: :meth:`RateLimit.from_settings` builds the
-    store and adds its health source (``ratelimit:store``) itself."""
-
-
-def worker_count(environ: Mapping[str, str] | None = None) -> int:
-    """Workers a pre-fork server will run, from ``WEB_CONCURRENCY`` / ``GUNICORN_CMD_ARGS``."""
-    env = os.environ if environ is None else environ
-    counts = [1]
-    concurrency = env.get("WEB_CONCURRENCY", "").strip()
-    if concurrency.isdigit():
-        counts.append(int(concurrency))
-    args = env.get("GUNICORN_CMD_ARGS", "")
-    match = re.search(r"(?:-w|--workers)(?:=|\s+)(\d+)", args)
-    if match:
-        counts.append(int(match.group(1)))
-    return max(counts)
+__all__ = sorted(_WHERE)
 
 
-def deploy_checks(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Finding]:
-    """``voyagr-wsgi check`` findings for rate limiting."""
-    from ..check import Finding
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
-    section = settings.ratelimit
-    found: list[Finding] = []
-    if not section.enabled:
-        found.append(Finding("WARNING", "voyagr.W301", "RATE_LIMIT_ENABLED is off: no rate limit"))
-        return found
-    workers = worker_count(environ)
-    if section.storage == "memory" and workers > 1:
-        found.append(
-            Finding(
-                "WARNING",
-                "voyagr.W302",
-                f"RATE_LIMIT_STORAGE=memory with {workers} workers: each worker keeps its own "
-                f"budget, so a client gets up to {workers}x RATE_LIMIT_REQUESTS; "
-                "set RATE_LIMIT_STORAGE=redis://...",
-            )
-        )
-    return found
+
+def __dir__() -> list[str]:
+    return __all__

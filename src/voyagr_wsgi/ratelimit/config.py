@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 from .._env import Env
 from ..errors import ConfigurationError
 from .spec import Rate, parse_rates
-
-if TYPE_CHECKING:
-    from .layer import RateLimit
 
 __all__ = ["RateLimitSettings"]
 
@@ -102,37 +99,3 @@ class RateLimitSettings:
     def rate(self) -> Rate:
         return Rate(self.requests, self.window_s)
 
-
-def layer_from_settings(cls: type[RateLimit], settings: Any, context: Any) -> RateLimit | None:
-    """The unbound layer ``compose(app, settings)`` uses (None when disabled)."""
-    from .memory import MemoryStore
-    from .redis_store import store_health
-    from .rules import Rule
-    from .store import Store
-
-    section: RateLimitSettings = settings.ratelimit
-    if not section.enabled:
-        return None
-    store: Store
-    if section.storage == "memory":
-        store = MemoryStore(max_keys=section.max_keys)
-    else:
-        from .redis_store import RedisStore
-
-        store = RedisStore(section.storage, prefix=section.redis_prefix)
-        if context is not None:
-            context.health.add(store_health(store, section.redis_failure))
-    if context is not None:
-        context.components["ratelimit"] = store
-    return cls(
-        section.spec,
-        burst=section.burst,
-        rules=[Rule(path, spec) for path, spec in section.routes],
-        exempt=section.exempt_paths,
-        allow=section.allow,
-        store=store,
-        ipv6_prefix=section.ipv6_prefix,
-        headers=section.headers,
-        legacy_headers=section.legacy_headers,
-        failure=section.redis_failure,
-    )

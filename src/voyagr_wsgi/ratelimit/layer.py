@@ -152,16 +152,6 @@ class RateLimit(Layer):
         if isinstance(cost, int) and not self.default.policy.can_ever_allow(cost):
             raise ConfigurationError(f"RateLimit: cost={cost} exceeds the burst, never allowed")
 
-    def bind(self, app: WSGIApplication) -> RateLimit:
-        options = dict(self._options)
-        return type(self)(app, options.pop("spec"), **options)
-
-    @classmethod
-    def from_settings(cls, settings: Any, context: Any) -> RateLimit | None:
-        from .config import layer_from_settings
-
-        return layer_from_settings(cls, settings, context)
-
     # -- request path -----------------------------------------------------------------
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if self._simple:  # one policy, keyed by the client IP, fixed cost: no lookups

@@ -31,11 +31,15 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, NoReturn
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
+from .._extras import missing
 from ..errors import StorageError
+
+try:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+except ModuleNotFoundError as exc:  # the optional extra
+    raise missing("RedisStore (RATE_LIMIT_STORAGE=redis://...)", "redis") from exc
 from ..health import Check
 from ._lua import GCRA_LUA as LUA
 

@@ -9,14 +9,28 @@ is false). Only the standard library talks to the network (``urllib.request``,
 
 from __future__ import annotations
 
-from ..config import AlertSettings
-from .alertmanager import AlertmanagerChannel
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .base import Channel, DeliveryFailed
-from .discord import DiscordChannel
-from .log import LogChannel
-from .slack import SlackChannel
-from .smtp import SmtpChannel
-from .webhook import WebhookChannel
+
+if TYPE_CHECKING:
+    from ..config import AlertSettings
+    from .alertmanager import AlertmanagerChannel as AlertmanagerChannel
+    from .discord import DiscordChannel as DiscordChannel
+    from .log import LogChannel as LogChannel
+    from .slack import SlackChannel as SlackChannel
+    from .smtp import SmtpChannel as SmtpChannel
+    from .webhook import WebhookChannel as WebhookChannel
+
+_WHERE = {
+    "AlertmanagerChannel": ".alertmanager",
+    "DiscordChannel": ".discord",
+    "LogChannel": ".log",
+    "SlackChannel": ".slack",
+    "SmtpChannel": ".smtp",
+    "WebhookChannel": ".webhook",
+}
 
 __all__ = [
     "AlertmanagerChannel",
@@ -31,12 +45,26 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
 def from_settings(settings: AlertSettings) -> list[Channel]:
+    """The channels the settings enable; each channel's module loads only when enabled."""
     s = settings
     channels: list[Channel] = []
     if s.log_enabled:
+        from .log import LogChannel
+
         channels.append(LogChannel())
     if s.email_enabled:
+        from .smtp import SmtpChannel
+
         channels.append(
             SmtpChannel(
                 host=s.smtp_host,
@@ -49,11 +77,19 @@ def from_settings(settings: AlertSettings) -> list[Channel]:
             )
         )
     if s.slack_enabled and s.slack_webhook_url is not None:
+        from .slack import SlackChannel
+
         channels.append(SlackChannel(s.slack_webhook_url))
     if s.discord_enabled and s.discord_webhook_url is not None:
+        from .discord import DiscordChannel
+
         channels.append(DiscordChannel(s.discord_webhook_url))
     if s.webhook_enabled and s.webhook_url is not None:
+        from .webhook import WebhookChannel
+
         channels.append(WebhookChannel(s.webhook_url, secret=s.webhook_secret))
     if s.alertmanager_url is not None:
+        from .alertmanager import AlertmanagerChannel
+
         channels.append(AlertmanagerChannel(s.alertmanager_url, resend_s=s.alertmanager_resend_s))
     return channels

@@ -1,0 +1,89 @@
+"""The backups area: what ``DATABASE_PATH``, ``BACKUP_*`` and ``S3_*`` contribute to a stack.
+
+With ``DATABASE_PATH`` set: the :class:`~.manager.BackupManager` (``context.backups``), the
+admin routes, the ``backup:age`` health check and, with ``BACKUP_ENABLED``, the scheduler
+service. ``S3_BACKUP_ENABLED=true`` needs boto3 (the ``s3`` extra): without it the build is a
+:class:`~voyagr_wsgi.errors.ConfigurationError` naming ``pip install 'voyagr-wsgi[s3]'``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from .._extras import require
+
+if TYPE_CHECKING:
+    from .._build import BuildContext
+    from ..check import Finding
+    from ..settings import Settings
+
+__all__ = ["contribute", "deploy_checks"]
+
+
+def contribute(settings: Settings, context: BuildContext) -> None:
+    """Register the manager, admin routes, the health check and the scheduler service."""
+    config = settings.backups
+    if not config.database_path:
+        return
+    if config.s3_enabled:
+        require("boto3", "S3_BACKUP_ENABLED=true", extra="s3")
+    from .endpoints import routes
+    from .health import health_source
+    from .manager import BackupManager
+    from .scheduler import BackupScheduler
+
+    manager = BackupManager(config)
+    context.backups = manager
+    context.admin_routes.extend(routes(manager))
+    context.health.add(health_source(manager))
+    if config.enabled:
+        context.services.append(BackupScheduler(manager))
+
+
+def deploy_checks(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Finding]:
+    from ..check import Finding
+
+    config = settings.backups
+    found: list[Finding] = []
+    if not config.database_path:
+        if config.s3_enabled:
+            found.append(
+                Finding(
+                    "ERROR", "voyagr.E501", "S3_BACKUP_ENABLED is on but DATABASE_PATH is empty"
+                )
+            )
+        return found
+    if not os.path.exists(config.database_path):
+        found.append(
+            Finding(
+                "WARNING",
+                "voyagr.W501",
+                f"DATABASE_PATH={config.database_path!r} does not exist yet",
+            )
+        )
+    backup_dir = os.path.abspath(config.backup_dir)
+    db_dir = os.path.dirname(os.path.abspath(config.database_path))
+    if backup_dir == db_dir:
+        found.append(
+            Finding(
+                "WARNING",
+                "voyagr.W502",
+                "BACKUP_DIR is the database's own folder; use a separate one",
+            )
+        )
+    if not config.s3_enabled:
+        found.append(
+            Finding(
+                "WARNING",
+                "voyagr.W503",
+                "S3_BACKUP_ENABLED is off: backups exist only on this machine's disk "
+                "(on a PaaS with an ephemeral disk they vanish with the instance)",
+            )
+        )
+    if not config.enabled:
+        found.append(
+            Finding("WARNING", "voyagr.W504", "BACKUP_ENABLED is off: no scheduled backups")
+        )
+    return found
