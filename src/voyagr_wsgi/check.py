@@ -1,29 +1,36 @@
 """``voyagr-wsgi check``: deployment warnings, in the spirit of Django's ``check --deploy``.
 
-Reads the settings (``Settings.from_env``, optionally after loading an env file) and prints
-one line per finding: ``ERROR`` for a setting that cannot work, ``WARNING`` for a risky one.
-Exits 1 when there is an error (including a value ``Settings.from_env`` rejects), else 0.
+Reads the settings (``Settings.from_env``, with ``--env-file`` over the environment) and
+prints one line per finding (``--json``: one JSON document): ``ERROR`` for a setting that
+cannot work, ``WARNING`` for a risky one, and ``voyagr.W009`` for a variable that looks like
+voyagr's but is not one (a misspelling, with the closest name). Exits 1 when there is an
+error (including a value ``Settings.from_env`` rejects), else 0.
 
-Each area (:data:`voyagr_wsgi.compose.AREAS`) declares its findings with its
+Each area (:data:`voyagr_wsgi.areas.AREAS`) declares its findings with its
 ``deploy_checks(settings, environ=None)`` (``voyagr_wsgi.request_path``,
-``voyagr_wsgi.ratelimit.area``, ...); ``environ``
-holds the variables checked (the environment plus ``--env-file``), for settings that are not
-voyagr's own (gunicorn's ``WEB_CONCURRENCY``).
+``voyagr_wsgi.ratelimit.area``, ...); ``environ`` holds the variables checked (the
+environment plus ``--env-file``), for settings that are not voyagr's own (gunicorn's
+``WEB_CONCURRENCY``).
 """
 
 from __future__ import annotations
 
-import argparse
+import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+from . import _cli
+from ._cli import settings_from
 from .errors import ConfigurationError
-from .settings import Settings
 
-__all__ = ["Finding", "findings", "main"]
+if TYPE_CHECKING:
+    from .settings import Settings
+
+__all__ = ["Finding", "findings", "main", "settings_from"]
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:
@@ -36,53 +43,49 @@ class Finding:
 
 
 def findings(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Finding]:
-    """Every finding for ``settings``: each area's, the request path's first."""
+    """Every finding for ``settings``: each area's, the request path's first, then the
+    variables in ``environ`` that look like voyagr's but are not (a misspelled name is
+    otherwise silently ignored)."""
     from .areas import AREAS
 
     result: list[Finding] = []
     for area in AREAS:
         result.extend(area.deploy_checks(settings, environ=environ))
+    for name, closest in _cli.unknown_variables(os.environ if environ is None else environ):
+        hint = f"; did you mean {closest}?" if closest else ""
+        result.append(
+            Finding("WARNING", "voyagr.W009", f"{name} is not a voyagr variable (ignored){hint}")
+        )
     return result
 
 
-def _read_env_file(path: str) -> dict[str, str]:
-    values: dict[str, str] = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            name, sep, value = line.partition("=")
-            if not sep:
-                raise ConfigurationError(f"{path}:{number}: expected NAME=value")
-            values[name.strip()] = value.strip().strip('"').strip("'")
-    return values
-
-
-def settings_from(
-    env_file: str | None, environ: Mapping[str, str] | None = None
-) -> tuple[Settings, dict[str, str]]:
-    """The settings the app would read, from ``environ`` (default ``os.environ``) with the
-    variables of ``env_file`` over it; also the variables read. Raises ConfigurationError
-    or OSError."""
-    env = dict(os.environ if environ is None else environ)
-    if env_file:
-        env.update(_read_env_file(env_file))
-    return Settings.from_env(env), env
-
-
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="voyagr-wsgi check", description=__doc__.split("\n")[0])
-    parser.add_argument("--env-file", help="read variables from this file (over the environment)")
+    parser = _cli.parser("voyagr-wsgi check", __doc__)
+    _cli.add_env_file(parser)
+    parser.add_argument("--json", action="store_true", help="print the findings as JSON")
     args = parser.parse_args(argv)
     try:
-        settings, env = settings_from(args.env_file, environ)
-    except (ConfigurationError, OSError) as exc:
-        print(f"ERROR voyagr.E000: {exc}", file=sys.stderr)
+        settings, env = _cli.settings_from(args.env_file, environ)
+    except ConfigurationError as exc:
+        if args.json:
+            print(json.dumps({"errors": 1, "findings": [_as_dict(_bad_value(exc))]}))
+        else:
+            print(f"ERROR voyagr.E000: {exc}", file=sys.stderr)
         return 1
     found = findings(settings, env)
-    for finding in found:
-        print(finding)
     errors = sum(f.level == "ERROR" for f in found)
-    print(f"System check identified {len(found)} issue(s) ({errors} error(s)).")
+    if args.json:
+        print(json.dumps({"errors": errors, "findings": [_as_dict(f) for f in found]}, indent=2))
+    else:
+        for finding in found:
+            print(finding)
+        print(f"System check identified {len(found)} issue(s) ({errors} error(s)).")
     return 1 if errors else 0
+
+
+def _bad_value(exc: ConfigurationError) -> Finding:
+    return Finding("ERROR", "voyagr.E000", str(exc))
+
+
+def _as_dict(finding: Finding) -> dict[str, str]:
+    return {"level": finding.level, "code": finding.code, "message": finding.message}

@@ -2,12 +2,12 @@
 
 ::
 
-    voyagr-wsgi check [--env-file FILE]      deployment warnings, like Django's check --deploy
-    voyagr-wsgi backup create|list|verify ID|restore ID|prune [--dry-run]
-    voyagr-wsgi explain [PATH] [--method M] [--remote IP] [-H 'Name: value' ...]
+    voyagr-wsgi check [--env-file FILE] [--json]   deployment warnings, like Django's check --deploy
+    voyagr-wsgi backup create|list [--json]|verify ID|restore ID|prune [--dry-run] [--env-file FILE]
+    voyagr-wsgi explain [PATH] [--method M] [--remote IP] [-H 'Name: value' ...] [--env-file FILE]
 
-Every subcommand reads the same settings as the app (``Settings.from_env``), prints a clear
-message and exits non-zero on failure.
+Every subcommand reads the same settings as the app (``Settings.from_env``, with
+``--env-file`` over the environment), prints a clear message and exits non-zero on failure.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from . import _cli
 
 __all__ = ["main"]
 
@@ -28,7 +30,9 @@ _COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="voyagr-wsgi", description=__doc__.split("\n\n")[0])
+    parser = _cli.parser("voyagr-wsgi", __doc__)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = _cli.plain(__doc__.split("::", 1)[1].strip("\n").split("\n\n")[0])
     parser.add_argument("command", choices=tuple(_COMMANDS), help="what to do")
     if not args or args[0] in ("-h", "--help"):
         parser.print_help()

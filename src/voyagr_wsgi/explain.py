@@ -19,7 +19,6 @@ app that is never called, so it shows what the layers decide, not what the app a
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -139,12 +138,10 @@ def _never_called(environ: Environ, start_response: Any) -> list[bytes]:
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    from .check import settings_from
+    from . import _cli
     from .compose import compose
 
-    parser = argparse.ArgumentParser(
-        prog="voyagr-wsgi explain", description=__doc__.split("\n\n")[0]
-    )
+    parser = _cli.parser("voyagr-wsgi explain", __doc__)
     parser.add_argument("path", nargs="?", default="/", help="path and query (default /)")
     parser.add_argument("--method", "-X", default="GET")
     parser.add_argument(
@@ -155,10 +152,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     parser.add_argument(
         "--header", "-H", action="append", default=[], help="'Name: value', repeatable"
     )
-    parser.add_argument("--env-file", help="read variables from this file (over the environment)")
+    _cli.add_env_file(parser)
     args = parser.parse_args(argv)
     try:
-        settings, _ = settings_from(args.env_file, environ)
+        settings, _ = _cli.settings_from(args.env_file, environ)
         stack = compose(_never_called, settings)
         names = [h.lstrip(".") for h in settings.allowed_hosts if h != "*"]
         host = args.host or (names[0] if names else "localhost")

@@ -3,7 +3,7 @@
 ::
 
     voyagr-wsgi backup create                 take, verify and commit one backup now
-    voyagr-wsgi backup list                   committed backups in every store
+    voyagr-wsgi backup list [--json]          committed backups in every store
     voyagr-wsgi backup verify ID              download/decompress/check one backup fully
     voyagr-wsgi backup restore ID [--offline] [--force]
                                               restore by id (--offline: the app is stopped,
@@ -15,21 +15,24 @@
     voyagr-wsgi backup pin ID | unpin ID      keep one backup out of retention, or give it
                                               back (pre-restore safety backups are pinned)
 
-Exit status 0 on success, 1 on failure (with the reason on stderr), 2 on bad usage,
-75 (EX_TEMPFAIL) when another backup or restore holds the lock.
+Every action takes ``--env-file FILE`` (a dotenv file read over the environment, as
+``voyagr-wsgi check`` does). Exit status 0 on success, 1 on failure (with the reason on
+stderr), 2 on bad usage, 75 (EX_TEMPFAIL) when another backup or restore holds the lock.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
+from .. import _cli
 from ..errors import BackupError, ConfigurationError, StorageError
 from ..services import FileLock
-from ..settings import Settings
 from .manager import BackupBusy, BackupManager
 
 __all__ = ["main"]
@@ -38,23 +41,41 @@ EX_TEMPFAIL = 75
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="voyagr-wsgi backup", description=__doc__.split("\n")[0])
+    parser = _cli.parser("voyagr-wsgi backup", __doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    _cli.add_env_file(common)
     sub = parser.add_subparsers(dest="action", required=True)
-    sub.add_parser("create", help="take a backup now")
-    sub.add_parser("list", help="list committed backups")
-    verify = sub.add_parser("verify", help="check one backup completely")
-    verify.add_argument("id")
-    restore = sub.add_parser("restore", help="restore a backup by id")
+
+    def action(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, parents=[common])
+
+    action("create", "take a backup now")
+    action("list", "list committed backups").add_argument(
+        "--json", action="store_true", help="print the listing as JSON"
+    )
+    action("verify", "check one backup completely").add_argument("id")
+    restore = action("restore", "restore a backup by id")
     restore.add_argument("id")
     restore.add_argument("--offline", action="store_true", help="the app is stopped")
     restore.add_argument(
         "--force", action="store_true", help="even if its schema differs from the live DB's"
     )
-    for action, text in (("pin", "never delete this backup"), ("unpin", "let retention decide")):
-        sub.add_parser(action, help=text).add_argument("id")
-    prune = sub.add_parser("prune", help="apply the retention policy")
-    prune.add_argument("--dry-run", action="store_true", help="only show the plan")
+    for name, text in (("pin", "never delete this backup"), ("unpin", "let retention decide")):
+        action(name, text).add_argument("id")
+    action("prune", "apply the retention policy").add_argument(
+        "--dry-run", action="store_true", help="only show the plan"
+    )
     return parser
+
+
+def _listing_json(manager: BackupManager) -> dict[str, Any]:
+    return {
+        store: {
+            "backups": [m.as_dict() for m in reversed(listing.manifests)],
+            "problems": list(listing.problems),
+        }
+        for store, listing in manager.list().items()
+    }
 
 
 def _when(ts: float) -> str:
@@ -64,11 +85,13 @@ def _when(ts: float) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = Settings.from_env()
+        settings, _ = _cli.settings_from(args.env_file)
         manager = BackupManager(settings.backups)
         if args.action == "create":
             made = manager.create()
             print(f"created {made.id} ({made.gz_bytes} bytes gz, sha256 {made.sha256_gz})")
+        elif args.action == "list" and args.json:
+            print(json.dumps(_listing_json(manager), indent=2))
         elif args.action == "list":
             for store, listing in manager.list().items():
                 print(f"[{store}] {len(listing.manifests)} backup(s)")
