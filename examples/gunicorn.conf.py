@@ -5,9 +5,7 @@ Run it with ``gunicorn -c examples/gunicorn.conf.py`` (``wsgi_app`` below names 
 over the values set here. See docs/deployment.md for the whole deployment.
 """
 
-import logging
 import os
-import sys
 
 from voyagr_wsgi.gunicorn import *  # noqa: F403  hooks: services in one worker, merged metrics
 
@@ -35,29 +33,15 @@ keepalive = 5  # seconds; keep it below the idle timeout of the router in front
 max_requests = 10_000
 max_requests_jitter = 1_000
 
-# Logs to stdout/stderr, where a PaaS collects them. voyagr_wsgi's JSON access log (one line
-# per request, with route, duration, client IP and request id; ACCESS_LOG_ENABLED) replaces
-# gunicorn's, and its service logs (which worker runs the backups and alerts, each backup,
-# each alert) go to stderr; without a handler they would be dropped.
+# Logs to stdout/stderr, where a PaaS collects them: the star import above gives gunicorn a
+# logconfig_dict that prints voyagr_wsgi's access log (one line per request, with route,
+# status, size, duration, client IP and request id as record fields; ACCESS_LOG_ENABLED) on
+# stdout and its service lines (which worker runs the backups and alerts, each backup, each
+# alert) on stderr, with timestamps. gunicorn's own access log would repeat the former.
+# Assign logconfig_dict after the import to log your own way.
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
-
-_voyagr_log = logging.getLogger("voyagr_wsgi")
-if not _voyagr_log.handlers:  # the file is read again on a HUP reload
-    _stderr = logging.StreamHandler(sys.stderr)
-    _stderr.setFormatter(
-        logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
-    )
-    _voyagr_log.addHandler(_stderr)
-    _voyagr_log.setLevel(loglevel.upper())
-    _voyagr_log.propagate = False
-    _access_log = logging.getLogger("voyagr_wsgi.access")
-    _stdout = logging.StreamHandler(sys.stdout)
-    _stdout.setFormatter(logging.Formatter("%(message)s"))
-    _access_log.addHandler(_stdout)
-    _access_log.setLevel(logging.INFO)
-    _access_log.propagate = False
 
 # gunicorn itself rewrites wsgi.url_scheme from X-Forwarded-Proto for peers listed here
 # (gunicorn's default: loopback). voyagr_wsgi's ProxyTrust (TRUSTED_PROXIES) is the one place

@@ -8,7 +8,6 @@ examples/gunicorn.conf.py, i.e. ``from voyagr_wsgi.gunicorn import *``.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -192,9 +191,13 @@ def test_example_config_serves_the_example_app(tmp_path: Path) -> None:
         assert leader in server.workers()
         log = wait_for(lambda: "singleton" in (text := server.log()) and text)
     assert "2 gunicorn workers each keep their own in-memory rate limits" in log
-    # the services' log lines reach stderr (exactly one worker runs the singletons) and the
-    # JSON access log replaces gunicorn's
+    # the services' log lines reach stderr (exactly one worker runs the singletons) and
+    # voyagr's access log replaces gunicorn's, the library's own endpoints included
     assert log.count("running singleton services") == 1
     assert f"[{leader}] [INFO] voyagr_wsgi.services: pid {leader} holds" in log
-    access = [json.loads(line) for line in log.splitlines() if line.startswith('{"time"')]
-    assert [(a["method"], a["status"]) for a in access] == [("GET", 200)]
+    access = [line.split("voyagr_wsgi.access: ", 1)[1] for line in log.splitlines()
+              if "voyagr_wsgi.access: " in line]  # fmt: skip
+    assert [a.split(" ")[1:4] for a in access] == [
+        ['"GET', '/"', "200"], ['"GET', '/api/production/livez"', "200"]
+    ]
+    assert "gunicorn.access" not in log

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import tracemalloc
@@ -120,7 +119,7 @@ def test_an_event_stream_is_timed_to_its_first_byte_not_its_lifetime(
     assert (row[2], row[3]) == (pytest.approx(recorded), pytest.approx(0.01))
     window = registry.window_snapshot(600)["latency_s"]
     assert window["max"] == pytest.approx(recorded)
-    (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "voyagr_wsgi.access"]
+    (line,) = [vars(r) for r in caplog.records if r.name == "voyagr_wsgi.access"]
     assert line["duration_ms"] == pytest.approx(60010.0)  # the log keeps the lifetime
 
 
@@ -299,19 +298,52 @@ def test_request_id_can_be_turned_off() -> None:
     assert "voyagr.request_id" not in result.environ
 
 
-def test_access_log_writes_one_json_line(caplog: pytest.LogCaptureFixture) -> None:
+def test_access_log_record_has_a_plain_message_and_its_fields_as_attributes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     app = status_app("201 Created", "/things/{id}")
     layer = Metrics(app, registry=Registry())
     with caplog.at_level(logging.INFO, logger="voyagr_wsgi.access"):
         call(layer, make_environ("/things/7", method="POST", remote="198.51.100.4",
-                                 headers={"X-Request-ID": "req-1"}))  # fmt: skip
+                                 headers={"X-Request-ID": "req-1", "User-Agent": "curl/8",
+                                          "Referer": "https://a.example/"}))  # fmt: skip
     (record,) = [r for r in caplog.records if r.name == "voyagr_wsgi.access"]
-    line = json.loads(record.getMessage())
-    assert {k: line[k] for k in ("method", "route", "status", "client_ip", "request_id")} == {
-        "method": "POST", "route": "/things/{id}", "status": 201,
+    fields = vars(record)
+    assert {k: fields[k] for k in (
+        "method", "path", "route", "status", "bytes", "user_agent", "referer", "client_ip",
+        "request_id",
+    )} == {
+        "method": "POST", "path": "/things/7", "route": "/things/{id}", "status": 201,
+        "bytes": 1, "user_agent": "curl/8", "referer": "https://a.example/",
         "client_ip": "198.51.100.4", "request_id": "req-1",
     }  # fmt: skip
-    assert line["duration_ms"] >= 0 and line["time"].endswith("Z")
+    assert fields["duration_ms"] >= 0
+    message = record.getMessage()
+    assert message.startswith('198.51.100.4 "POST /things/7" 201 1B ') and message.endswith("ms")
+    assert "{" not in message  # a JSON formatter gets fields, not JSON inside the message
+
+
+def test_access_log_escapes_control_characters_in_the_path(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    layer = Metrics(hello_app, registry=Registry())
+    with caplog.at_level(logging.INFO, logger="voyagr_wsgi.access"):
+        call(layer, make_environ("/a\nFAKE 200"))
+    (record,) = [r for r in caplog.records if r.name == "voyagr_wsgi.access"]
+    assert "\n" not in record.getMessage() and "/a\\nFAKE" in record.getMessage()
+    assert vars(record)["path"] == "/a\nFAKE 200"
+
+
+def test_the_librarys_own_endpoints_are_logged_but_not_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    registry = Registry()
+    layer = Metrics(hello_app, registry=registry)
+    with caplog.at_level(logging.INFO, logger="voyagr_wsgi.access"):
+        call(layer, make_environ("/api/production/metrics"))
+    (record,) = [r for r in caplog.records if r.name == "voyagr_wsgi.access"]
+    assert vars(record)["path"] == "/api/production/metrics" and vars(record)["status"] == 200
+    assert registry.total == 0
 
 
 def test_access_log_disabled_writes_nothing(caplog: pytest.LogCaptureFixture) -> None:

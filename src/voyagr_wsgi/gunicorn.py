@@ -8,8 +8,9 @@
     workers = 3                             # or WEB_CONCURRENCY, which gunicorn reads itself
 
 gunicorn takes every module-level name of its config file that is one of its settings, so the
-star import installs these hooks, and only these (``__all__`` lists gunicorn setting names
-only). To add your own code to a hook, define it after the import and call ours::
+star import installs these hooks and :data:`logconfig_dict`, and only these (``__all__``
+lists gunicorn setting names only). To add your own code to a hook, define it after the import
+and call ours::
 
     from voyagr_wsgi import gunicorn as voyagr
 
@@ -44,6 +45,15 @@ its whole life, so the master must never own threads):
 - ``child_exit`` (master, a worker has exited): the metrics files of that pid are merged
   into the totals and removed (``metrics.multiprocess.worker_exited``).
 
+Logs: :data:`logconfig_dict` (gunicorn's ``logconfig_dict`` setting, applied by gunicorn at
+start) keeps gunicorn's own loggers as they are and sends voyagr's to the same streams with
+timestamps: the access log (``voyagr_wsgi.access``, one line per request, the library's own
+endpoints included) to stdout, the services' lines (which worker holds ``services.lock``, each
+backup, each alert on the log channel) to stderr, at INFO. To use your own logging, assign
+``logconfig_dict`` after the import (or ``logconfig_dict = {}`` and configure logging
+yourself); a ``logconfig`` or ``logconfig_json`` file you set wins over ours too
+(``on_starting`` re-applies it, since gunicorn would otherwise prefer the dict).
+
 The master's hooks find the state directory in the preloaded stack (``preload_app``), else in
 ``VOYAGR_STATE_DIR`` (default ``.voyagr``): an app that sets ``Settings(state_dir=...)`` in
 code should export the same directory or preload. Keep it on local disk, one per instance.
@@ -65,6 +75,7 @@ from .errors import ConfigurationError
 
 __all__ = [
     "child_exit",
+    "logconfig_dict",
     "on_starting",
     "post_worker_init",
     "when_ready",
@@ -73,6 +84,39 @@ __all__ = [
 ]
 
 log = logging.getLogger("voyagr_wsgi.gunicorn")
+
+_FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"
+
+#: gunicorn's ``logconfig_dict``: gunicorn's default loggers, plus voyagr's with timestamps
+#: (see the module docs). gunicorn merges it over its own defaults at start.
+logconfig_dict: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "root": {"level": "INFO", "handlers": ["console"]},  # gunicorn's default
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+        # gunicorn logs requests whenever a logconfig_dict is set; ours replaces it (set
+        # ``accesslog = "-"`` to have gunicorn's lines as well)
+        "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
+        "voyagr_wsgi": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+        "voyagr_wsgi.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "voyagr",
+            "stream": "ext://sys.stdout",
+        },
+        "error_console": {
+            "class": "logging.StreamHandler",
+            "formatter": "voyagr",
+            "stream": "ext://sys.stderr",
+        },
+    },
+    "formatters": {
+        "voyagr": {"format": _FORMAT, "datefmt": "[%Y-%m-%d %H:%M:%S %z]"},
+    },
+}
 
 #: attributes through which an app may hold the Stack (Flask ``wsgi_app``, wrappers' ``app``)
 _HOLDERS = ("wsgi_app", "app", "application", "__wrapped__")
@@ -131,7 +175,23 @@ def _metrics_multiprocess() -> ModuleType | None:
 
 
 def on_starting(server: Any) -> None:
-    """Master, before the sockets: remove stale per-worker metrics files of a previous run."""
+    """Master, before the sockets: re-apply a ``logconfig``/``logconfig_json`` file the user
+    set (gunicorn prefers our ``logconfig_dict`` over it), and remove stale per-worker metrics
+    files of a previous run."""
+    cfg = getattr(server, "cfg", None)
+    if (
+        cfg is not None
+        and cfg.logconfig_dict == logconfig_dict
+        and (cfg.logconfig or cfg.logconfig_json)
+    ):
+        cfg.set("logconfig_dict", {})
+        for name in logconfig_dict["loggers"]:  # undo ours before theirs
+            logger = logging.getLogger(name)
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+            logger.setLevel(logging.NOTSET)
+            logger.propagate = True
+        server.log.setup(cfg)
     multiprocess = _metrics_multiprocess()
     if multiprocess is not None:
         multiprocess.reset(state_dir(server))

@@ -103,6 +103,8 @@ class Metrics(Layer):
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith(self._skip):
+            if self.access_log and _log_enabled(INFO):  # logged, not counted
+                return self._log_only(environ, start_response)
             return self._next(environ, start_response)
         call = _Call()  # no Python __init__: list's, in C (cheaper than list.__new__)
         call.layer = self
@@ -135,6 +137,24 @@ class Metrics(Layer):
             call.close()
             raise
         if type(body) is list:  # the common case: the server iterates call, close() accounts
+            call.body = body
+            call.extend(body)
+            return call
+        return call.wrap(body)
+
+    def _log_only(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """An excluded path (the library's own endpoints): access-logged, not counted."""
+        call = _LogOnly()
+        call.layer, call.environ, call.sr = self, environ, start_response
+        call.status, call.ttfb, call.exc, call.done, call.header = "", -1.0, None, False, None
+        call.clock = self.clock
+        call.t0 = self.clock()
+        try:
+            body = self._next(environ, call.start_response)
+        except BaseException:
+            call.close()
+            raise
+        if type(body) is list:
             call.body = body
             call.extend(body)
             return call
@@ -217,6 +237,8 @@ class _Call(list[bytes]):
         "t0", "ttfb",
     )  # fmt: skip
 
+    #: observed in the metrics (a class attribute: :class:`_LogOnly` says False)
+    counted = True
     body: Iterable[bytes]
     clock: Callable[[], float]
     done: bool
@@ -307,18 +329,28 @@ class _Call(list[bytes]):
         if method not in METHODS:
             method = "_OTHER"
         exc = self.exc
-        if exc is not None:
-            layer.registry.record_exception(exc, route)
         ttfb = self.ttfb if self.ttfb >= 0 else duration
-        error = exc is not None or status >= 500
         if stream and _event_stream(getattr(self, "headers", None)):
             duration, lifetime = ttfb, duration  # an SSE stream's life is no latency (docs)
         else:
             lifetime = duration
-        layer.observe(method, route, status, duration, ttfb, error, end)
+        if self.counted:
+            if exc is not None:
+                layer.registry.record_exception(exc, route)
+            layer.observe(method, route, status, duration, ttfb, exc is not None or status >= 500,
+                          end)  # fmt: skip
         if layer.access_log and _log_enabled(INFO):
             rid = self.header[1] if self.header is not None else None
-            accesslog.emit(environ, method, route, status, lifetime, rid)
+            headers, body = getattr(self, "headers", None), getattr(self, "body", None)
+            size = accesslog.response_size(headers, body)
+            accesslog.emit(environ, method, route, status, lifetime, rid, size)
+
+
+class _LogOnly(_Call):
+    """A request on an excluded path: access-logged when it ends, never counted."""
+
+    __slots__ = ()
+    counted = False
 
 
 def _event_stream(headers: Any) -> bool:
