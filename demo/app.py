@@ -9,6 +9,11 @@ Endpoints (the app's own):
 
 Everything under ``/api/production/`` comes from voyagr_wsgi (health, metrics, Prometheus,
 dashboard, backups). ``application`` is what gunicorn serves.
+
+Each write is one transaction (``with conn:`` commits, or rolls back on any error), so a
+failed write never leaves the worker's connection inside an open transaction that would serve
+stale reads and fail every later write; a locked database (``SQLITE_BUSY`` after
+``DEMO_DB_TIMEOUT_S``, 5 s) answers ``503`` with ``Retry-After`` instead of a 500.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from voyagr_wsgi import Settings, compose
 from voyagr_wsgi.metrics.trackers import connect, lru_cache_stats, track_upstream
 
 DATABASE_PATH = os.environ.get("DATABASE_PATH", "demo/var/voyagr.db")
+DB_TIMEOUT_S = float(os.environ.get("DEMO_DB_TIMEOUT_S", "5"))  # waiting for a lock
 
 url_map = Map(
     [
@@ -56,13 +62,13 @@ def db() -> sqlite3.Connection:
     conn: sqlite3.Connection | None = getattr(_local, "conn", None)
     if conn is None:
         os.makedirs(os.path.dirname(os.path.abspath(DATABASE_PATH)), exist_ok=True)
-        conn = connect(DATABASE_PATH, timeout=5)  # every statement timed (slow queries)
+        conn = connect(DATABASE_PATH, timeout=DB_TIMEOUT_S)  # statements timed (slow queries)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS routes (id INTEGER PRIMARY KEY, origin TEXT NOT NULL,"
-            " destination TEXT NOT NULL, distance_km REAL NOT NULL, engine TEXT NOT NULL)"
-        )
-        conn.commit()
+        with conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS routes (id INTEGER PRIMARY KEY, origin TEXT NOT "
+                "NULL, destination TEXT NOT NULL, distance_km REAL NOT NULL, engine TEXT NOT NULL)"
+            )
         _local.conn = conn
     return conn
 
@@ -98,11 +104,11 @@ def plan_route(request: Request) -> Response:
         return _json({"error": 'send JSON {"from": "...", "to": "..."}'}, 400)
     distance = _distance(origin, destination)
     conn = db()
-    cur = conn.execute(
-        "INSERT INTO routes (origin, destination, distance_km, engine) VALUES (?, ?, ?, ?)",
-        (origin[:200], destination[:200], distance, "osrm"),
-    )
-    conn.commit()
+    with conn:  # one transaction: committed, or rolled back if anything below raises
+        cur = conn.execute(
+            "INSERT INTO routes (origin, destination, distance_km, engine) VALUES (?, ?, ?, ?)",
+            (origin[:200], destination[:200], distance, "osrm"),
+        )
     return _json(
         {"id": cur.lastrowid, "from": origin, "to": destination, "distance_km": distance}, 201
     )
@@ -134,6 +140,11 @@ def demo_app(environ: dict[str, Any], start_response: Any) -> Any:
         response = VIEWS[rule.endpoint](request, **args)
     except HTTPException as exc:
         response = exc.get_response(environ)
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+        response = _json({"error": "the database is busy; retry shortly"}, 503)
+        response.headers["Retry-After"] = "1"
     return response(environ, start_response)
 
 
