@@ -56,3 +56,20 @@ def test_a_logconfig_file_the_user_sets_wins_over_ours(tmp_path: Path) -> None:
         assert get(port, "/").status == 200
         log = wait_for(lambda: log_with(server, "MINE voyagr_wsgi.access"), what="their format")
     assert not re.search(STAMP + " voyagr_wsgi.access", log)
+
+
+def test_gunicorns_server_header_is_removed_or_renamed(tmp_path: Path) -> None:
+    env = {"VOYAGR_STATE_DIR": str(tmp_path / "state"), "ALLOWED_HOSTS": "127.0.0.1"}
+    port = free_port()
+    with gunicorn(
+        "", port=port, env=env, workers=1, log_dir=str(tmp_path), conf=write_conf(tmp_path)
+    ):
+        answer = get(port, "/")
+    assert answer.status == 200 and "server" not in answer.headers
+    port = free_port()
+    env["VOYAGR_SERVER_HEADER"] = "web"
+    with gunicorn(
+        "", port=port, env=env, workers=1, log_dir=str(tmp_path), conf=write_conf(tmp_path)
+    ):
+        answer = get(port, "/")
+    assert answer.headers["server"] == "web"

@@ -31,9 +31,17 @@ __all__ = [
     "unknown_variables",
 ]
 
-#: variables a deployment sets for the server, read by gunicorn or the PaaS, not by Settings
+#: variables a deployment sets for the server, read by gunicorn, the PaaS or
+#: ``voyagr_wsgi.gunicorn``, not by Settings
 SERVER_VARIABLES = frozenset(
-    {"PORT", "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS", "FORWARDED_ALLOW_IPS", "LOG_LEVEL"}
+    {
+        "PORT",
+        "WEB_CONCURRENCY",
+        "GUNICORN_CMD_ARGS",
+        "FORWARDED_ALLOW_IPS",
+        "LOG_LEVEL",
+        "VOYAGR_SERVER_HEADER",
+    }
 )
 #: first words of our variables that other software uses too: no "looks like ours" on them
 _SHARED_WORDS = frozenset({"X", "AWS", "DATABASE", "LOG", "PORT", "WEB", "FORWARDED"})

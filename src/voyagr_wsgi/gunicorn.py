@@ -25,15 +25,17 @@ its whole life, so the master must never own threads):
   run left in ``<state_dir>`` (the metrics area's ``multiprocess`` module).
 - ``when_ready`` (master, before the first fork): logs a warning when several workers would
   each keep their own in-memory rate limits (use ``RATE_LIMIT_STORAGE=redis://...``).
-- ``post_worker_init`` (worker, app loaded): finds the :class:`~voyagr_wsgi.Stack` in the app
-  gunicorn loaded (``worker.wsgi``: the Stack itself, or an app holding it as ``wsgi_app`` /
-  ``app`` / ``application``, e.g. ``flask_app.wsgi_app = compose(...)``) and calls
-  ``stack.start()``. The stack's :class:`~voyagr_wsgi.services.Supervisor` starts per-process
-  services at once and the singleton ones (backup scheduler, alert evaluation and dispatch)
-  only in the worker that holds the ``flock`` on ``<state_dir>/services.lock``; the others
-  retry every 2 s, so when that worker dies, even by SIGKILL, another takes over within a few
-  seconds. Nothing runs in the master, with or without ``preload_app`` (nothing starts at
-  import, so preloading only builds the stack).
+- ``post_worker_init`` (worker, app loaded): removes gunicorn's ``Server: gunicorn`` response
+  header (``VOYAGR_SERVER_HEADER=name`` sends that name instead), then finds the
+  :class:`~voyagr_wsgi.Stack` in the app gunicorn loaded (``worker.wsgi``: the Stack itself, or
+  an app holding it as ``wsgi_app`` / ``app`` / ``application``, e.g. ``flask_app.wsgi_app =
+  compose(...)``) and calls ``stack.start()``. The stack's
+  :class:`~voyagr_wsgi.services.Supervisor` starts per-process services at once and the
+  singleton ones (backup scheduler, alert evaluation and dispatch) only in the worker that
+  holds the ``flock`` on ``<state_dir>/services.lock``; the others retry every 2 s, so when
+  that worker dies, even by SIGKILL, another takes over within a few seconds. Nothing runs in
+  the master, with or without ``preload_app`` (nothing starts at import, so preloading only
+  builds the stack).
 - ``worker_exit`` (worker, after its loop; also after ``worker_int``/``worker_abort``, whose
   ``sys.exit`` ends in the same ``finally``): ``stack.stop(timeout)`` with
   ``timeout = graceful_timeout - margin`` (:func:`stop_timeout`) for all services together,
@@ -66,6 +68,7 @@ import importlib
 import importlib.util
 import logging
 import os
+import re
 from types import ModuleType
 from typing import Any
 
@@ -232,7 +235,9 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """Worker, app loaded: start the stack's services (singletons only in the elected one)."""
+    """Worker, app loaded: set gunicorn's Server header, start the stack's services
+    (singletons only in the elected one)."""
+    server_header(Env().str("VOYAGR_SERVER_HEADER"))
     stack = find_stack(getattr(worker, "wsgi", None))
     if stack is None:
         log.warning(
@@ -241,6 +246,34 @@ def post_worker_init(worker: Any) -> None:
         )
         return
     stack.start()
+
+
+def server_header(name: str) -> None:
+    """Make gunicorn send ``Server: <name>``, or no Server header when ``name`` is empty.
+
+    gunicorn writes ``Server: gunicorn`` itself, outside the WSGI app, so no layer can remove
+    it; this patches gunicorn's response class in this worker (once; the removal costs one
+    list filter per response). The value must be a plain token (letters, digits, ``._/-``).
+    """
+    from gunicorn.http import wsgi  # type: ignore[import-untyped]
+
+    if name and not re.fullmatch(r"[A-Za-z0-9._/-]{1,64}", name):
+        raise ConfigurationError(
+            f"VOYAGR_SERVER_HEADER={name!r}: a product token (letters, digits, ._/-) or empty"
+        )
+    response: Any = wsgi.Response
+    original = getattr(response, "_voyagr_default_headers", None)
+    if original is None:
+        original = response._voyagr_default_headers = response.default_headers
+    wsgi.SERVER = name or "gunicorn"
+    if name:
+        response.default_headers = original
+        return
+
+    def default_headers(self: Any) -> list[str]:
+        return [line for line in original(self) if not line.startswith("Server:")]
+
+    response.default_headers = default_headers
 
 
 def worker_int(worker: Any) -> None:
