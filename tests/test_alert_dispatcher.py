@@ -27,6 +27,7 @@ class Scripted:
         self.clock = clock or time.monotonic
         self.outcomes = list(outcomes or [])
         self.calls: list[tuple[float, float, str]] = []
+        self.sent: list[Notification] = []
         self.hang = hang
 
     def accepts(self, notification: Notification) -> bool:
@@ -40,6 +41,7 @@ class Scripted:
         outcome = self.outcomes.pop(0) if self.outcomes else None
         if outcome is not None:
             raise outcome
+        self.sent.append(notification)
 
 
 def make(clock: FakeClock, *channels: Scripted, **kw: float) -> Dispatcher:
@@ -66,7 +68,9 @@ def test_retryable_failures_back_off_exponentially_then_deliver() -> None:
         "retried": 3,
         "last_ok": True,
         "last_error": None,
-        "disabled": None,
+        "suspended": None,
+        "queued": 0,
+        "suspended_for_s": None,
     }
 
 
@@ -121,23 +125,79 @@ def test_non_retryable_failure_is_counted_failed_without_retry() -> None:
     )
 
 
-def test_a_dead_webhook_disables_its_channel_and_spares_the_others() -> None:
+def test_a_dead_webhook_suspends_its_channel_then_a_probe_resumes_it() -> None:
     # a deleted Discord webhook answers 404 to every post, and each one counts towards
-    # Discord's invalid-request ban: after the first, nothing more is sent there
+    # Discord's invalid-request ban: after the first, nothing is sent there for the pause;
+    # a transient 403 from a proxy must not take the channel away until a restart either
     clock = FakeClock()
     dead = Scripted(clock, [DeliveryFailed("HTTP 404", dead=True)], name="discord")
     alive = Scripted(clock, name="slack")
-    d = make(clock, dead, alive)
+    d = make(clock, dead, alive, dead_backoff_s=60.0)
     d.submit(notification(summary="one"))
     d.submit(notification(summary="two"))  # queued for discord before the 404 came back
-    d.flush(60)
-    d.submit(notification(summary="three"))
-    d.flush(60)
-    assert len(dead.calls) == 1 and len(alive.calls) == 3
+    d.flush(59)
+    assert len(dead.calls) == 1 and len(alive.calls) == 2
     stats = d.stats()["discord"]
-    assert (stats["failed"], stats["dropped"], stats["retried"]) == (1, 2, 0)
-    assert stats["disabled"] == "HTTP 404: the endpoint is gone or refuses the credentials"
-    assert d.stats()["slack"]["disabled"] is None
+    assert stats["suspended"] == "HTTP 404: the endpoint is gone or refuses the credentials"
+    assert (stats["failed"], stats["queued"], stats["suspended_for_s"]) == (1, 2, 60.0)
+    assert d.stats()["slack"]["suspended"] is None
+    d.submit(notification(summary="three"))
+    assert d.flush(120)  # after the pause: the probe answers, the queue goes out
+    assert [n.alert.summary for n in dead.sent] == ["one", "two", "three"]
+    assert dead.calls[1][0] - dead.calls[0][0] == 60.0
+    after = d.stats()["discord"]
+    assert (after["sent"], after["suspended"], after["dropped"]) == (3, None, 0)
+
+
+def test_repeated_dead_answers_double_the_pause_and_cost_one_request_each() -> None:
+    clock = FakeClock()
+    dead = Scripted(clock, [DeliveryFailed("HTTP 401", dead=True)] * 3, name="webhook")
+    d = make(clock, dead, dead_backoff_s=60.0, deadline_s=10_000.0)
+    for i in range(5):
+        d.submit(notification(summary=str(i)))
+    d.flush(419)
+    assert [round(t - 1000.0) for t, _, _ in dead.calls] == [0, 60, 180]  # pauses 60, 120
+    assert d.stats()["webhook"]["suspended_for_s"] == 240.0  # then 240
+    assert d.flush(1000)
+    assert round(dead.calls[3][0] - 1000.0) == 420
+    assert len(dead.calls) == 3 + 5 and d.stats()["webhook"]["sent"] == 5
+
+
+def test_a_hanging_channel_delays_nobody_else() -> None:
+    release = threading.Event()
+    hanging = Scripted(name="webhook", hang=release)
+    slack = Scripted(name="slack")
+    d = Dispatcher([hanging, slack], send_timeout_s=20.0)
+    d.start()
+    try:
+        d.submit(notification(summary="first"))
+        poll(lambda: d.in_flight == "webhook", what="the webhook send to hang")
+        started = time.monotonic()
+        d.submit(notification(summary="second"))
+        poll(lambda: len(slack.calls) == 2, what="slack to get both")
+        assert time.monotonic() - started < 1.0
+        assert len(hanging.calls) == 1
+    finally:
+        release.set()
+        d.stop(timeout=1)
+
+
+def test_a_flood_fills_only_the_slow_channels_queue() -> None:
+    release = threading.Event()
+    hanging = Scripted(name="webhook", hang=release)
+    log = Scripted(name="log")
+    d = Dispatcher([hanging, log], send_timeout_s=20.0, queue_size=100)
+    d.start()
+    try:
+        for batch in range(40):  # 2000 alerts, as fast as the healthy channel takes them
+            for i in range(50):
+                d.submit(notification(summary=f"{batch}-{i}"))
+            poll(lambda b=batch: len(log.calls) == 50 * (b + 1), what="the log channel")
+        assert d.stats()["log"]["dropped"] == 0
+        assert d.stats()["webhook"]["dropped"] >= 1899
+    finally:
+        release.set()
+        d.stop(timeout=1)
 
 
 def test_notification_past_its_deadline_is_dropped_and_counted() -> None:
@@ -233,7 +293,7 @@ def test_sender_thread_delivers_in_background_and_submit_never_waits() -> None:
             d.submit(notification(summary=str(i)))
         elapsed = time.perf_counter() - started
         poll(lambda: len(hanging.calls) == 1, what="first send on the sender thread")
-        assert hanging.calls[0][2] == "voyagr-alert-sender"
+        assert hanging.calls[0][2] == "voyagr-alert-hanging"  # the channel's own thread
         assert elapsed < 0.5  # 1000 submits while the only channel hangs
         stats = d.stats()["hanging"]
         assert stats["dropped"] + d.pending() + len(hanging.calls) == 1000

@@ -69,5 +69,7 @@ def test_json_section_for_the_metrics_endpoint(busy: Harness) -> None:
         "dropped": 0,
         "retried": 1,
         "last_ok": True,
+        "queued": 0,
+        "suspended": None,
     }
     assert doc["suppressed_total"]["high_error_rate"] == {"dedup": 1, "muted": 1}

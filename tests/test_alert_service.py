@@ -259,3 +259,15 @@ def test_failing_channel_warns_in_health_and_never_shows_the_url(
     assert checks["webhook"].output == "alert channel webhook: last delivery failed (HTTP 500)"
     assert checks["webhook"].observed_value == 1  # dropped after the deadline
     assert str(receiver.port) not in json.dumps(h.service.snapshot())
+
+
+def test_a_suspended_channel_warns_in_health(tmp_path: Path, receiver: Receiver) -> None:
+    from test_alert_support import Reply, notification
+
+    receiver.default = Reply(status=410)
+    settings = AlertSettings(webhook_enabled=True, webhook_url=Secret(receiver.url("/hook")))
+    service = AlertService(settings, state_dir=str(tmp_path))
+    service.dispatcher.submit(notification())
+    service.dispatcher.flush(5)
+    (check,) = [c for c in service.health_checks() if c.component_id == "webhook"]
+    assert check.status == "warn" and "suspended (HTTP 410" in (check.output or "")

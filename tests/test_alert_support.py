@@ -37,6 +37,7 @@ class Reply:
     body: bytes = b"ok"
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False  # block until the receiver is closed
+    drip_s: float = 0.0  # send the answer one byte every drip_s seconds (a slow-loris peer)
 
 
 class Receiver:
@@ -62,6 +63,20 @@ class Receiver:
                     receiver._cv.notify_all()
                 if reply.hang:
                     receiver.release.wait(30)
+                    return
+                if reply.drip_s:
+                    raw = (
+                        f"HTTP/1.1 {reply.status} OK\r\nContent-Length: {len(reply.body)}\r\n"
+                        "\r\n"
+                    ).encode() + reply.body
+                    for i in range(len(raw)):
+                        if receiver.release.wait(reply.drip_s):
+                            return
+                        try:
+                            self.wfile.write(raw[i : i + 1])
+                            self.wfile.flush()
+                        except OSError:
+                            return
                     return
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():

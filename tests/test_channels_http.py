@@ -252,10 +252,22 @@ def test_failures_classify_and_never_leak_the_url(
 def test_a_hanging_receiver_times_out(receiver: Receiver, kind: str) -> None:
     receiver.default = Reply(hang=True)
     started = time.monotonic()
-    with pytest.raises(DeliveryFailed, match="network error") as info:
+    with pytest.raises(DeliveryFailed, match="timeout") as info:
         make_channel(kind, secret_url(receiver)).send(notification(), timeout=0.3)
     assert time.monotonic() - started < 3
     assert info.value.retryable and "s3cr3t" not in str(info.value)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_dripping_receiver_is_cut_off_at_the_total_timeout(receiver: Receiver, kind: str) -> None:
+    # one byte every 0.2 s: each read is well inside any per-read timeout, the whole is not
+    receiver.default = Reply(drip_s=0.2, body=b"ok" * 20)
+    started = time.monotonic()
+    with pytest.raises(DeliveryFailed, match="timeout") as info:
+        make_channel(kind, secret_url(receiver)).send(notification(), timeout=1.0)
+    took = time.monotonic() - started
+    assert 0.9 <= took < 2.0, took
+    assert info.value.retryable
 
 
 def test_channel_reprs_hide_the_webhook_url(receiver: Receiver) -> None:

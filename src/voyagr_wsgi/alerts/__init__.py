@@ -17,7 +17,7 @@ Admin endpoints (under ``/api/production/``, behind the admin token):
 
 Module map: :mod:`.model` (Alert, Notification), :mod:`.rules` (pure threshold evaluation,
 ``for`` durations), :mod:`.lifecycle` (dedup, suppressed counts, resolved, mute),
-:mod:`.dispatcher` (bounded queue, one sender thread, retries), :mod:`.channels`,
+:mod:`.dispatcher` (a bounded queue and a sender thread per channel, retries), :mod:`.channels`,
 :mod:`.evaluator` (the service), :mod:`.endpoints` (admin routes), :mod:`.area` (what the
 settings contribute, the deploy checks). The names below load lazily: importing this package
 loads none of its modules.

@@ -1,27 +1,42 @@
-"""Dispatcher: a bounded queue and one sender thread, so nobody waits on a channel.
+"""Dispatcher: one bounded queue and one sender thread per channel, so nobody waits on a channel.
 
-:meth:`Dispatcher.submit` puts one job per accepting channel on a bounded heap and returns at
-once (a full queue drops and counts, it never blocks). One named daemon thread, started by
-:meth:`start` (the alerts service's ``start()``, itself run by ``stack.start()``), sends the
-jobs in order of readiness:
+:meth:`Dispatcher.submit` puts one job per accepting channel on that channel's own bounded
+queue (a *lane*) and returns at once: a full lane drops and counts, it never blocks, and it
+never takes room from another channel. :meth:`start` (the alerts service's ``start()``, itself
+run by ``stack.start()``) starts one named daemon thread per lane, which sends that lane's jobs
+in order of readiness. A channel that hangs, drips bytes or is flooded delays and drops only
+its own notifications:
 
+- **bounded sends**: each attempt gets ``min(send_timeout_s, time left before the job's
+  deadline)`` as a *total* budget; the HTTP channels enforce it on the whole exchange (connect,
+  headers and body), closing the socket when it is spent, so a peer answering a byte every few
+  seconds cannot hold the sender (:func:`~.channels.base.post_json`);
 - **pacing**: two sends on one channel are at least ``channel.min_interval_s`` apart (Slack
   about one per second; a channel may ask for more with a ``pause_s`` attribute, as Discord's
   does from its ``X-RateLimit-*`` headers); a ``Retry-After`` pushes the whole channel back,
   not one message;
-- **retries**: a retryable failure (5xx, 429, network) is retried after an exponential
-  backoff with jitter (``backoff_s * 2**attempt``, capped, times 0.5-1.0), or after the
-  receiver's ``Retry-After`` / Discord ``retry_after`` when that is longer; non-retryable
+- **retries**: a retryable failure (5xx, 429, network, timeout) is retried after an
+  exponential backoff with jitter (``backoff_s * 2**attempt``, capped, times 0.5-1.0), or after
+  the receiver's ``Retry-After`` / Discord ``retry_after`` when that is longer; non-retryable
   failures (other 4xx, SMTP 5xx) are counted as ``failed`` at once;
+- **dead endpoints**: an answer meaning the webhook is gone or refuses the credentials (HTTP
+  401, 403, 404, 410) *suspends* the channel for ``dead_backoff_s`` (60 s), doubling on every
+  further such answer up to ``max_dead_backoff_s`` (1 h). Its queue is kept (bounded, each job
+  still under its deadline); after the pause the next job goes out as a probe: an answer that
+  is not dead resumes the channel and resets the pause. So a revoked Discord webhook costs one
+  request per pause, not one per alert (Discord bans IPs for repeated invalid requests), and a
+  transient 403 from a proxy costs a pause, not the channel until restart;
 - **deadline**: a job not delivered within ``deadline_s`` of its submission is ``dropped``
-  and counted, as are jobs refused by a full queue or left over at shutdown;
-- **stop(timeout)**: wakes the thread, then sends what is still queued *synchronously in
-  the calling thread* (no new threads during interpreter shutdown: pain point 10) until the
-  timeout, dropping and counting the rest.
+  and counted, as are jobs refused by a full lane or left over at shutdown;
+- **stop(timeout)**: each lane's own thread sends what is left in its lane until the
+  timeout (in parallel, so one hanging channel does not eat the others' time), then the rest
+  is dropped and counted. A dispatcher never started sends its queues in the calling thread
+  (no new threads during interpreter shutdown).
 
-``stats()`` gives ``{channel: {"sent", "failed", "dropped", "retried", "last_ok",
-"last_error"}}`` for the metrics JSON, the Prometheus output and health. Clock, sleep and
-jitter are injected, so tests drive retries and deadlines without waiting.
+``stats()`` gives ``{channel: {"sent", "failed", "dropped", "retried", "queued", "last_ok",
+"last_error", "suspended", "suspended_until"}}`` for the metrics JSON, the Prometheus output
+and health. Clock, sleep and jitter are injected, so tests drive retries and deadlines without
+waiting.
 """
 
 from __future__ import annotations
@@ -52,7 +67,8 @@ class ChannelStats:
     retried: int = 0
     last_ok: bool | None = None  # outcome of the last attempt; None before the first
     last_error: str | None = None  # never contains a URL or a secret
-    disabled: str | None = None  # why the channel was taken out (a dead webhook), if it was
+    suspended: str | None = None  # why the channel pauses (a dead webhook), while it does
+    suspended_until: float | None = None  # on the dispatcher's clock
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -62,7 +78,7 @@ class ChannelStats:
             "retried": self.retried,
             "last_ok": self.last_ok,
             "last_error": self.last_error,
-            "disabled": self.disabled,
+            "suspended": self.suspended,
         }
 
 
@@ -70,24 +86,44 @@ class ChannelStats:
 class _Job:
     ready_at: float
     seq: int
-    channel: Channel = field(compare=False)
     notification: Notification = field(compare=False)
     expires_at: float = field(compare=False)
     attempt: int = field(compare=False, default=0)
 
 
+class _Lane:
+    """One channel's queue, pacing, suspension and sender thread."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.name = channel.name
+        self.heap: list[_Job] = []
+        self.cv = threading.Condition()
+        self.stats = ChannelStats()
+        self.next_at = 0.0  # pacing / Retry-After: no send before this
+        self.dead_backoff = 0.0  # the current suspension length, 0 while healthy
+        self.thread: threading.Thread | None = None
+        self.stopping = False
+        self.drain_until: float | None = None  # set by stop(): send until then, then exit
+        self.closed = False  # after stop(): late retries are counted dropped
+        self.in_flight = False
+        self.full_logged = float("-inf")
+
+
 class Dispatcher:
-    """Deliver notifications to channels from one background thread (see module docs)."""
+    """Deliver notifications to channels, one background thread per channel (module docs)."""
 
     def __init__(
         self,
         channels: Iterable[Channel],
         *,
-        queue_size: int = 1000,
+        queue_size: int = 1000,  # per channel
         deadline_s: float = 300.0,
         send_timeout_s: float = 10.0,
         backoff_s: float = 1.0,
         max_backoff_s: float = 60.0,
+        dead_backoff_s: float = 60.0,
+        max_dead_backoff_s: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
@@ -98,195 +134,224 @@ class Dispatcher:
         self.send_timeout_s = send_timeout_s
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        self.dead_backoff_s = dead_backoff_s
+        self.max_dead_backoff_s = max_dead_backoff_s
         self._clock, self._sleep, self._jitter = clock, sleep, jitter
-        self._heap: list[_Job] = []
         self._seq = itertools.count()
-        self._cv = threading.Condition()
-        self._next_at: dict[str, float] = {}
-        self._stats = {c.name: ChannelStats() for c in self.channels}
-        self._thread: threading.Thread | None = None
-        self._stopping = False
-        self._full_logged = float("-inf")
-        self._closed = False  # set once stop() has flushed: late retries are counted dropped
-        self.in_flight: str | None = None  # the channel a send is blocked on, if any
+        self._lanes = [_Lane(c) for c in self.channels]
+        self._started = False
 
     # -- producer side: never blocks ----------------------------------------------------
     def submit(self, notification: Notification) -> bool:
-        """Queue ``notification`` for every accepting channel; False if anything was dropped."""
+        """Queue ``notification`` for every accepting channel; False if any lane was full."""
         now = self._clock()
         complete = True
-        with self._cv:
-            for channel in self.channels:
-                if not channel.accepts(notification):
-                    continue
-                if self._stats[channel.name].disabled:
-                    self._stats[channel.name].dropped += 1
-                    continue
-                if len(self._heap) >= self.queue_size:
-                    self._stats[channel.name].dropped += 1
+        for lane in self._lanes:
+            if not lane.channel.accepts(notification):
+                continue
+            with lane.cv:
+                if len(lane.heap) >= self.queue_size:
+                    lane.stats.dropped += 1
                     complete = False
+                    full, lane.full_logged = now - lane.full_logged >= 60.0, now
+                else:
+                    job = _Job(now, next(self._seq), notification, now + self.deadline_s)
+                    heapq.heappush(lane.heap, job)
+                    lane.cv.notify()
                     continue
-                job = _Job(now, next(self._seq), channel, notification, now + self.deadline_s)
-                heapq.heappush(self._heap, job)
-            self._cv.notify()
-        if not complete and now - self._full_logged >= 60.0:  # one line a minute, not a storm
-            self._full_logged = now
-            log.warning("alert queue full (%d): dropping notifications", self.queue_size)
+            if full:  # one line a minute per channel, not a storm
+                log.warning(
+                    "alert queue of channel %s full (%d): dropping its notifications",
+                    lane.name,
+                    self.queue_size,
+                )
         return complete
 
     def pending(self) -> int:
-        with self._cv:
-            return len(self._heap)
+        return sum(len(lane.heap) for lane in self._lanes)
 
     def stats(self) -> dict[str, dict[str, Any]]:
-        with self._cv:
-            return {name: s.as_dict() for name, s in self._stats.items()}
+        result = {}
+        for lane in self._lanes:
+            with lane.cv:
+                doc = lane.stats.as_dict()
+                doc["queued"] = len(lane.heap)
+                until = lane.stats.suspended_until
+                doc["suspended_for_s"] = (
+                    None if until is None else round(max(0.0, until - self._clock()), 1)
+                )
+            result[lane.name] = doc
+        return result
 
-    # -- the sender thread ------------------------------------------------------------------
+    @property
+    def in_flight(self) -> str | None:
+        """A channel a send is blocked on right now, if any (the first found)."""
+        for lane in self._lanes:
+            if lane.in_flight:
+                return lane.name
+        return None
+
+    # -- the sender threads ---------------------------------------------------------------
     def start(self) -> None:
-        with self._cv:
-            if self._thread is not None:
-                return
-            self._stopping = self._closed = False
-            self._thread = threading.Thread(
-                target=self._run, name="voyagr-alert-sender", daemon=True
-            )
-            self._thread.start()
+        if self._started:
+            return
+        self._started = True
+        for lane in self._lanes:
+            with lane.cv:
+                lane.stopping = lane.closed = False
+                lane.drain_until = None
+                lane.thread = threading.Thread(
+                    target=self._run, args=(lane,), name=f"voyagr-alert-{lane.name}", daemon=True
+                )
+                lane.thread.start()
 
-    def _run(self) -> None:
+    def _run(self, lane: _Lane) -> None:
         while True:
-            with self._cv:
+            with lane.cv:
                 while True:
-                    if self._stopping:
+                    now = self._clock()
+                    if lane.drain_until is not None and (not lane.heap or now >= lane.drain_until):
                         return
-                    if self._heap:
-                        delay = self._heap[0].ready_at - self._clock()
-                        if delay <= 0:
-                            job = heapq.heappop(self._heap)
+                    if lane.stopping and lane.drain_until is None:
+                        return
+                    if lane.heap:
+                        delay = lane.heap[0].ready_at - now
+                        if lane.drain_until is not None:
+                            delay = min(delay, lane.drain_until - now)
+                        if delay <= 0 and lane.heap[0].ready_at <= now:
+                            job = heapq.heappop(lane.heap)
                             break
-                        self._cv.wait(delay)
+                        lane.cv.wait(max(delay, 0.0))
                     else:
-                        self._cv.wait()
-            self._attempt(job, until=None)
+                        lane.cv.wait()
+            self._attempt(lane, job, until=lane.drain_until)
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop the thread, then deliver what is queued in this thread within ``timeout``."""
+        """Send what is queued within ``timeout`` (each lane in its own thread, or in this
+        thread when never started), then drop and count the rest."""
         budget = 30.0 if timeout is None else max(0.0, timeout)
         end = self._clock() + budget
-        with self._cv:
-            self._stopping = True
-            self._cv.notify_all()
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(budget)  # returns early unless a send is in flight
-        self.flush(max(0.0, end - self._clock()), drop_rest=True)
-        with self._cv:
-            self._closed = True
+        threads = []
+        for lane in self._lanes:
+            with lane.cv:
+                lane.stopping = True
+                lane.drain_until = end
+                lane.cv.notify_all()
+                if lane.thread is not None:
+                    threads.append(lane.thread)
+                lane.thread = None
+        started = self._started
+        self._started = False
+        if started:
+            wall_end = time.monotonic() + budget
+            for thread in threads:
+                thread.join(max(0.0, wall_end - time.monotonic()))
+            self._drop_rest()
+        else:
+            self.flush(max(0.0, end - self._clock()), drop_rest=True)
+        for lane in self._lanes:
+            with lane.cv:
+                lane.closed = True
 
     def flush(self, timeout: float, *, drop_rest: bool = False) -> bool:
-        """Send queued jobs synchronously until empty or ``timeout``; True when all went out."""
+        """Send queued jobs synchronously in this thread until empty or ``timeout``; True when
+        all went out (for a dispatcher whose threads are not running, and for tests)."""
         end = self._clock() + timeout
         while True:
-            with self._cv:
-                if not self._heap:
-                    return True
-                head = self._heap[0]
-                now = self._clock()
-                if head.ready_at >= end or now >= end:
-                    break
-                if head.ready_at > now:
-                    job = None
-                else:
-                    job = heapq.heappop(self._heap)
-            if job is None:
-                self._sleep(head.ready_at - now)
-            else:
-                self._attempt(job, until=end)
+            now = self._clock()
+            ready = [(lane.heap[0].ready_at, lane) for lane in self._lanes if lane.heap]
+            if not ready:
+                return True
+            ready_at, lane = min(ready, key=lambda pair: pair[0])
+            if ready_at >= end or now >= end:
+                break
+            if ready_at > now:
+                self._sleep(ready_at - now)
+                continue
+            with lane.cv:
+                job = heapq.heappop(lane.heap)
+            self._attempt(lane, job, until=end)
         if drop_rest:
-            with self._cv:
-                left, self._heap = self._heap, []
-                for job in left:
-                    self._stats[job.channel.name].dropped += 1
-            if left:
-                log.warning("alert dispatcher stopped: %d deliveries dropped", len(left))
+            self._drop_rest()
         return False
 
+    def _drop_rest(self) -> None:
+        dropped = 0
+        for lane in self._lanes:
+            with lane.cv:
+                left, lane.heap = lane.heap, []
+                lane.stats.dropped += len(left)
+                dropped += len(left)
+        if dropped:
+            log.warning("alert dispatcher stopped: %d deliveries dropped", dropped)
+
     # -- one delivery attempt ------------------------------------------------------------
-    def _requeue(self, job: _Job, ready_at: float) -> None:
-        with self._cv:
-            if self._closed:  # a send that outlived stop(): count it, nobody will send it
-                self._stats[job.channel.name].dropped += 1
+    def _requeue(self, lane: _Lane, job: _Job, ready_at: float) -> None:
+        with lane.cv:
+            if lane.closed:  # a send that outlived stop(): count it, nobody will send it
+                lane.stats.dropped += 1
                 return
             job.ready_at = ready_at
-            heapq.heappush(self._heap, job)
-            self._cv.notify()
+            heapq.heappush(lane.heap, job)
+            lane.cv.notify()
 
-    def _drop(self, job: _Job, why: str) -> None:
-        with self._cv:
-            self._stats[job.channel.name].dropped += 1
-        log.warning(
-            "alert %s dropped on channel %s: %s", job.notification.headline, job.channel.name, why
-        )
+    def _drop(self, lane: _Lane, job: _Job, why: str) -> None:
+        with lane.cv:
+            lane.stats.dropped += 1
+        log.warning("alert %s dropped on channel %s: %s", job.notification.headline, lane.name, why)
 
-    def _attempt(self, job: _Job, *, until: float | None) -> None:
-        channel, name = job.channel, job.channel.name
-        if self._stats[name].disabled:
-            self._drop(job, "channel disabled")
-            return
+    def _attempt(self, lane: _Lane, job: _Job, *, until: float | None) -> None:
+        channel = lane.channel
         now = self._clock()
-        paced = self._next_at.get(name, 0.0)
-        if paced > now:
-            if paced > job.expires_at:
-                self._drop(job, "deadline passed while paced")
+        if lane.next_at > now:  # paced, suspended or asked to wait
+            if lane.next_at > job.expires_at:
+                self._drop(lane, job, "deadline passed while the channel waits")
             else:
-                self._requeue(job, paced)
+                self._requeue(lane, job, lane.next_at)
             return
         limit = job.expires_at if until is None else min(job.expires_at, until)
         timeout = min(self.send_timeout_s, limit - now)
         if timeout <= 0:
-            self._drop(job, "deadline passed")
+            self._drop(lane, job, "deadline passed")
             return
-        self.in_flight = name
+        lane.in_flight = True
         try:
             channel.send(job.notification, timeout)
         except DeliveryFailed as exc:
-            self._failed(job, exc, now)
+            self._failed(lane, job, exc, now)
         except Exception as exc:  # a bug in a channel must not kill the sender thread
-            log.exception("alert channel %s raised", name)
-            self._failed(job, DeliveryFailed(type(exc).__name__, retryable=False), now)
+            log.exception("alert channel %s raised", lane.name)
+            self._failed(lane, job, DeliveryFailed(type(exc).__name__, retryable=False), now)
         else:
-            with self._cv:
-                stats = self._stats[name]
+            self._resumed(lane)
+            with lane.cv:
+                stats = lane.stats
                 stats.sent, stats.last_ok, stats.last_error = stats.sent + 1, True, None
         finally:
-            self.in_flight = None
+            lane.in_flight = False
             # a channel may ask for a longer pause after a send (Discord's rate-limit headers)
             pause = max(channel.min_interval_s, float(getattr(channel, "pause_s", 0.0)))
-            self._next_at[name] = max(self._next_at.get(name, 0.0), self._clock() + pause)
+            lane.next_at = max(lane.next_at, self._clock() + pause)
 
-    def _failed(self, job: _Job, exc: DeliveryFailed, now: float) -> None:
-        name = job.channel.name
-        with self._cv:
-            stats = self._stats[name]
+    def _resumed(self, lane: _Lane) -> None:
+        """An answer that is not 'dead' ends a suspension."""
+        if lane.dead_backoff:
+            lane.dead_backoff = 0.0
+            with lane.cv:
+                lane.stats.suspended = lane.stats.suspended_until = None
+            log.warning("alert channel %s answers again: resumed", lane.name)
+
+    def _failed(self, lane: _Lane, job: _Job, exc: DeliveryFailed, now: float) -> None:
+        name = lane.name
+        with lane.cv:
+            stats = lane.stats
             stats.last_ok, stats.last_error = False, str(exc)
         if exc.dead:
-            with self._cv:
-                stats.failed += 1
-                stats.disabled = f"{exc}: the endpoint is gone or refuses the credentials"
-                queued = [j for j in self._heap if j.channel.name == name]
-                self._heap = [j for j in self._heap if j.channel.name != name]
-                heapq.heapify(self._heap)
-                stats.dropped += len(queued)
-            log.error(
-                "alert channel %s disabled until the next restart: %s (fix its URL or "
-                "credentials); %d queued notifications dropped",
-                name,
-                exc,
-                len(queued),
-            )
+            self._suspend(lane, job, exc, now)
             return
+        self._resumed(lane)
         if not exc.retryable:
-            with self._cv:
+            with lane.cv:
                 stats.failed += 1
             log.warning("alert channel %s failed (not retried): %s", name, exc)
             return
@@ -294,12 +359,34 @@ class Dispatcher:
         delay *= 0.5 + 0.5 * self._jitter()
         if exc.retry_after_s is not None:
             delay = max(delay, exc.retry_after_s)
-            self._next_at[name] = max(self._next_at.get(name, 0.0), now + exc.retry_after_s)
+            lane.next_at = max(lane.next_at, now + exc.retry_after_s)
         if now + delay > job.expires_at:
-            self._drop(job, f"{exc}; deadline passed")
+            self._drop(lane, job, f"{exc}; deadline passed")
             return
-        with self._cv:
+        with lane.cv:
             stats.retried += 1
         log.info("alert channel %s: %s, retrying in %.1fs", name, exc, delay)
         job.attempt += 1
-        self._requeue(job, now + delay)
+        self._requeue(lane, job, now + delay)
+
+    def _suspend(self, lane: _Lane, job: _Job, exc: DeliveryFailed, now: float) -> None:
+        """A dead answer: pause the channel, keep its queue, probe again after the pause."""
+        pause = min(self.max_dead_backoff_s, max(self.dead_backoff_s, lane.dead_backoff * 2))
+        lane.dead_backoff = pause
+        lane.next_at = max(lane.next_at, now + pause)
+        with lane.cv:
+            stats = lane.stats
+            stats.failed += 1
+            stats.suspended = f"{exc}: the endpoint is gone or refuses the credentials"
+            stats.suspended_until = now + pause
+        log.error(
+            "alert channel %s suspended for %.0fs: %s (fix its URL or credentials); its "
+            "queue waits, then one notification probes it",
+            lane.name,
+            pause,
+            exc,
+        )
+        if now + pause <= job.expires_at:  # this notification is the next probe
+            self._requeue(lane, job, now + pause)
+        else:
+            self._drop(lane, job, f"{exc}; channel suspended past the deadline")

@@ -266,19 +266,26 @@ class AlertService:
         return channels
 
     def health_checks(self) -> list[Check]:
-        """``alerts:channel``: warn for each channel whose last delivery attempt failed."""
+        """``alerts:channel``: warn for each channel that is suspended (a dead endpoint) or
+        whose last delivery attempt failed; the observed value counts what it did not
+        deliver (dropped + failed)."""
         checks = []
         for name, stats in sorted(self.stats().items()):
+            suspended = stats.get("suspended")
             failed = stats.get("last_ok") is False
+            if suspended:
+                output: str | None = f"alert channel {name}: suspended ({suspended})"
+            elif failed:
+                output = f"alert channel {name}: last delivery failed ({stats.get('last_error')})"
+            else:
+                output = None
             checks.append(
                 Check(
                     "alerts:channel",
-                    "warn" if failed else "pass",
+                    "warn" if output else "pass",
                     observed_value=int(stats.get("dropped", 0)) + int(stats.get("failed", 0)),
                     observed_unit="undelivered",
-                    output=f"alert channel {name}: last delivery failed ({stats.get('last_error')})"
-                    if failed
-                    else None,
+                    output=output,
                     component_id=name,
                 )
             )

@@ -42,7 +42,7 @@ def json_section(snapshot: Mapping[str, Any]) -> dict[str, Any]:
         "queued": snapshot.get("queued", 0),
         "muted_until": snapshot.get("muted_until"),
         "channels": {
-            name: {k: stats.get(k, 0) for k in (*_OUTCOMES, "last_ok")}
+            name: {k: stats.get(k, 0) for k in (*_OUTCOMES, "last_ok", "queued", "suspended")}
             for name, stats in snapshot.get("channels", {}).items()
         },
         "suppressed_total": snapshot.get("suppressed_total", {}),

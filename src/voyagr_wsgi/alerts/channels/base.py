@@ -6,9 +6,12 @@ notifications) and ``send(notification, timeout)``, which returns on success and
 :class:`DeliveryFailed` otherwise, saying whether a retry may help and after how long the
 receiver asked us to wait (``Retry-After``, Discord's ``retry_after``).
 
-:func:`post_json` uses only :mod:`urllib.request`, with a timeout, no redirects (a webhook
-that redirects a POST is misconfigured) and error messages that never contain the URL: a
-Slack or Discord webhook URL is a credential.
+:func:`post_json` uses only :mod:`urllib.request`, no redirects (a webhook that redirects a
+POST is misconfigured) and error messages that never contain the URL: a Slack or Discord
+webhook URL is a credential. Its ``timeout`` bounds the *whole* exchange, not each socket
+read: a watchdog shuts the connection's socket down when the time is spent, so a receiver
+that drips one byte every few seconds (each read well inside a per-read timeout) still ends
+in a retryable ``timeout`` failure on time.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 import email.utils
 import http.client
 import json
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -63,7 +68,67 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # the 3xx surfaces as an HTTPError
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect())
+class _Watchdog:
+    """Shuts down the sockets of one exchange when its total time is spent."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.name = "voyagr-alert-deadline"
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                self._shut(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # wakes a recv() blocked in another thread
+        except OSError:
+            pass  # already closed: nothing left to wake
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def _opener(watchdog: _Watchdog) -> urllib.request.OpenerDirector:
+    """An opener whose connections register their socket with ``watchdog``."""
+
+    class HTTPConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            watchdog.watch(self.sock)
+
+    class HTTPSConnection(http.client.HTTPSConnection):
+        def connect(self) -> None:
+            super().connect()
+            watchdog.watch(self.sock)
+
+    class HTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req: Any) -> Any:
+            return self.do_open(HTTPConnection, req)
+
+    class HTTPSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req: Any) -> Any:
+            return self.do_open(HTTPSConnection, req, context=getattr(self, "_context", None))
+
+    return urllib.request.build_opener(_NoRedirect(), HTTPHandler(), HTTPSHandler())
+
 
 HttpResult = tuple[int, Mapping[str, str], bytes]
 
@@ -93,7 +158,8 @@ def post_json(
 ) -> HttpResult:
     """POST ``payload`` as JSON; 2xx returns, anything else raises :class:`DeliveryFailed`.
 
-    5xx, 429, 408 and network errors are retryable; other 4xx are not.
+    ``timeout`` (seconds) bounds the whole exchange: connect, headers and body. 5xx, 429,
+    408, network errors and a spent timeout are retryable; other 4xx are not.
     """
     data = body if body is not None else json.dumps(payload).encode()
     if not url.reveal().lower().startswith(("http://", "https://")):
@@ -108,8 +174,19 @@ def post_json(
             **(headers or {}),
         },
     )
+    started = time.monotonic()
+    with _Watchdog(timeout) as watchdog:
+        try:
+            return _exchange(_opener(watchdog), request, timeout)
+        except DeliveryFailed:
+            if watchdog.expired or time.monotonic() - started >= timeout:
+                raise DeliveryFailed(f"no complete answer within {timeout:g}s (timeout)") from None
+            raise
+
+
+def _exchange(opener: urllib.request.OpenerDirector, request: Any, timeout: float) -> HttpResult:
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             return response.status, dict(response.headers.items()), response.read()
     except urllib.error.HTTPError as exc:
         status = exc.code
