@@ -11,6 +11,7 @@ Nothing starts at import: background services start with ``application.start()``
 
 from __future__ import annotations
 
+from ._version import __version__
 from .compose import Stack, compose
 from .errors import ConfigurationError, VoyagrError, VoyagrWarning
 from .secret import Secret
@@ -26,5 +27,3 @@ __all__ = [
     "__version__",
     "compose",
 ]
-
-__version__ = "0.1.0"

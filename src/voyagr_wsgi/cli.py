@@ -5,8 +5,9 @@
     voyagr-wsgi check [--env-file FILE]      deployment warnings, like Django's check --deploy
     voyagr-wsgi backup create|list|verify ID|restore ID|prune [--dry-run]
     voyagr-wsgi explain [PATH] [--method M] [--remote IP] [-H 'Name: value' ...]
+    voyagr-wsgi --version
 
-Every subcommand reads the same settings as the app (``Settings.from_env``), prints a clear
+``python -m voyagr_wsgi`` is the same command. Every subcommand reads the same settings as the app (``Settings.from_env``), prints a clear
 message and exits non-zero on failure.
 """
 
@@ -16,6 +17,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from ._version import __version__
 
 __all__ = ["main"]
 
@@ -30,9 +33,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="voyagr-wsgi", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=tuple(_COMMANDS), help="what to do")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
     if not args or args[0] in ("-h", "--help"):
         parser.print_help()
         return 0 if args else 2
+    if args[0] == "--version":
+        print(f"voyagr-wsgi {__version__}")
+        return 0
     command, rest = args[0], args[1:]
     if command not in _COMMANDS:
         parser.print_usage(sys.stderr)
