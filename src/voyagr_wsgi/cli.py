@@ -7,8 +7,8 @@
     voyagr-wsgi explain [PATH] [--method M] [--remote IP] [-H 'Name: value' ...]
     voyagr-wsgi --version
 
-``python -m voyagr_wsgi`` is the same command. Every subcommand reads the same settings as the app (``Settings.from_env``), prints a clear
-message and exits non-zero on failure.
+``python -m voyagr_wsgi`` is the same command. Every subcommand reads the same settings as
+the app (``Settings.from_env``), prints a clear message and exits non-zero on failure.
 """
 
 from __future__ import annotations
