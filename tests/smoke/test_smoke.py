@@ -161,3 +161,12 @@ def test_a_setting_needing_a_missing_extra_names_it(
     message = str(caught.value)
     assert setting in message
     assert f"pip install 'voyagr-wsgi[{extra}]'" in message
+
+
+@no_extras_only
+def test_prometheus_bridge_names_its_extra() -> None:
+    from voyagr_wsgi.metrics.prometheus_bridge import PrometheusBridge
+    from voyagr_wsgi.metrics.registry import Registry
+
+    with pytest.raises(ConfigurationError, match=r"pip install 'voyagr-wsgi\[prometheus\]'"):
+        PrometheusBridge(Registry())
