@@ -1,23 +1,27 @@
 # voyagr_wsgi: the two set-up commands are `make demo` and `make test`; both install what
 # they need on a fresh machine (a venv with the Python packages; Debian packages via apt-get
-# when running as root).
+# when running as root). `make smoke` installs the package with no extras into a fresh venv
+# and runs tests/smoke there: what a user of `pip install voyagr-wsgi` gets.
 
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 PORT    ?= 8000
 STAMP   := $(VENV)/.installed
+# the extras the tests drive; tools come from the PEP 735 groups (pip >= 25.1)
+EXTRAS  := redis,s3,gunicorn,flask,django,prometheus
+SMOKE_VENV ?= /tmp/voyagr-noextras
 # Debian packages the real-part tests use: binary -> package
 SYSTEM_TOOLS := redis-server:redis-server prometheus:prometheus \
 	prometheus-alertmanager:prometheus-alertmanager promtool:prometheus \
 	chromium:chromium chromedriver:chromium-driver wrk:wrk sqlite3:sqlite3
 
-.PHONY: demo test bench lint system venv clean env-template
+.PHONY: demo test smoke bench lint system venv clean env-template
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,bench,redis,gunicorn]'
+	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]' --group test --group lint --group bench
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -43,6 +47,16 @@ demo: $(STAMP)
 test: system $(STAMP)
 	$(BIN)/python -m pytest tests
 
+# a fresh venv, `pip install .` (not editable, no extras) and pytest: nothing else; run from
+# outside the repository so that only the installed package can be imported
+smoke:
+	rm -rf $(SMOKE_VENV)
+	$(PY) -m venv $(SMOKE_VENV)
+	$(SMOKE_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SMOKE_VENV)/bin/python -m pip install -q . 'pytest>=8.0'
+	cd $(SMOKE_VENV) && VOYAGR_SMOKE_NO_EXTRAS=1 bin/python -m pytest \
+	  -c $(CURDIR)/tests/smoke/pytest.ini --rootdir $(CURDIR)/tests/smoke $(CURDIR)/tests/smoke
+
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-only \
 	  --benchmark-columns=median,iqr,ops --benchmark-sort=name -p no:randomly -q
@@ -50,9 +64,10 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 env-template:
 	cat docs/env/*.env > .env.production
 
 clean:
-	rm -rf $(VENV) .voyagr build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(SMOKE_VENV) .voyagr build *.egg-info src/*.egg-info

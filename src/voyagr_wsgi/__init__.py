@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import typing
 
+from ._version import __version__
 from .compose import Stack, compose
 from .errors import ConfigurationError, VoyagrError, VoyagrWarning
 
@@ -33,8 +34,6 @@ __all__ = [
     "__version__",
     "compose",
 ]
-
-__version__ = "0.1.0"
 
 _WHERE = {"Secret": ".secret", "Settings": ".settings"}
 

@@ -5,9 +5,11 @@
     voyagr-wsgi check [--env-file FILE] [--json]   deployment warnings, like Django's check --deploy
     voyagr-wsgi backup create|list [--json]|verify ID|restore ID|prune [--dry-run] [--env-file FILE]
     voyagr-wsgi explain [PATH] [--method M] [--remote IP] [-H 'Name: value' ...] [--env-file FILE]
+    voyagr-wsgi --version
 
-Every subcommand reads the same settings as the app (``Settings.from_env``, with
-``--env-file`` over the environment), prints a clear message and exits non-zero on failure.
+``python -m voyagr_wsgi`` is the same command. Every subcommand reads the same settings as
+the app (``Settings.from_env``, with ``--env-file`` over the environment), prints a clear
+message and exits non-zero on failure.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from . import _cli
+from ._version import __version__
 
 __all__ = ["main"]
 
@@ -34,9 +37,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = _cli.plain(__doc__.split("::", 1)[1].strip("\n").split("\n\n")[0])
     parser.add_argument("command", choices=tuple(_COMMANDS), help="what to do")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
     if not args or args[0] in ("-h", "--help"):
         parser.print_help()
         return 0 if args else 2
+    if args[0] == "--version":
+        print(f"voyagr-wsgi {__version__}")
+        return 0
     command, rest = args[0], args[1:]
     if command not in _COMMANDS:
         parser.print_usage(sys.stderr)

@@ -11,8 +11,8 @@ cannot serve without, such as a fail-closed rate-limit store that is down) makes
 ``readyz`` answer 503. Observations of traffic (error rate, p95, an upstream's failure
 rate, cache hit rate, slow queries) fail ``health`` but only degrade ``readyz`` to ``warn``:
 they are shared by every instance, so failing readiness on them would take all instances
-out of the load balancer at once (Kubernetes' probe guidance; ``reference/metrics_alerts.md``
-section 4.6).
+out of the load balancer at once (Kubernetes removes a pod whose readiness probe fails from
+every service endpoint).
 
 A source that raises is itself reported as a failing check (``health:source``), never as a
 traceback: health must answer when something is broken.

@@ -1,6 +1,6 @@
 """Preset header tables for :class:`~voyagr_wsgi.layers.SecurityHeaders`.
 
-Presets (values and sources: ``reference/security.md`` sections 1a, 1g, 3d-3g):
+Presets (values from helmet 8.3, secure 2.0.1, Django and the OWASP Secure Headers Project):
 
 - ``balanced`` (default): helmet 8's CSP, ``SAMEORIGIN`` framing, the
   ``strict-origin-when-cross-origin`` referrer policy, a short Permissions-Policy deny list,
@@ -12,7 +12,7 @@ Presets (values and sources: ``reference/security.md`` sections 1a, 1g, 3d-3g):
   ``no-referrer``, ``nosniff``; no COOP/COEP, no Permissions-Policy (no documents to govern).
 
 Parity presets, to move from another package without changing what browsers receive (values
-from ``reference/security.md`` section 1a; HSTS still follows the ``hsts*`` options and is only
+from each package's own defaults; HSTS still follows the ``hsts*`` options and is only
 ever sent over HTTPS, where helmet sends it on every response):
 
 - ``helmet``: helmet 8's defaults: its CSP, ``SAMEORIGIN``, ``no-referrer``, COOP and CORP

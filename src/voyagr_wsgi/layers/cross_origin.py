@@ -3,8 +3,9 @@
 When: in front of any app that uses cookies for authentication and accepts form posts or
 ``fetch`` calls from browsers. Why: it stops cross-site request forgery without tokens,
 cookies or server state. It follows Go 1.25's ``http.CrossOriginProtection``
-(``src/net/http/csrf.go``, proposal golang/go#73626) with the fixes from
-``reference/security.md`` section 3g::
+(``src/net/http/csrf.go``, proposal golang/go#73626) with fixes: the full origin is
+compared, not only the host; an ``Origin`` with userinfo is rejected; exemptions are exact
+or an explicit ``*`` prefix (golang/go#75054); trusted origins may use ``https://*.``::
 
     from voyagr_wsgi.layers import CrossOriginProtection
     application = CrossOriginProtection(

@@ -2,7 +2,8 @@
 
 When: in front of any app that serves browsers (the ``api`` preset for JSON APIs). Why: the
 headers that make XSS, clickjacking, MIME sniffing, downgrade and cookie theft harder, with
-the pitfalls of the incumbents avoided (``reference/security.md`` section 4)::
+the pitfalls of the incumbents avoided (HSTS over plain HTTP, folded Set-Cookie headers,
+duplicate headers from a header list edited in place)::
 
     from voyagr_wsgi.layers import SecurityHeaders
     application = SecurityHeaders(app)                              # preset="balanced"

@@ -36,7 +36,7 @@ import platform
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from .registry import DB_BOUNDS, HTTP_BOUNDS, NB, Registry
 
 __all__ = ["CONTENT_TYPE", "VoyagrCollector", "families", "render"]

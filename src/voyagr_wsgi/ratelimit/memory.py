@@ -4,7 +4,8 @@ When to use it: one process, or several where a per-process limit is acceptable 
 worker then allows the full quota; ``voyagr-wsgi check`` warns). Use
 :class:`~.redis_store.RedisStore` to share limits between workers and machines.
 
-Design (see ``reference/ratelimit.md`` pain points 5 and 8):
+Design (against two faults of other in-memory limiters: memory that grows with every key
+ever seen, and expiry timer threads that cost CPU and race with request-path updates):
 
 - O(1) per decision: one ``dict.get`` and one store under one lock; no timer thread, nothing
   started at construction.

@@ -5,9 +5,10 @@ When: several gunicorn workers or several instances must share one budget per cl
 
     RateLimit("100/60s", store=RedisStore("redis://127.0.0.1:6379/0"))
 
-How (``reference/ratelimit.md`` §5): one round trip per decision (``EVALSHA``, falling back to
+How: one round trip per decision (``EVALSHA``, falling back to
 loading the script on ``NOSCRIPT``, e.g. after a Redis restart: redis-py's ``Script`` does
-this); the script reads the clock with ``TIME`` so app hosts' clocks never matter; one key per
+this); the script reads the clock with ``TIME`` (allowed before a write because Redis 5 and
+later replicate scripts by their effects) so app hosts' clocks never matter; one key per
 client (``vy:rl:{<client>}``) holding the TAT in integer microseconds with a ``PEXPIRE`` of
 ``TAT - now``, so Redis memory follows the number of *active* clients; denied requests write
 nothing. Stacked rates use the same script with one key per policy (``vy:rl:{<client>}:<name>``,
