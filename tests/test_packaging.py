@@ -95,8 +95,8 @@ def _names(requirements: list[str]) -> set[str]:
 
 
 def test_runtime_dependencies_are_only_what_the_default_stack_needs() -> None:
-    # werkzeug: kept while the admin endpoints move onto it (see the README's table)
-    assert _names(PYPROJECT["project"]["dependencies"]) == {"werkzeug"}
+    # werkzeug: the admin endpoints; python-dotenv: the CLI's --env-file (README's table)
+    assert _names(PYPROJECT["project"]["dependencies"]) == {"werkzeug", "python-dotenv"}
 
 
 def test_published_extras_are_features_and_tools_are_dependency_groups() -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .health import Health
 
@@ -28,13 +28,25 @@ if TYPE_CHECKING:
     from .admin import AdminRoute
     from .alerts.evaluator import AlertService
     from .backups.manager import BackupManager
-    from .check import Finding
     from .metrics.registry import Registry
     from .ratelimit.store import Store
     from .services import Service
     from .settings import Settings
 
-__all__ = ["Area", "BuildContext", "MetricsSection"]
+__all__ = ["Area", "BuildContext", "Finding", "MetricsSection"]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One ``voyagr-wsgi check`` finding: ``ERROR`` for a setting that cannot work,
+    ``WARNING`` for a risky one."""
+
+    level: Literal["ERROR", "WARNING"]
+    code: str  # e.g. "voyagr.W001"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.level} {self.code}: {self.message}"
 
 
 @dataclass(frozen=True, slots=True)

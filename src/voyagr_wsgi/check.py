@@ -19,10 +19,10 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from . import _cli
+from ._build import Finding
 from ._cli import settings_from
 from .errors import ConfigurationError
 
@@ -30,16 +30,6 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 __all__ = ["Finding", "findings", "main", "settings_from"]
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    level: Literal["ERROR", "WARNING"]
-    code: str  # e.g. "voyagr.W001"
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.level} {self.code}: {self.message}"
 
 
 def findings(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Finding]:

@@ -17,8 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._build import BuildContext
-    from .check import Finding
+    from ._build import BuildContext, Finding
     from .settings import Settings
 
 __all__ = ["contribute", "deploy_checks"]
@@ -88,7 +87,7 @@ def deploy_checks(settings: Settings, environ: Mapping[str, str] | None = None) 
 
 
 def _findings(settings: Settings) -> Iterable[Finding]:
-    from .check import Finding
+    from ._build import Finding
 
     if not settings.allowed_hosts:
         yield Finding(

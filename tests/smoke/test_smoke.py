@@ -39,7 +39,9 @@ HEAVY = [
     "voyagr_wsgi.backups.manager",
     "voyagr_wsgi.alerts.dispatcher",
     "voyagr_wsgi.settings",
-    "voyagr_wsgi.compose",
+    "voyagr_wsgi.areas",
+    "voyagr_wsgi.services",
+    "voyagr_wsgi.health",
 ]
 
 
@@ -110,6 +112,18 @@ def test_importing_one_layer_loads_that_layer_not_the_areas(
     with capsys.disabled():  # the count is worth seeing in every run
         print(f"\nimporting HostCheck loads {count} voyagr_wsgi modules: {modules}")
     assert loaded == "", f"importing HostCheck loaded {loaded} ({count} voyagr_wsgi modules)"
+    # the package root, the light compose function, the layer and what it needs
+    assert modules.split() == [
+        "voyagr_wsgi",
+        "voyagr_wsgi._layer",
+        "voyagr_wsgi._version",
+        "voyagr_wsgi._wsgi",
+        "voyagr_wsgi.compose",
+        "voyagr_wsgi.errors",
+        "voyagr_wsgi.layers",
+        "voyagr_wsgi.layers.host_check",
+        "voyagr_wsgi.request",
+    ]
 
 
 def test_console_script_prints_the_version() -> None:

@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .._build import BuildContext
-    from ..check import Finding
+    from .._build import BuildContext, Finding
     from ..settings import Settings
 
 __all__ = ["contribute", "deploy_checks"]
@@ -47,7 +46,7 @@ def contribute(settings: Settings, context: BuildContext) -> None:
 
 def deploy_checks(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Finding]:
     """``voyagr-wsgi check`` findings for the alerts area."""
-    from ..check import Finding
+    from .._build import Finding
 
     a = settings.alerts
     found: list[Finding] = []

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 from .._extras import require
 
 if TYPE_CHECKING:
-    from .._build import BuildContext
-    from ..check import Finding
+    from .._build import BuildContext, Finding
     from ..settings import Settings
 
 __all__ = ["contribute", "deploy_checks"]
@@ -25,10 +24,10 @@ __all__ = ["contribute", "deploy_checks"]
 def contribute(settings: Settings, context: BuildContext) -> None:
     """Register the manager, admin routes, the health check and the scheduler service."""
     config = settings.backups
+    if config.s3_enabled:  # even before DATABASE_PATH is set: the setting asks for boto3
+        require("boto3", "S3_BACKUP_ENABLED=true", extra="s3")
     if not config.database_path:
         return
-    if config.s3_enabled:
-        require("boto3", "S3_BACKUP_ENABLED=true", extra="s3")
     from .endpoints import routes
     from .health import health_source
     from .manager import BackupManager
@@ -43,7 +42,7 @@ def contribute(settings: Settings, context: BuildContext) -> None:
 
 
 def deploy_checks(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Finding]:
-    from ..check import Finding
+    from .._build import Finding
 
     config = settings.backups
     found: list[Finding] = []

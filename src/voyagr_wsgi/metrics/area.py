@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .._build import BuildContext
-    from ..check import Finding
+    from .._build import BuildContext, Finding
     from ..settings import Settings
 
 __all__ = ["contribute", "deploy_checks"]
@@ -56,7 +55,7 @@ def contribute(settings: Settings, context: BuildContext) -> None:
 
 def deploy_checks(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Finding]:
     """``voyagr-wsgi check`` findings for the metrics area."""
-    from ..check import Finding
+    from .._build import Finding
     from ..errors import ConfigurationError
     from .routes import RoutePatterns
 

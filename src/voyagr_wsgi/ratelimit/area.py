@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING
 from .._extras import require
 
 if TYPE_CHECKING:
-    from .._build import BuildContext
-    from ..check import Finding
+    from .._build import BuildContext, Finding
     from ..settings import Settings
     from .layer import RateLimit
     from .store import Store
@@ -88,7 +87,7 @@ def worker_count(environ: Mapping[str, str] | None = None) -> int:
 
 def deploy_checks(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Finding]:
     """``voyagr-wsgi check`` findings for rate limiting."""
-    from ..check import Finding
+    from .._build import Finding
 
     section = settings.ratelimit
     found: list[Finding] = []
