@@ -57,6 +57,7 @@ def base_env(tmp: Path, **extra: str) -> dict[str, str]:
         "RATE_LIMIT_ENABLED": "false",
         "ALERT_INSTANCE": "api-1",
         "ALERT_RESPONSE_TIME_THRESHOLD_SECONDS": "0.02",
+        "ALERT_KEEP_FIRING_SECONDS": "0",  # resolve at the first clear evaluation
         **extra,
     }
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 from voyagr_wsgi.alerts.lifecycle import Lifecycle
 from voyagr_wsgi.alerts.model import Alert
 
@@ -43,14 +45,43 @@ def test_resolved_notice_once_when_condition_clears() -> None:
     assert (note.status, note.ends_at, note.starts_at) == ("resolved", WALL + 45, WALL)
 
 
-def test_flapping_condition_notifies_at_most_once_per_dedup_window() -> None:
+def test_a_re_fire_after_a_resolve_is_a_new_episode_sent_at_once() -> None:
+    # before, the dedup window outlived the resolve: on-call's last message said RESOLVED
+    # while the errors were back
     life = Lifecycle(dedup_s=300, refresh_s=10_000)
     assert run(life, 0, ERR)[0][2] == "new_alert"
     assert run(life, 15)[0][1] == "resolved"
-    assert run(life, 30, ERR) == []  # re-fires inside the window: suppressed
-    assert run(life, 45) == []  # never notified this time, so no resolved notice
-    assert run(life, 60, ERR) == []
-    assert run(life, 300, ERR) == [("high_error_rate:", "firing", "new_alert", 2)]
+    assert run(life, 30, ERR) == [("high_error_rate:", "firing", "new_alert", 0)]
+    assert run(life, 45, ERR) == []  # within the episode: dedup
+    assert run(life, 330, ERR) == [("high_error_rate:", "firing", "repeat", 1)]
+
+
+def test_keep_firing_damps_flapping_into_one_episode() -> None:
+    life = Lifecycle(dedup_s=300, refresh_s=10_000, keep_firing_s=60)
+    assert run(life, 0, ERR) == [("high_error_rate:", "firing", "new_alert", 0)]
+    flaps = [n for t in range(15, 181, 15) for n in run(life, t, *([ERR] if t % 30 == 0 else []))]
+    assert flaps == []  # clear 15 s at a time, never 60 s: the same episode, deduplicated
+    assert run(life, 195) == [] and run(life, 240) == []  # clear since 195: not yet
+    assert [n[1] for n in run(life, 255)] == ["resolved"]  # 60 s clear
+    assert run(life, 270, ERR) == [("high_error_rate:", "firing", "new_alert", 0)]
+
+
+def test_too_little_traffic_keeps_the_state_instead_of_resolving() -> None:
+    life = Lifecycle(dedup_s=300, refresh_s=10_000)
+    run(life, 0, ERR)
+    key = ERR.key
+    assert life.update([], now=15, now_wall=WALL + 15, unknown={key}) == []
+    assert key in life.active  # every request may still be failing: we cannot tell
+    assert [n.status for n in life.update([], now=30, now_wall=WALL + 30)] == ["resolved"]
+
+
+def test_a_resolved_notice_carries_the_current_figure() -> None:
+    life = Lifecycle(dedup_s=300, refresh_s=10_000)
+    run(life, 0, ERR)
+    now_ok = dataclasses.replace(ERR, summary="Error rate 0.4% (4/1000)", value=0.004)
+    (resolved,) = life.update([], now=15, now_wall=WALL + 15, observed={ERR.key: now_ok})
+    assert resolved.status == "resolved" and resolved.alert.summary.startswith("Error rate 0.4%")
+    assert resolved.alert.value == 0.004
 
 
 def test_mute_sends_nothing_and_counts_what_it_held_back() -> None:

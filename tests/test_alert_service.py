@@ -54,7 +54,8 @@ class Harness:
         self.wall = WALL
         self.metrics = FakeMetrics()
         self.backups = FakeBackups()
-        self.settings = AlertSettings.from_env(Env({"ALERT_INSTANCE": "api-1", **env}))
+        defaults = {"ALERT_INSTANCE": "api-1", "ALERT_KEEP_FIRING_SECONDS": "0"}
+        self.settings = AlertSettings.from_env(Env({**defaults, **env}))
         self.service = AlertService(
             self.settings,
             metrics=self.metrics,

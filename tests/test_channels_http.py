@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import logging
@@ -333,3 +334,47 @@ def test_discord_empty_rate_limit_bucket_pauses_the_channel(receiver: Receiver) 
     assert d.flush(60)
     assert len(receiver.wait_for(3)) == 3
     assert clock.sleeps == [4.5, 0.5]  # the reset, then the channel's own 0.5 s pacing
+
+
+def test_credentials_in_the_url_become_basic_auth_and_headers_are_added(
+    receiver: Receiver,
+) -> None:
+    from voyagr_wsgi._env import Env
+    from voyagr_wsgi.alerts.channels import from_settings
+    from voyagr_wsgi.alerts.config import AlertSettings
+
+    base = receiver.url("/")
+    userinfo = base.replace("http://", "http://ops:p%40ss@")
+    env = {
+        "ALERT_LOG_ENABLED": "false",
+        "ALERT_WEBHOOK_ENABLED": "true",
+        "ALERT_WEBHOOK_URL": userinfo + "hook",
+        "ALERT_WEBHOOK_HEADERS": '{"X-Team": "payments"}',
+        "ALERTMANAGER_URL": userinfo.rstrip("/"),
+        "ALERTMANAGER_HEADERS": '{"X-Scope-OrgID": "tenant-1", "Authorization": "Bearer t0k"}',
+    }
+    for chan in from_settings(AlertSettings.from_env(Env(env))):
+        chan.send(notification(), timeout=5)
+    hook, manager = receiver.requests
+    sent = {k.lower(): v for k, v in hook.headers.items()}  # header names: any case
+    basic = "Basic " + base64.b64encode(b"ops:p@ss").decode()
+    assert (hook.path, sent["authorization"], sent["x-team"]) == ("/hook", basic, "payments")
+    assert manager.path == "/api/v2/alerts"
+    sent = {k.lower(): v for k, v in manager.headers.items()}
+    assert sent["x-scope-orgid"] == "tenant-1"
+    assert sent["authorization"] == "Bearer t0k"  # an explicit header wins
+    assert "ops" not in repr(from_settings(AlertSettings.from_env(Env(env))))
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['{"X-Scope-OrgID": 1}', "[1]", "not json s3cr3t", '{"Bad Name": "x"}', '{"A": "x\\ny"}'],
+)
+def test_bad_header_settings_are_refused_without_echoing_them(value: str) -> None:
+    from voyagr_wsgi._env import Env
+    from voyagr_wsgi.alerts.config import AlertSettings
+    from voyagr_wsgi.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="ALERTMANAGER_HEADERS") as info:
+        AlertSettings.from_env(Env({"ALERTMANAGER_HEADERS": value}))
+    assert "s3cr3t" not in str(info.value)

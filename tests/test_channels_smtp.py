@@ -11,6 +11,8 @@ import threading
 import time
 from collections.abc import Iterator
 from email.message import Message
+from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +22,10 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from conftest import free_port
 from test_alert_support import notification
+from voyagr_wsgi._env import Env
 from voyagr_wsgi.alerts.channels.base import DeliveryFailed
 from voyagr_wsgi.alerts.channels.smtp import SmtpChannel
+from voyagr_wsgi.errors import ConfigurationError
 from voyagr_wsgi.secret import Secret
 
 PASSWORD = "pa55-w0rd"
@@ -186,12 +190,61 @@ def test_starttls_required_but_not_offered_fails_without_sending() -> None:
     assert info.value.retryable is False and inbox.messages == []
 
 
-def test_untrusted_certificate_is_refused(server_tls: ssl.SSLContext) -> None:
+def test_untrusted_certificate_is_refused_with_the_fix_in_the_message(
+    server_tls: ssl.SSLContext,
+) -> None:
     inbox = Inbox()
     for controller in run(inbox, tls_context=server_tls, require_starttls=True):
-        with pytest.raises(DeliveryFailed, match="SSLCertVerificationError"):
+        with pytest.raises(DeliveryFailed, match="set ALERT_CA_FILE to the CA bundle") as info:
             channel(controller, "starttls").send(notification(), timeout=5)  # system CAs
     assert inbox.messages == []
+    assert not info.value.retryable
+
+
+def test_alert_ca_file_trusts_a_private_ca(
+    server_tls: ssl.SSLContext, ca: trustme.CA, tmp_path: Path
+) -> None:
+    from voyagr_wsgi.alerts.channels import from_settings
+    from voyagr_wsgi.alerts.config import AlertSettings
+
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    inbox = Inbox()
+    for controller in run(inbox, tls_context=server_tls, require_starttls=True):
+        env = {
+            "ALERT_EMAIL_ENABLED": "true", "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(controller.port), "ALERT_EMAIL_FROM": "alerts@example.com",
+            "ALERT_EMAIL_TO": "ops@example.com", "ALERT_CA_FILE": str(bundle),
+            "ALERT_LOG_ENABLED": "false",
+        }  # fmt: skip
+        (email,) = from_settings(AlertSettings.from_env(Env(env)))
+        email.send(notification(), timeout=5)
+    assert len(inbox.messages) == 1
+
+
+def test_a_missing_ca_file_is_a_configuration_error(tmp_path: Path) -> None:
+    from voyagr_wsgi.alerts.config import AlertSettings
+
+    with pytest.raises(ConfigurationError, match="ALERT_CA_FILE"):
+        AlertSettings.from_env(Env({"ALERT_CA_FILE": str(tmp_path / "nope.pem")}))
+
+
+def test_every_message_has_date_message_id_and_a_severity_colour() -> None:
+    inbox = Inbox()
+    for controller in run(inbox):
+        chan = channel(controller, "none")
+        chan.send(notification(severity="critical"), timeout=5)
+        chan.send(notification(severity="warning"), timeout=5)
+        chan.send(notification("resolved", severity="warning"), timeout=5)
+    messages = [m for _, _, m in inbox.messages]
+    for message in messages:
+        assert parsedate_to_datetime(message["Date"]).tzinfo is not None
+        assert message["Message-ID"].startswith("<") and message["Message-ID"].endswith(
+            "@example.com>"
+        )
+    assert len({m["Message-ID"] for m in messages}) == 3
+    colours = [parts(m)["text/html"].split("color:")[1][:7] for m in messages]
+    assert colours == ["#A32037", "#E8A317", "#3AA337"]  # critical, warning, resolved
 
 
 @pytest.mark.parametrize(

@@ -12,19 +12,28 @@ Thresholds and timings (defaults in brackets)::
     ALERT_BACKUP_MAX_AGE_SECONDS [0]            0: twice the backup interval
     ALERT_MIN_REQUESTS [20]                     ratios need this many events in the window
     ALERT_FOR_SECONDS [0]                       a condition must hold this long first
-    ALERT_DEDUP_SECONDS [300]                   one notification per type+scope per this
+    ALERT_KEEP_FIRING_SECONDS [60]              ... and be clear this long before resolving
+    ALERT_DEDUP_SECONDS [300]                   one notification per type+scope per this,
+                                                within one episode (a re-fire after a
+                                                resolve is a new episode, sent at once)
 
 Channels: ``ALERT_EMAIL_ENABLED`` (``SMTP_*``, ``ALERT_EMAIL_FROM``, ``ALERT_EMAIL_TO``),
 ``ALERT_SLACK_ENABLED`` (``SLACK_WEBHOOK_URL``), ``ALERT_DISCORD_ENABLED``
 (``DISCORD_WEBHOOK_URL``), ``ALERT_WEBHOOK_ENABLED`` (``ALERT_WEBHOOK_URL``,
-``ALERT_WEBHOOK_SECRET``), ``ALERTMANAGER_URL``; the log channel is always on. Webhook URLs
-and passwords are kept as :class:`~voyagr_wsgi.secret.Secret` and never printed.
+``ALERT_WEBHOOK_SECRET``, ``ALERT_WEBHOOK_HEADERS``), ``ALERTMANAGER_URL``
+(``ALERTMANAGER_HEADERS``); the log channel is always on. A URL may carry credentials
+(``https://user:pass@host/...``: sent as basic auth); the ``*_HEADERS`` variables are JSON
+objects of extra headers (``{"X-Scope-OrgID": "team-a"}``). ``ALERT_CA_FILE`` verifies TLS
+(SMTP and HTTPS channels) against a CA bundle of your own. Webhook URLs, headers and passwords
+are kept as :class:`~voyagr_wsgi.secret.Secret` and never printed.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -52,6 +61,26 @@ def _url(env: Env, name: str, *, required: bool) -> Secret | None:
     return value
 
 
+def _headers(env: Env, name: str) -> dict[str, Secret]:
+    value = env.secret(name)
+    if value is None:
+        return {}
+    hint = f'{name} must be a JSON object of header names to values: {{"X-Scope-OrgID": "a"}}'
+    try:
+        doc = json.loads(value.reveal())
+    except ValueError:
+        raise ConfigurationError(hint) from None  # never echo the value: it may hold a token
+    if not isinstance(doc, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in doc.items()
+    ):
+        raise ConfigurationError(hint)
+    for key, val in doc.items():
+        bad_value = any(c in val for c in "\r\n") or not val.isprintable()
+        if not key or not all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in key) or bad_value:
+            raise ConfigurationError(f"{name}: header {key!r} has a bad name or value")
+    return {key: Secret(val) for key, val in doc.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class AlertSettings:
     """Options of the alerts area (see the module docstring for the variables)."""
@@ -68,6 +97,7 @@ class AlertSettings:
     backup_max_age_s: float = 0.0  # 0: twice the backup interval
     min_requests: int = 20
     for_s: float = 0.0
+    keep_firing_s: float = 60.0  # clear this long before a resolve (damps flapping)
     dedup_s: float = 300.0
     queue_size: int = 1000
     delivery_deadline_s: float = 300.0
@@ -91,7 +121,10 @@ class AlertSettings:
     webhook_enabled: bool = False
     webhook_url: Secret | None = None
     webhook_secret: Secret | None = None
+    webhook_headers: dict[str, Secret] = field(default_factory=dict)
     alertmanager_url: Secret | None = None
+    alertmanager_headers: dict[str, Secret] = field(default_factory=dict)
+    ca_file: str = ""  # a CA bundle for SMTP and HTTPS channels ("" = the system's)
     alertmanager_resend_s: float = 60.0
 
     @property
@@ -138,6 +171,7 @@ class AlertSettings:
             backup_max_age_s=env.float("ALERT_BACKUP_MAX_AGE_SECONDS", 0.0, minimum=0.0),
             min_requests=env.int("ALERT_MIN_REQUESTS", 20, minimum=1),
             for_s=env.float("ALERT_FOR_SECONDS", 0.0, minimum=0.0),
+            keep_firing_s=env.float("ALERT_KEEP_FIRING_SECONDS", 60.0, minimum=0.0),
             dedup_s=env.float("ALERT_DEDUP_SECONDS", 300.0, minimum=0.0),
             queue_size=env.int("ALERT_QUEUE_SIZE", 1000, minimum=1),
             delivery_deadline_s=env.float("ALERT_DELIVERY_DEADLINE_SECONDS", 300.0, minimum=1.0),
@@ -161,6 +195,16 @@ class AlertSettings:
             webhook_enabled=webhook,
             webhook_url=_url(env, "ALERT_WEBHOOK_URL", required=webhook),
             webhook_secret=env.secret("ALERT_WEBHOOK_SECRET"),
+            webhook_headers=_headers(env, "ALERT_WEBHOOK_HEADERS"),
             alertmanager_url=_url(env, "ALERTMANAGER_URL", required=False),
+            alertmanager_headers=_headers(env, "ALERTMANAGER_HEADERS"),
+            ca_file=_ca_file(env),
             alertmanager_resend_s=env.float("ALERTMANAGER_RESEND_SECONDS", 60.0, minimum=1.0),
         )
+
+
+def _ca_file(env: Env) -> str:
+    path = env.str("ALERT_CA_FILE")
+    if path and not os.path.isfile(path):
+        raise ConfigurationError(f"ALERT_CA_FILE={path!r}: no such file (a PEM CA bundle)")
+    return path

@@ -88,6 +88,7 @@ class AlertService:
         self.lifecycle = Lifecycle(
             dedup_s=settings.dedup_s,
             refresh_s=settings.alertmanager_resend_s,
+            keep_firing_s=settings.keep_firing_s,
             service=settings.service_name,
             instance=settings.instance_name,
             dashboard_url=settings.dashboard_url,

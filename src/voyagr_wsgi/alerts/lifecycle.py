@@ -3,13 +3,20 @@
 :meth:`Lifecycle.update` takes the alerts firing in one evaluation and the current time and
 returns the notifications to send:
 
-- the first time a key ``(alert_type, scope)`` fires: a ``new_alert`` notification;
+- the first time a key ``(alert_type, scope)`` fires, which starts an *episode*: a
+  ``new_alert`` notification, at once;
 - while it keeps firing, at most one notification per key per ``dedup_s``: evaluations in
   between are *suppressed* and counted, and the next ``repeat`` notification carries the
-  count. The dedup clock survives a resolve, so a flapping condition still produces at most
-  one firing notification per ``dedup_s``;
-- when a key that was notified stops firing: one ``resolved`` notification. A key that never
-  got a notification (suppressed or muted the whole time) resolves silently;
+  count. Dedup belongs to the episode: a condition that fires again after its resolve is a
+  new episode, notified at once, so the last message on-call saw is never a stale
+  "RESOLVED" while the condition is back;
+- a key resolves only once its condition has been clear for ``keep_firing_s`` (Prometheus'
+  ``keep_firing_for``), which damps flapping (with ``for_s`` on the way in); a key whose rule
+  cannot tell this evaluation (too little traffic for a ratio: ``unknown``) keeps its state
+  and does not start that clock;
+- when a key that was notified resolves: one ``resolved`` notification carrying the current
+  figure the rule observed (``observed``: "Error rate 0.4% ..."), not the last firing one. A
+  key that never got a notification (suppressed or muted the whole time) resolves silently;
 - every ``refresh_s`` while firing, a ``refresh`` notification that only Alertmanager takes
   (its API wants firing alerts re-sent so ``endsAt`` keeps moving); and for
   ``RESOLVED_RESEND_S`` (5 minutes) after a resolve, the resolved alert again with its
@@ -26,7 +33,7 @@ notified again as new.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -44,6 +51,7 @@ class Active:
     starts_at: float  # wall clock
     notified: bool = False
     last_refresh: float = 0.0  # monotonic
+    clear_since: float | None = None  # monotonic: when its condition was last seen clear
 
 
 class Lifecycle:
@@ -54,12 +62,14 @@ class Lifecycle:
         *,
         dedup_s: float = 300.0,
         refresh_s: float = 60.0,
+        keep_firing_s: float = 0.0,
         service: str = "voyagr",
         instance: str = "",
         dashboard_url: str = "",
     ) -> None:
         self.dedup_s = dedup_s
         self.refresh_s = refresh_s
+        self.keep_firing_s = keep_firing_s
         self.service = service
         self.instance = instance
         self.dashboard_url = dashboard_url
@@ -97,9 +107,20 @@ class Lifecycle:
         )
 
     def update(
-        self, firing: Sequence[Alert], *, now: float, now_wall: float, muted: bool = False
+        self,
+        firing: Sequence[Alert],
+        *,
+        now: float,
+        now_wall: float,
+        muted: bool = False,
+        observed: Mapping[AlertKey, Alert] | None = None,
+        unknown: Collection[AlertKey] = (),
     ) -> list[Notification]:
-        """Notifications for one evaluation; ``now`` monotonic, ``now_wall`` epoch seconds."""
+        """Notifications for one evaluation; ``now`` monotonic, ``now_wall`` epoch seconds.
+
+        ``observed``: the current, non-firing figure of keys whose rule measured them (what a
+        resolved notice says); ``unknown``: keys whose rule had too little data to tell.
+        """
         out: list[Notification] = []
         current = {alert.key: alert for alert in firing}
         for key, alert in current.items():
@@ -108,6 +129,7 @@ class Lifecycle:
                 act = self.active[key] = Active(alert, starts_at=now_wall)
             else:
                 act.alert = alert  # keep the latest value in the text
+                act.clear_since = None
             last = self._last_sent.get(key)
             if muted or (last is not None and now - last < self.dedup_s):
                 self._suppressed[key] = self._suppressed.get(key, 0) + 1
@@ -125,7 +147,20 @@ class Lifecycle:
             act.notified = True
             act.last_refresh = now
         for key in [k for k in self.active if k not in current]:
-            act = self.active.pop(key)
+            act = self.active[key]
+            if key in unknown:
+                continue  # too little data to say it cleared: the state holds
+            if act.clear_since is None:
+                act.clear_since = now
+            if observed and key in observed:
+                act.alert = observed[key]  # the resolved notice tells today's figure
+            if now - act.clear_since < self.keep_firing_s:
+                continue
+            del self.active[key]
+            # the episode ends: its dedup clock and suppressed count go with it
+            self._last_sent.pop(key, None)
+            self._last_sent_wall.pop(key, None)
+            self._suppressed.pop(key, None)
             if act.notified and not muted:
                 out.append(self._make(act, "resolved", "resolved", now_wall))
                 act.last_refresh = now

@@ -10,6 +10,7 @@ is false). Only the standard library talks to the network (``urllib.request``,
 from __future__ import annotations
 
 import importlib
+import ssl
 from typing import TYPE_CHECKING, Any
 
 from .base import Channel, DeliveryFailed
@@ -57,6 +58,7 @@ def __getattr__(name: str) -> Any:
 def from_settings(settings: AlertSettings) -> list[Channel]:
     """The channels the settings enable; each channel's module loads only when enabled."""
     s = settings
+    context = ssl.create_default_context(cafile=s.ca_file) if s.ca_file else None
     channels: list[Channel] = []
     if s.log_enabled:
         from .log import LogChannel
@@ -74,22 +76,37 @@ def from_settings(settings: AlertSettings) -> list[Channel]:
                 security=s.smtp_security,
                 username=s.smtp_username,
                 password=s.smtp_password,
+                ssl_context=context,
             )
         )
     if s.slack_enabled and s.slack_webhook_url is not None:
         from .slack import SlackChannel
 
-        channels.append(SlackChannel(s.slack_webhook_url))
+        channels.append(SlackChannel(s.slack_webhook_url, ssl_context=context))
     if s.discord_enabled and s.discord_webhook_url is not None:
         from .discord import DiscordChannel
 
-        channels.append(DiscordChannel(s.discord_webhook_url))
+        channels.append(DiscordChannel(s.discord_webhook_url, ssl_context=context))
     if s.webhook_enabled and s.webhook_url is not None:
         from .webhook import WebhookChannel
 
-        channels.append(WebhookChannel(s.webhook_url, secret=s.webhook_secret))
+        channels.append(
+            WebhookChannel(
+                s.webhook_url,
+                secret=s.webhook_secret,
+                headers=s.webhook_headers,
+                ssl_context=context,
+            )
+        )
     if s.alertmanager_url is not None:
         from .alertmanager import AlertmanagerChannel
 
-        channels.append(AlertmanagerChannel(s.alertmanager_url, resend_s=s.alertmanager_resend_s))
+        channels.append(
+            AlertmanagerChannel(
+                s.alertmanager_url,
+                resend_s=s.alertmanager_resend_s,
+                headers=s.alertmanager_headers,
+                ssl_context=context,
+            )
+        )
     return channels

@@ -8,10 +8,15 @@ silences and inhibition apply. Per its API doc, firing alerts are re-sent while 
 (``refresh`` notifications every ``ALERTMANAGER_RESEND_SECONDS``) with ``endsAt`` pushed
 forward to now + 4 x the resend interval (what Prometheus does), so an instance that dies
 stops renewing and the alert resolves by itself; a resolved notice posts ``endsAt`` = now.
+Behind an authenticating proxy, ``ALERTMANAGER_URL=https://user:pass@...`` sends basic auth
+and ``ALERTMANAGER_HEADERS`` (a JSON object) any other header: ``{"X-Scope-OrgID": "team-a"}``
+for Mimir's or Cortex's multi-tenant Alertmanager, ``{"Authorization": "Bearer ..."}``.
 """
 
 from __future__ import annotations
 
+import ssl
+from collections.abc import Mapping
 from typing import Any
 
 from ...secret import Secret
@@ -38,9 +43,18 @@ class AlertmanagerChannel:
     name = "alertmanager"
     min_interval_s = 0.0
 
-    def __init__(self, base_url: Secret, *, resend_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        base_url: Secret,
+        *,
+        resend_s: float = 60.0,
+        headers: Mapping[str, Secret] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self._url = Secret(base_url.reveal().rstrip("/") + "/api/v2/alerts")
         self.valid_for_s = 4 * resend_s
+        self._headers = dict(headers or {})
+        self._context = ssl_context
 
     def __repr__(self) -> str:
         return "AlertmanagerChannel(url=Secret('**********'))"
@@ -50,4 +64,5 @@ class AlertmanagerChannel:
 
     def send(self, notification: Notification, timeout: float) -> None:
         payload = alertmanager_payload(notification, valid_for_s=self.valid_for_s)
-        post_json(self._url, payload, timeout=timeout)
+        headers = {name: value.reveal() for name, value in self._headers.items()}
+        post_json(self._url, payload, timeout=timeout, headers=headers, context=self._context)

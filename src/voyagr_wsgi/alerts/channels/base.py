@@ -8,30 +8,51 @@ receiver asked us to wait (``Retry-After``, Discord's ``retry_after``).
 
 :func:`post_json` uses only :mod:`urllib.request`, no redirects (a webhook that redirects a
 POST is misconfigured) and error messages that never contain the URL: a Slack or Discord
-webhook URL is a credential. Its ``timeout`` bounds the *whole* exchange, not each socket
-read: a watchdog shuts the connection's socket down when the time is spent, so a receiver
-that drips one byte every few seconds (each read well inside a per-read timeout) still ends
-in a retryable ``timeout`` failure on time.
+webhook URL is a credential. Credentials in the URL (``https://user:pass@host/...``) are sent
+as HTTP basic auth, never as part of the address; ``headers`` add others (``Authorization``,
+``X-Scope-OrgID`` for a multi-tenant Alertmanager such as Mimir). ``context`` verifies HTTPS
+against a CA bundle of your own (``ALERT_CA_FILE``); a certificate that does not verify is a
+non-retryable failure whose message says how to fix it. Its ``timeout`` bounds the *whole*
+exchange, not each socket read: a watchdog shuts the connection's socket down when the time is
+spent, so a receiver that drips one byte every few seconds (each read well inside a per-read
+timeout) still ends in a retryable ``timeout`` failure on time.
 """
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import http.client
 import json
 import socket
+import ssl
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ...errors import ChannelError
 from ...secret import Secret
 from ..model import Notification
 
-__all__ = ["Channel", "DeliveryFailed", "HttpResult", "parse_retry_after", "post_json"]
+__all__ = [
+    "TLS_HINT",
+    "Channel",
+    "DeliveryFailed",
+    "HttpResult",
+    "parse_retry_after",
+    "post_json",
+    "split_credentials",
+]
+
+#: what a certificate that does not verify tells the operator to do
+TLS_HINT = (
+    "the server's TLS certificate does not verify: set ALERT_CA_FILE to the CA bundle that "
+    "signed it (a private CA), or fix the server's certificate chain"
+)
 
 
 class DeliveryFailed(ChannelError):
@@ -106,7 +127,9 @@ class _Watchdog:
         self._timer.cancel()
 
 
-def _opener(watchdog: _Watchdog) -> urllib.request.OpenerDirector:
+def _opener(
+    watchdog: _Watchdog, context: ssl.SSLContext | None = None
+) -> urllib.request.OpenerDirector:
     """An opener whose connections register their socket with ``watchdog``."""
 
     class HTTPConnection(http.client.HTTPConnection):
@@ -127,7 +150,22 @@ def _opener(watchdog: _Watchdog) -> urllib.request.OpenerDirector:
         def https_open(self, req: Any) -> Any:
             return self.do_open(HTTPSConnection, req, context=getattr(self, "_context", None))
 
-    return urllib.request.build_opener(_NoRedirect(), HTTPHandler(), HTTPSHandler())
+    return urllib.request.build_opener(_NoRedirect(), HTTPHandler(), HTTPSHandler(context=context))
+
+
+def split_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """``url`` without its ``user:password@`` part, and the basic-auth header it carried."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, {}
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    user, password = unquote(parts.username), unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    bare = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return bare, {"Authorization": f"Basic {token}"}
 
 
 HttpResult = tuple[int, Mapping[str, str], bytes]
@@ -155,6 +193,7 @@ def post_json(
     timeout: float,
     headers: Mapping[str, str] | None = None,
     body: bytes | None = None,
+    context: ssl.SSLContext | None = None,
 ) -> HttpResult:
     """POST ``payload`` as JSON; 2xx returns, anything else raises :class:`DeliveryFailed`.
 
@@ -164,20 +203,25 @@ def post_json(
     data = body if body is not None else json.dumps(payload).encode()
     if not url.reveal().lower().startswith(("http://", "https://")):
         raise DeliveryFailed("not an http(s) URL", retryable=False)
+    try:
+        address, auth = split_credentials(url.reveal())
+    except ValueError:  # a bad port: never echo the URL
+        raise DeliveryFailed("not a valid URL", retryable=False) from None
     request = urllib.request.Request(  # noqa: S310 (scheme checked above)
-        url.reveal(),
+        address,
         data=data,
         method="POST",
         headers={
             "Content-Type": "application/json",
             "User-Agent": "voyagr-wsgi",
+            **auth,
             **(headers or {}),
         },
     )
     started = time.monotonic()
     with _Watchdog(timeout) as watchdog:
         try:
-            return _exchange(_opener(watchdog), request, timeout)
+            return _exchange(_opener(watchdog, context), request, timeout)
         except DeliveryFailed:
             if watchdog.expired or time.monotonic() - started >= timeout:
                 raise DeliveryFailed(f"no complete answer within {timeout:g}s (timeout)") from None
@@ -204,6 +248,8 @@ def _exchange(opener: urllib.request.OpenerDirector, request: Any, timeout: floa
         ) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            raise DeliveryFailed(f"TLS error: {TLS_HINT}", retryable=False) from None
         kind = type(reason).__name__ if isinstance(reason, BaseException) else "URLError"
         raise DeliveryFailed(f"network error ({kind})") from None
 

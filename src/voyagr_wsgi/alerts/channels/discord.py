@@ -14,6 +14,7 @@ with ``X-RateLimit-Remaining: 0`` the channel pauses for ``X-RateLimit-Reset-Aft
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from ...secret import Secret
@@ -83,8 +84,9 @@ class DiscordChannel:
     name = "discord"
     min_interval_s = 0.5  # Discord paces webhooks at roughly 5 per 2 s
 
-    def __init__(self, url: Secret) -> None:
+    def __init__(self, url: Secret, *, ssl_context: ssl.SSLContext | None = None) -> None:
         self._url = url
+        self._context = ssl_context
         self.pause_s = 0.0  # X-RateLimit-Reset-After when the bucket is empty
 
     def __repr__(self) -> str:
@@ -94,7 +96,9 @@ class DiscordChannel:
         return notification.reason != "refresh"
 
     def send(self, notification: Notification, timeout: float) -> None:
-        _, headers, _ = post_json(self._url, discord_payload(notification), timeout=timeout)
+        _, headers, _ = post_json(
+            self._url, discord_payload(notification), timeout=timeout, context=self._context
+        )
         # Discord says to pace by its headers: out of requests in this bucket -> wait for reset
         self.pause_s = 0.0
         lower = {k.lower(): v for k, v in headers.items()}

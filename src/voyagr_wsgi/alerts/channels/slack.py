@@ -11,6 +11,7 @@ channel is paced at ``min_interval_s = 1.0`` and the dispatcher honours ``Retry-
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from ...secret import Secret
@@ -57,8 +58,9 @@ class SlackChannel:
     name = "slack"
     min_interval_s = 1.0
 
-    def __init__(self, url: Secret) -> None:
+    def __init__(self, url: Secret, *, ssl_context: ssl.SSLContext | None = None) -> None:
         self._url = url
+        self._context = ssl_context
 
     def __repr__(self) -> str:
         return "SlackChannel(url=Secret('**********'))"
@@ -67,4 +69,6 @@ class SlackChannel:
         return notification.reason != "refresh"
 
     def send(self, notification: Notification, timeout: float) -> None:
-        post_json(self._url, slack_payload(notification), timeout=timeout)
+        post_json(
+            self._url, slack_payload(notification), timeout=timeout, context=self._context
+        )

@@ -5,9 +5,12 @@ security), ``SMTP_SECURITY`` (``starttls``: plain connect then ``STARTTLS``, ref
 that does not offer it; ``ssl``: implicit TLS; ``none``: plain, for a local relay only),
 ``SMTP_USERNAME`` / ``SMTP_PASSWORD`` (login only after TLS unless security is ``none``),
 ``ALERT_EMAIL_FROM`` and ``ALERT_EMAIL_TO`` (a comma list). The subject follows
-Alertmanager's default, ``[FIRING] high_error_rate on api: <summary>``. Certificates are
-verified with the system trust store (``ssl.create_default_context()``), or with the context
-you pass. 4xx SMTP replies and network errors are retried, 5xx replies are not.
+Alertmanager's default, ``[FIRING] high_error_rate on api: <summary>``; every message has the
+``Date`` and a unique ``Message-ID`` RFC 5322 asks for, and its heading is coloured by
+severity (critical red, warning amber, resolved green). Certificates are verified with the
+system trust store, or with ``ALERT_CA_FILE`` (a private CA); a certificate that does not
+verify is reported with that fix, not as a bare exception name. 4xx SMTP replies and network
+errors are retried, 5xx replies and TLS verification failures are not.
 """
 
 from __future__ import annotations
@@ -15,14 +18,20 @@ from __future__ import annotations
 import html
 import smtplib
 import ssl
+from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
 from typing import Literal
 
 from ...secret import Secret
 from ..model import Notification, iso_utc
-from .base import DeliveryFailed
+from .base import TLS_HINT, DeliveryFailed
 
-__all__ = ["SmtpChannel", "build_message"]
+__all__ = ["COLOURS", "SmtpChannel", "build_message"]
+
+#: heading colours: by severity while firing, green once resolved
+COLOURS = {"critical": "#A32037", "warning": "#E8A317", "info": "#439FE0"}
+RESOLVED = "#3AA337"
 
 
 def _rows(n: Notification) -> list[tuple[str, str]]:
@@ -49,6 +58,9 @@ def build_message(n: Notification, *, sender: str, recipients: tuple[str, ...]) 
     message["Subject"] = f"{n.headline}: {n.alert.summary}"[:250]
     message["From"] = sender
     message["To"] = ", ".join(recipients)
+    message["Date"] = format_datetime(datetime.fromtimestamp(n.sent_at, UTC))
+    domain = sender.rpartition("@")[2] or "voyagr.invalid"
+    message["Message-ID"] = make_msgid("voyagr", domain=domain)
     rows = _rows(n)
     text = [n.alert.summary, ""] + [f"{k}: {v}" for k, v in rows]
     if n.alert.description:
@@ -59,7 +71,7 @@ def build_message(n: Notification, *, sender: str, recipients: tuple[str, ...]) 
     cells = "".join(
         f"<tr><th align='left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows
     )
-    colour = "#3AA337" if n.resolved else "#A32037"
+    colour = RESOLVED if n.resolved else COLOURS.get(n.alert.severity, COLOURS["critical"])
     body = (
         f"<html><body><h2 style='color:{colour}'>{html.escape(n.headline)}</h2>"
         f"<p>{html.escape(n.alert.summary)}</p><table>{cells}</table>"
@@ -119,5 +131,7 @@ class SmtpChannel:
             raise DeliveryFailed("SMTP recipients refused", retryable=False) from None
         except smtplib.SMTPNotSupportedError:
             raise DeliveryFailed("SMTP server lacks STARTTLS or AUTH", retryable=False) from None
+        except ssl.SSLCertVerificationError:
+            raise DeliveryFailed(f"SMTP TLS error: {TLS_HINT}", retryable=False) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryFailed(f"SMTP error ({type(exc).__name__})") from None

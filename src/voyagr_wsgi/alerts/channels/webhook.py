@@ -1,12 +1,13 @@
 """Generic webhook: the Alertmanager webhook v4 body, optionally HMAC-signed.
 
-``ALERT_WEBHOOK_ENABLED=true``, ``ALERT_WEBHOOK_URL=https://...`` and, optionally,
-``ALERT_WEBHOOK_SECRET``. The body is the documented Alertmanager ``webhook_config`` payload
-(``version: "4"``, ``groupKey``, ``status``, ``alerts[]``...), so the many existing
-Alertmanager webhook receivers consume voyagr alerts unchanged. With a secret, the header
-``X-Voyagr-Signature-256: sha256=<hex>`` carries HMAC-SHA256(secret, raw body), the scheme
-GitHub uses for ``X-Hub-Signature-256``; verify it with :func:`verify_signature` (constant
-time) before trusting the body::
+``ALERT_WEBHOOK_ENABLED=true``, ``ALERT_WEBHOOK_URL=https://...`` (``https://user:pass@...``
+sends basic auth) and, optionally, ``ALERT_WEBHOOK_SECRET`` and ``ALERT_WEBHOOK_HEADERS`` (a
+JSON object of extra headers, e.g. ``{"Authorization": "Bearer ..."}``). The body is the
+documented Alertmanager ``webhook_config`` payload (``version: "4"``, ``groupKey``, ``status``,
+``alerts[]``...), so the many existing Alertmanager webhook receivers consume voyagr alerts
+unchanged. With a secret, the header ``X-Voyagr-Signature-256: sha256=<hex>`` carries HMAC-
+SHA256(secret, raw body), the scheme GitHub uses for ``X-Hub-Signature-256``; verify it with
+:func:`verify_signature` (constant time) before trusting the body::
 
     ok = verify_signature(secret, request_body, request.headers["X-Voyagr-Signature-256"])
 """
@@ -16,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import ssl
+from collections.abc import Mapping
 from typing import Any
 
 from ...secret import Secret
@@ -68,9 +71,18 @@ class WebhookChannel:
     name = "webhook"
     min_interval_s = 0.0
 
-    def __init__(self, url: Secret, *, secret: Secret | None = None) -> None:
+    def __init__(
+        self,
+        url: Secret,
+        *,
+        secret: Secret | None = None,
+        headers: Mapping[str, Secret] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self._url = url
         self._secret = secret
+        self._headers = dict(headers or {})
+        self._context = ssl_context
 
     def __repr__(self) -> str:
         return f"WebhookChannel(url=Secret('**********'), signed={self._secret is not None})"
@@ -80,5 +92,9 @@ class WebhookChannel:
 
     def send(self, notification: Notification, timeout: float) -> None:
         body = json.dumps(webhook_payload(notification)).encode()
-        headers = {SIGNATURE_HEADER: sign(self._secret, body)} if self._secret else {}
-        post_json(self._url, None, body=body, headers=headers, timeout=timeout)
+        headers = {name: value.reveal() for name, value in self._headers.items()}
+        if self._secret:
+            headers[SIGNATURE_HEADER] = sign(self._secret, body)
+        post_json(
+            self._url, None, body=body, headers=headers, timeout=timeout, context=self._context
+        )
