@@ -138,6 +138,7 @@ def test_backup_reads_the_env_file_and_lists_as_json(tmp_path: Path) -> None:
         pytest.param(["backup", "--help"], id="backup"),
         pytest.param(["backup", "list", "--help"], id="backup list"),
         pytest.param(["explain", "--help"], id="explain"),
+        pytest.param(["alert", "--help"], id="alert"),
     ],
 )
 def test_help_has_no_markup(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,6 +5,7 @@
     voyagr-wsgi check [--env-file FILE] [--json]   deployment warnings, like Django's check --deploy
     voyagr-wsgi backup create|list [--json]|verify ID|restore ID|prune [--dry-run] [--env-file FILE]
     voyagr-wsgi explain [PATH] [--method M] [--remote IP] [-H 'Name: value' ...] [--env-file FILE]
+    voyagr-wsgi alert test [--env-file FILE]     a test notification through every channel
     voyagr-wsgi --version
 
 ``python -m voyagr_wsgi`` is the same command. Every subcommand reads the same settings as
@@ -28,6 +29,7 @@ _COMMANDS = {
     "check": "voyagr_wsgi.check",
     "backup": "voyagr_wsgi.backups.cli",
     "explain": "voyagr_wsgi.explain",
+    "alert": "voyagr_wsgi.alerts.cli",
 }
 
 
