@@ -84,6 +84,14 @@ def test_stacked_view_limit_enforces_the_tighter_rate(stack: Stack) -> None:
     assert '"search";q=2;w=60, "search-2";q=5;w=3600' in ok.all("RateLimit-Policy")
 
 
+def test_views_of_one_group_share_a_budget(stack: Stack) -> None:
+    assert request(stack, "/export.csv").code == 200
+    assert request(stack, "/export.json").code == 200
+    assert request(stack, "/export.csv").code == 429
+    assert request(stack, "/export.json").code == 429
+    assert request(stack, "/login/").code == 200  # another view: its own budget
+
+
 def test_view_limit_without_wrap_decides_in_a_process_store() -> None:
     client = Client(REMOTE_ADDR="192.0.2.77")
     codes = [client.get("/login/").status_code for _ in range(4)]

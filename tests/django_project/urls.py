@@ -17,4 +17,6 @@ urlpatterns = [
     path("boom/", views.boom),
     path("token/", views.token),
     path("private/", views.private),
+    path("export.csv", views.export_csv),
+    path("export.json", views.export_json),
 ]

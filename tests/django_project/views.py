@@ -59,3 +59,13 @@ def token(request: Any) -> JsonResponse:
 
 def private(request: Any) -> HttpResponse:
     return HttpResponse("secret", content_type="text/plain")
+
+
+@voyagr_limit("2/minute", group="export")
+def export_csv(request: Any) -> HttpResponse:
+    return HttpResponse("csv", content_type="text/plain")
+
+
+@voyagr_limit("2/minute", group="export")
+def export_json(request: Any) -> HttpResponse:
+    return HttpResponse("json", content_type="text/plain")

@@ -11,12 +11,16 @@ key is the trusted client IP (IPv6 by /64) or ``key(request) -> str | None``. Wi
 client) they decide in a per-process memory store. A store that fails lets the request
 through (logged), like the layer's default ``failure="open"``.
 
+``group="export"`` makes the views of one group share a budget (django-ratelimit's
+``group``). Class-based views: ``method_decorator(voyagr_limit("5/m"), name="dispatch")``.
+
 ``@voyagr_exempt``: the view is exempt from the stack's global RateLimit layer.
 ``@voyagr_csrf_exempt``: the view is exempt from voyagr's ``CrossOriginProtection`` (a
 webhook); Django's own ``csrf_exempt`` is separate (use both when ``CsrfViewMiddleware`` is
 on). Both layers run before Django's URL resolution: ``wrap`` finds the view by resolving the
 path with Django's resolver before the stack runs (see :mod:`.urls`), only when some view
-carries the mark.
+carries the mark. The mark must be on what the URLconf holds: for a class-based view, wrap
+the ``as_view()`` result (``path("hook/", voyagr_csrf_exempt(Hook.as_view()))``).
 """
 
 from __future__ import annotations
@@ -77,12 +81,14 @@ def voyagr_limit(
     name: str | None = None,
     key: Callable[[Any], str | None] | None = None,
     methods: Iterable[str] | None = None,
+    group: str | None = None,
     ipv6_prefix: int = 64,
 ) -> Callable[[V], V]:
     """Limit a view to ``spec`` per client with its own budget; see the module docs.
 
     ``name``: the policy name in the fields (default: the view's name); ``methods``: only
-    these methods count (default all)."""
+    these methods count (default all); ``group``: views decorated with the same group share
+    one budget (django-ratelimit's ``group``; give them the same spec)."""
     rates = parse_rates(spec, setting="voyagr_limit")
     burst = check_burst(burst, "voyagr_limit(burst=)")
     group6 = ipv6_grouper(ipv6_prefix)
@@ -91,7 +97,8 @@ def voyagr_limit(
     def decorate(view: V) -> V:
         policy_name = name or re.sub(r"[^\x20-\x7e]", "_", view.__name__)[:64] or "view"
         policies = build_policies(policy_name, rates, burst)
-        prefix = f"view:{view.__module__}.{view.__qualname__}{_SEP}"  # own budget per view
+        owner = f"group:{group}" if group else f"view:{view.__module__}.{view.__qualname__}"
+        prefix = owner + _SEP  # the budget: one per view, or one per group
         compiled = [CompiledPolicy(p, prefix, None) for p in policies]
         for part in compiled[1:]:
             part.suffix = ":" + part.policy.name
