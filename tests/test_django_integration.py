@@ -241,3 +241,14 @@ def test_voyagr_dict_wins_over_the_environment_and_takes_python_values() -> None
 def test_bad_voyagr_settings_raise_naming_the_variable(voyagr: Any, match: str) -> None:
     with override_settings(VOYAGR=voyagr), pytest.raises(ConfigurationError, match=match):
         settings_from_django(environ={})
+
+
+def test_exported_members_resolve_lazily() -> None:
+    import voyagr_wsgi.django as integration
+
+    assert set(integration.__all__) == set(integration._WHERE)
+    for name in integration.__all__:
+        assert callable(getattr(integration, name)), name
+    assert set(integration.__all__) <= set(dir(integration))
+    with pytest.raises(AttributeError):
+        getattr(integration, "voyagr_nothing")

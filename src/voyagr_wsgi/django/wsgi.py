@@ -4,6 +4,8 @@
 ``settings.VOYAGR`` over the environment, :mod:`.conf`) plus what the layers cannot know
 about Django, at no cost to a request that needs none of it:
 
+- view exceptions reach the Metrics layer (``got_request_exception``, as the app's
+  ``ready()`` connects it, so this works without ``INSTALLED_APPS`` too);
 - the stack's rate-limit store is handed to the request (``environ["voyagr.ratelimit_store"]``)
   for ``@voyagr_limit``;
 - when some view is marked ``@voyagr_exempt`` or ``@voyagr_csrf_exempt`` (found by walking the
@@ -46,6 +48,12 @@ def wrap(handler: WSGIApplication, settings: Settings | None = None) -> Stack:
 
         settings = settings_from_django()
     stack = compose(handler, settings)
+    from django.core.signals import got_request_exception
+
+    from .apps import record_exception
+
+    # also connected by the app's ready(); once either way (same dispatch_uid)
+    got_request_exception.connect(record_exception, dispatch_uid="voyagr_wsgi.exc_info")
     flags = marked_views()
     _switch_layers(stack, {_SKIPS[flag]: flag for flag in flags})
     inner = stack.app
