@@ -53,23 +53,19 @@ def test_flask_route_helper_labels_requests_with_the_url_rule() -> None:
     assert routes_of(registry) == {("/users/<int:user_id>", 200): 2, (UNMATCHED, 404): 1}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def django_app() -> Any:
-    import django
-    from django.conf import settings
+    """Django's handler with only DjangoRouteMiddleware and this module's URLconf (Django's
+    settings are process-wide: the test project's, overridden here)."""
+    import django_project
 
-    if not settings.configured:
-        settings.configure(
-            DEBUG=False,
-            ALLOWED_HOSTS=["*"],
-            ROOT_URLCONF=__name__,
-            MIDDLEWARE=["voyagr_wsgi.metrics.routes.DjangoRouteMiddleware"],
-            SECRET_KEY="test-only-not-secret",
-        )
-        django.setup()
+    django_project.setup()
     from django.core.wsgi import get_wsgi_application
+    from django.test import override_settings
 
-    return get_wsgi_application()
+    middleware = ["voyagr_wsgi.metrics.routes.DjangoRouteMiddleware"]
+    with override_settings(ROOT_URLCONF=__name__, MIDDLEWARE=middleware):
+        yield get_wsgi_application()
 
 
 def _trip(request: Any, trip_id: int) -> Any:

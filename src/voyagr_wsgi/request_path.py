@@ -61,7 +61,8 @@ def contribute(settings: Settings, context: BuildContext) -> None:
 
 def security_headers(settings: Settings) -> SecurityHeaders:
     """``SecurityHeaders`` from ``SECURITY_PRESET``, ``HSTS_*``, ``CSP_*``,
-    ``X_XSS_PROTECTION``, ``SECURE_COOKIES``; ``HSTS_MAX_AGE`` left at its default takes the
+    ``X_XSS_PROTECTION``, ``SECURE_COOKIES``, ``SECURE_COOKIES_HTTPONLY_EXEMPT``;
+    ``HSTS_MAX_AGE`` left at its default takes the
     preset's."""
     from .layers._header_table import ONE_YEAR
     from .layers.security_headers import SecurityHeaders
@@ -77,6 +78,7 @@ def security_headers(settings: Settings) -> SecurityHeaders:
         csp_nonce=settings.csp_nonce,
         x_xss_protection=settings.x_xss_protection,
         secure_cookies=settings.secure_cookies,
+        httponly_exempt=settings.secure_cookies_httponly_exempt,
         routes=settings.security_routes or None,
     )
 

@@ -62,6 +62,8 @@ class Settings:
     csp_nonce: bool = False
     x_xss_protection: Literal["0", "1; mode=block"] = "0"
     secure_cookies: bool = True
+    #: cookie names left without HttpOnly (JavaScript reads them): ("csrftoken",)
+    secure_cookies_httponly_exempt: tuple[str, ...] = ()
     #: per-path SecurityHeaders options, code only: {"/docs/*": {"csp": "..."}} (first match)
     security_routes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # -- cross-origin protection --------------------------------------------------------
@@ -114,6 +116,9 @@ class Settings:
             csp_nonce=env.bool("CSP_NONCE", False),
             x_xss_protection=xss,  # type: ignore[arg-type]
             secure_cookies=env.bool("SECURE_COOKIES", True),
+            secure_cookies_httponly_exempt=_cookie_names(
+                env.list("SECURE_COOKIES_HTTPONLY_EXEMPT")
+            ),
             csrf_enabled=env.bool("CSRF_ENABLED", True),
             csrf_trusted_origins=env.list("CSRF_TRUSTED_ORIGINS"),
             csrf_exempt_paths=env.list("CSRF_EXEMPT_PATHS"),
@@ -128,6 +133,13 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (``dataclasses.replace``)."""
         return replace(self, **changes)
+
+
+def _cookie_names(items: tuple[str, ...]) -> tuple[str, ...]:
+    from .layers._cookies import cookie_names
+
+    cookie_names(items, "SECURE_COOKIES_HTTPONLY_EXEMPT")
+    return items
 
 
 def _hosts(items: tuple[str, ...]) -> tuple[str, ...]:

@@ -24,8 +24,11 @@ What it does, per response (the exact values of each preset are in ``_presets.py
   used, then ``Cache-Control: no-store`` unless the app set a Cache-Control.
 - ``X-Frame-Options`` derived from the CSP ``frame-ancestors`` (``frame_ancestors=``), the
   preset's other headers, ``X-XSS-Protection: 0`` (``"1; mode=block"`` selectable).
-- Every ``Set-Cookie`` gets ``Secure`` (HTTPS only), ``HttpOnly`` (except names in
-  ``httponly_exempt``) and ``SameSite=Lax`` unless it has them; cookies are never folded.
+- Every ``Set-Cookie`` gets ``Secure`` (HTTPS only), ``HttpOnly`` and ``SameSite=Lax``
+  unless it has them; cookies are never folded. ``httponly_exempt=("csrftoken",)``
+  (``SECURE_COOKIES_HTTPONLY_EXEMPT``) leaves the named cookies readable by JavaScript
+  (Django's CSRF cookie; :mod:`voyagr_wsgi.django` sets it for you); a name is exact,
+  case-sensitive and must be an RFC 6265 token.
 - ``X-Powered-By`` and an app-set ``Server`` are removed (``strip=``); no empty ``Server``.
 
 Merging: a header the app set wins (Django semantics) unless ``merge={"name": "set"}``
@@ -61,7 +64,7 @@ from .._layer import Layer
 from .._wsgi import Environ, Headers, StartResponse, WSGIApplication
 from ..errors import ConfigurationError
 from ..request import HOST, SCHEME, host, hostname, is_loopback_host, request_path, scheme
-from ._cookies import CookieFlags, SameSite
+from ._cookies import CookieFlags, SameSite, cookie_names
 from ._header_table import IP as _IP
 from ._header_table import LOOPBACK as _LOOPBACK
 from ._header_table import NAME as _NAME
@@ -213,12 +216,11 @@ _Variants = tuple[_Row, _Row]  # [secure][host kind] -> (variant, nonce template
 def _build(options: dict[str, Any]) -> tuple[_Variants, CookieFlags | None]:
     """The six precomputed variants (HTTPS or not x host kind) for one set of options."""
     table = HeaderTable(**options)
+    exempt = cookie_names(
+        options["httponly_exempt"], "httponly_exempt (SECURE_COOKIES_HTTPONLY_EXEMPT)"
+    )  # checked even with secure_cookies off, so a bad name never waits for the switch
     cookies = (
-        CookieFlags(
-            httponly=True,
-            httponly_exempt=options["httponly_exempt"],
-            samesite=options["cookie_samesite"],
-        )
+        CookieFlags(httponly=True, httponly_exempt=exempt, samesite=options["cookie_samesite"])
         if options["secure_cookies"]
         else None
     )

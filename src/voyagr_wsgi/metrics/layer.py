@@ -17,7 +17,11 @@ process-wide :func:`~voyagr_wsgi.metrics.default_registry` unless you pass ``reg
   first byte as its duration: its lifetime (minutes, by design) is not a latency, and would
   otherwise push p95 past every threshold (the access log still shows the lifetime);
 - requests in flight; exceptions by type, whether raised by the app or while the server
-  iterates the body: they are recorded, then re-raised untouched.
+  iterates the body: they are recorded, then re-raised untouched. A framework that turns a
+  view's exception into its own 500 page (Flask, Django) hands it over as
+  ``environ["voyagr.exc_info"]`` (:data:`EXC_INFO`, a ``sys.exc_info()`` triple; the
+  :mod:`voyagr_wsgi.django` and :mod:`voyagr_wsgi.flask` integrations set it): on a 5xx
+  response it is recorded the same way, by type with its traceback.
 
 It gives the request an id (``environ["voyagr.request_id"]``, ``X-Request-ID`` on the
 response) and writes the access log line (:mod:`.accesslog`). Paths under
@@ -45,7 +49,7 @@ from . import accesslog
 from .registry import UNMATCHED, Registry, default_registry
 from .routes import RoutePatterns
 
-__all__ = ["METHODS", "Metrics"]
+__all__ = ["EXC_INFO", "METHODS", "Metrics"]
 
 _log_enabled = accesslog.access_logger.isEnabledFor
 _valid_id = accesslog.valid_request_id
@@ -53,6 +57,8 @@ _new_id = accesslog.new_request_id
 _Ids = accesslog._Ids
 _Observe = Callable[[str, str, int, float, float, bool, float], None]
 _HEADER = accesslog.HEADER
+#: environ key of a ``sys.exc_info()`` triple a framework caught and answered with a 5xx
+EXC_INFO = "voyagr.exc_info"
 METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
@@ -329,6 +335,10 @@ class _Call(list[bytes]):
         if method not in METHODS:
             method = "_OTHER"
         exc = self.exc
+        if exc is None and status >= 500:  # a framework's 500 page for a view's exception
+            info = environ.get(EXC_INFO)
+            if info is not None and info[1] is not None:
+                exc = info[1]
         ttfb = self.ttfb if self.ttfb >= 0 else duration
         if stream and _event_stream(getattr(self, "headers", None)):
             duration, lifetime = ttfb, duration  # an SSE stream's life is no latency (docs)

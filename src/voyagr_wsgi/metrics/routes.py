@@ -20,6 +20,9 @@ Django (``settings.MIDDLEWARE``)::
 
     "voyagr_wsgi.metrics.routes.DjangoRouteMiddleware"   # from request.resolver_match.route
 
+(:mod:`voyagr_wsgi.django` goes further: its ``VoyagrMiddleware`` is this one plus labels for
+requests that a middleware answers before the view and for the stack's own 429s.)
+
 Templates: ``/users/{id}``, ``/users/<int:id>`` or ``/users/<id>`` match one path segment;
 ``{rest:path}`` / ``<path:rest>`` match the remainder.
 """
@@ -33,7 +36,7 @@ from typing import Any
 from ..errors import ConfigurationError
 from ..request import ROUTE
 
-__all__ = ["DjangoRouteMiddleware", "RoutePatterns", "flask_route"]
+__all__ = ["DjangoRouteMiddleware", "RoutePatterns", "django_route", "flask_route"]
 
 _PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}|<(?:(\w+):)?(\w+)>")
 
@@ -86,6 +89,17 @@ def flask_route(app: Any) -> Any:
     return app
 
 
+def django_route(match: Any) -> str | None:
+    """The label of a Django ``ResolverMatch``: its ``route`` with a leading ``/``
+    (``users/<int:id>/`` -> ``/users/<int:id>/``, the root ``""`` -> ``/``; a ``re_path``
+    regex loses its ``^``); None without a match."""
+    route: str | None = getattr(match, "route", None)
+    if route is None:
+        return None
+    route = route.removeprefix("^")
+    return route if route.startswith("/") else "/" + route
+
+
 class DjangoRouteMiddleware:
     """Django middleware: ``environ["voyagr.route"]`` from ``request.resolver_match``."""
 
@@ -96,7 +110,6 @@ class DjangoRouteMiddleware:
         return self.get_response(request)
 
     def process_view(self, request: Any, view: Any, args: Any, kwargs: Any) -> None:
-        match = getattr(request, "resolver_match", None)
-        route = getattr(match, "route", None)
-        if route:
-            request.META[ROUTE] = route if route.startswith("/") else "/" + route
+        label = django_route(getattr(request, "resolver_match", None))
+        if label is not None:
+            request.META[ROUTE] = label
