@@ -29,8 +29,13 @@ def yaml_blocks() -> list[str]:
     return re.findall(r"```yaml\n(.*?)```", GUIDE.read_text(), re.S)
 
 
+def yaml_block(first_line: str) -> str:
+    """The guide's YAML block that starts with ``first_line`` (a ``# file`` comment)."""
+    return next(b for b in yaml_blocks() if b.startswith(first_line))
+
+
 def scrape_config(port: int, token_file: Path) -> str:
-    text = yaml_blocks()[0]
+    text = yaml_block("# prometheus.yml\nscrape_configs:")
     assert "metrics_path: /api/production/prometheus" in text
     assert "type: Bearer" in text
     text = text.replace("scheme: https", "scheme: http")
@@ -56,7 +61,7 @@ def test_guide_alertmanager_config_passes_amtool(tmp_path: Path) -> None:
     url_file = tmp_path / "slack_url"
     url_file.write_text("https://hooks.slack.com/services/T000/B000/XXXX")
     config = tmp_path / "alertmanager.yml"
-    config.write_text(yaml_blocks()[1].replace("/etc/alertmanager/slack_url", str(url_file)))
+    config.write_text(yaml_block("# alertmanager.yml").replace("/etc/alertmanager/slack_url", str(url_file)))
     checked = subprocess.run([amtool, "check-config", str(config)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 

@@ -89,13 +89,20 @@ def test_a_new_django_project_with_the_readme_blocks_under_gunicorn(tmp_path: Pa
     subprocess.run([str(admin), "startproject", "mysite", str(tmp_path)], check=True, timeout=60)
     write("django", tmp_path)
     write("gunicorn", tmp_path)
+    # what the new project's own manage.py and wsgi.py set (another test's settings module
+    # may linger in this process's environment)
+    clean = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     check = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"], cwd=tmp_path, capture_output=True,
-        text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        text=True, timeout=60, env={**clean, "PYTHONPATH": str(tmp_path)},
     )  # fmt: skip
     assert "voyagr.W003" in check.stdout + check.stderr
     port = free_port()
-    env = {"VOYAGR_STATE_DIR": str(tmp_path / "state"), "PYTHONPATH": str(tmp_path)}
+    env = {
+        "VOYAGR_STATE_DIR": str(tmp_path / "state"),
+        "PYTHONPATH": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "mysite.settings",
+    }
     with gunicorn(
         "mysite.wsgi:application", port=port, env=env, workers=1, log_dir=str(tmp_path),
         conf=str(tmp_path / "gunicorn.conf.py"), args=("--chdir", str(tmp_path)),
