@@ -61,7 +61,8 @@ def test_guide_alertmanager_config_passes_amtool(tmp_path: Path) -> None:
     url_file = tmp_path / "slack_url"
     url_file.write_text("https://hooks.slack.com/services/T000/B000/XXXX")
     config = tmp_path / "alertmanager.yml"
-    config.write_text(yaml_block("# alertmanager.yml").replace("/etc/alertmanager/slack_url", str(url_file)))
+    block = yaml_block("# alertmanager.yml")
+    config.write_text(block.replace("/etc/alertmanager/slack_url", str(url_file)))
     checked = subprocess.run([amtool, "check-config", str(config)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
