@@ -75,7 +75,8 @@ def _core(settings: Settings) -> Iterable[Finding]:
             "it is only ever sent on HTTPS requests, so it may never be sent",
         )
     if settings.hsts_preload and (
-        settings.hsts_max_age < 31_536_000 or not settings.hsts_include_subdomains
+        (settings.hsts_max_age is not None and settings.hsts_max_age < 31_536_000)
+        or not settings.hsts_include_subdomains
     ):
         yield Finding(
             "ERROR",

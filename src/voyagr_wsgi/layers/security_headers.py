@@ -22,7 +22,10 @@ What it does, per response (the exact values of each preset are in ``_presets.py
   ``csp_nonce=True``: a lazy nonce in ``environ["voyagr.csp_nonce"]``, in the header only if
   used, then ``Cache-Control: no-store`` unless the app set a Cache-Control.
 - ``X-Frame-Options`` derived from the CSP ``frame-ancestors`` (``frame_ancestors=``), the
-  preset's other headers, ``X-XSS-Protection: 0`` (``"1; mode=block"`` selectable).
+  preset's other headers, ``X-XSS-Protection: 0`` (``"1; mode=block"`` selectable, None
+  omits it; the default ``"preset"`` is the preset's: none for ``django``).
+- Options a preset supplies (``hsts_max_age``, ``x_xss_protection``, ``csp``) take the
+  preset's value only when left unset: an explicit value always wins.
 - Every ``Set-Cookie`` gets ``Secure`` (HTTPS only), ``HttpOnly`` (except names in
   ``httponly_exempt``) and ``SameSite=Lax`` unless it has them; cookies are never folded.
 - ``X-Powered-By`` and an app-set ``Server`` are removed (``strip=``); no empty ``Server``.
@@ -64,7 +67,7 @@ from ._cookies import CookieFlags, SameSite
 from ._header_table import IP as _IP
 from ._header_table import LOOPBACK as _LOOPBACK
 from ._header_table import NAME as _NAME
-from ._header_table import ONE_YEAR, Entry, HeaderTable, Merge, PolicyArg
+from ._header_table import Entry, HeaderTable, Merge, PolicyArg
 from ._paths import PathPatterns
 from ._presets import PresetName
 from .csp import CSP_NONCE, NONCE_SLOT, LazyNonce
@@ -259,7 +262,7 @@ class SecurityHeaders(Layer):
         csp_nonce: bool | Iterable[str] = False,  # True: script-src; or directive names
         nonce_cache_control: str | None = "no-store",
         frame_ancestors: Literal["self", "none"] | None = None,  # None: CSP's or preset's
-        x_xss_protection: Literal["0", "1; mode=block"] | None = "0",
+        x_xss_protection: Literal["0", "1; mode=block", "preset"] | None = "preset",  # None: omit
         headers: Mapping[str, str | None] | None = None,
         merge: Mapping[str, Merge] | None = None,
         secure_cookies: bool = True,
@@ -311,17 +314,18 @@ class SecurityHeaders(Layer):
     @classmethod
     def from_settings(cls, settings: Any, context: Any) -> SecurityHeaders | None:
         """Built from ``SECURITY_PRESET``, ``HSTS_*``, ``CSP_*``, ``X_XSS_PROTECTION``,
-        ``SECURE_COOKIES``; ``HSTS_MAX_AGE`` left at its default takes the preset's."""
+        ``SECURE_COOKIES``; ``HSTS_MAX_AGE`` and ``X_XSS_PROTECTION`` left unset take the
+        preset's, set (even to the default preset's value) they win."""
         return cls(
             preset=settings.security_preset,
             hsts=settings.hsts,
-            hsts_max_age=None if settings.hsts_max_age == ONE_YEAR else settings.hsts_max_age,
+            hsts_max_age=settings.hsts_max_age,
             hsts_include_subdomains=settings.hsts_include_subdomains,
             hsts_preload=settings.hsts_preload,
             csp=settings.csp if settings.csp else True,
             csp_report_only=settings.csp_report_only,
             csp_nonce=settings.csp_nonce,
-            x_xss_protection=settings.x_xss_protection,
+            x_xss_protection=settings.x_xss_protection or "preset",
             secure_cookies=settings.secure_cookies,
             routes=settings.security_routes or None,
         )
