@@ -238,3 +238,85 @@ def test_stacked_rates_are_explained_together() -> None:
         "1/1s;5/60s",
         1,
     )
+
+
+def _rate_step(layer: Any, environ: dict[str, Any]) -> dict[str, Any]:
+    info = layer.explain(dict(environ))
+    assert info is not None
+    return dict(info)
+
+
+@pytest.mark.parametrize(
+    "spec, cost",
+    [
+        pytest.param("3/60s", 1, id="one policy"),
+        pytest.param("3/60s", 2, id="one policy, cost 2"),
+        pytest.param("2/1s;4/60s", 1, id="stacked"),
+    ],
+)
+def test_rate_limit_explain_predicts_the_next_real_request(spec: str, cost: int) -> None:
+    from ratelimit_helpers import FakeClock
+    from voyagr_wsgi.layers import RateLimit
+    from voyagr_wsgi.ratelimit.memory import MemoryStore
+
+    clock = FakeClock()
+    layer = RateLimit(hello_app, spec, store=MemoryStore(now=clock), cost=cost)
+    environ = make_environ(remote="203.0.113.60")
+    for moment in range(8):
+        predicted = _rate_step(layer, environ)
+        predicted_again = _rate_step(layer, environ)
+        assert predicted == predicted_again  # explaining spends nothing
+        result = call(layer, make_environ(remote="203.0.113.60"))
+        if predicted["outcome"] == "answers":
+            assert predicted["status"] == result.status == "429 Too Many Requests"
+            assert predicted["retry_after"] == int(str(result.header("Retry-After")))
+        else:
+            assert result.code == 200, moment
+        clock.advance(0.7)
+
+
+@pytest.mark.parametrize(
+    "failure, outcome, reason",
+    [
+        pytest.param("open", "passes", "failure policy open", id="fail open"),
+        pytest.param("closed", "answers", "failure policy closed", id="fail closed"),
+        pytest.param("local", "passes", "deciding in this process", id="decide locally"),
+    ],
+)
+def test_rate_limit_explain_follows_the_failure_policy(
+    failure: str, outcome: str, reason: str
+) -> None:
+    from conftest import free_port
+    from voyagr_wsgi.layers import RateLimit
+    from voyagr_wsgi.ratelimit.redis_store import RedisStore
+
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
+    layer = RateLimit(never, "3/60s", store=store, failure=failure)  # type: ignore[arg-type]
+    try:
+        info = _rate_step(layer, make_environ())
+    finally:
+        store.close()
+    assert info["outcome"] == outcome
+    assert info["reason"].startswith("store unavailable") and info["reason"].endswith(reason)
+    assert info.get("status") == ("503 Service Unavailable" if failure == "closed" else None)
+    assert ("remaining" in info) == (failure == "local")
+
+
+def test_rate_limit_explain_a_cost_that_never_fits_has_no_retry_after() -> None:
+    from voyagr_wsgi.layers import RateLimit
+
+    layer = RateLimit(never, "3/60s", cost=lambda environ: 10)
+    info = _rate_step(layer, make_environ())
+    assert (info["outcome"], info["status"], info["retry_after"]) == (
+        "answers",
+        "429 Too Many Requests",
+        None,
+    )
+
+
+def test_rate_limit_explain_reports_the_budget_without_fields() -> None:
+    from voyagr_wsgi.layers import RateLimit
+
+    layer = RateLimit(hello_app, "3/60s", headers=False)
+    call(layer, make_environ())
+    assert _rate_step(layer, make_environ())["remaining"] == 2

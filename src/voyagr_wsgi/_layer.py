@@ -11,10 +11,24 @@ around whatever sits inside it (first listed = outermost)::
 
 Subclasses pass their options to :meth:`Layer._init` so :meth:`bind` can rebuild them around
 another app; all validation and precomputation happens in the subclass ``__init__``.
+
+One decision per layer: what a layer does with a request is decided in one place, its
+``__call__`` (with the helpers it calls), and :meth:`Layer.explain` reports that decision
+rather than re-deriving it. Two shapes, chosen per layer so the request path pays nothing:
+
+- the layer's ``explain`` runs its real ``__call__`` detached (:meth:`Layer._run_detached`),
+  around a recorder instead of the app, with side effects swapped for stand-ins on a copy:
+  ProxyTrust, HostCheck and CrossOriginProtection (the refusal records instead of logging),
+  HTTPSRedirect, SecurityHeaders, RateLimit (a store that peeks with cost 0 and decides with
+  :func:`voyagr_wsgi.ratelimit.gcra.step`, writing nothing), Metrics (nothing recorded);
+- the layer's decision is a lookup that ``__call__`` and ``explain`` both call and whose
+  answer is run by handlers explain must not run (health checks, admin handlers): Probe
+  (``_routes``), Admin (``_resolve``).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from types import FunctionType, MethodType
 from typing import Any, ClassVar, Self
@@ -60,10 +74,17 @@ class Layer:
         """
         return None
 
-    def _run_detached(self, environ: Environ) -> tuple[Environ | None, str, list[Any]]:
-        """Run this layer's request path around a recorder instead of the app, for
-        :meth:`explain` in layers without side effects: (the environ the app would get, or
-        None when the layer answered itself; the status; the headers sent)."""
+    def _run_detached(
+        self, environ: Environ, **replace: Any
+    ) -> tuple[Environ | None, str, list[Any]]:
+        """Run this layer's own ``__call__`` around a recorder instead of the app, for
+        :meth:`explain`: (the environ the app would get, or None when the layer answered
+        itself; the status; the headers sent).
+
+        It runs on a shallow copy whose attributes named in ``replace`` are swapped for
+        side-effect-free stand-ins (a store that only peeks, a refusal that only records), so
+        the decision explained is the request path's own, not a second implementation.
+        """
         seen: list[Environ] = []
         sent: list[Any] = ["", []]
 
@@ -76,7 +97,9 @@ class Layer:
             sent[:] = [status, list(headers)]
             return lambda data: None
 
-        detached: Any = self.bind(recorder)
+        detached: Any = copy.copy(self)
+        detached.app = detached._next = recorder
+        vars(detached).update(replace)
         body = detached(environ, start_response)
         close = getattr(body, "close", None)
         if close is not None:
