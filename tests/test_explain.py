@@ -141,7 +141,9 @@ def test_nothing_is_recorded_by_metrics() -> None:
 @pytest.mark.parametrize(
     "path, layer, endpoint",
     [
-        pytest.param("/api/production/health", "Probe", "health", id="health probe"),
+        pytest.param(
+            "/api/production/health", "Probe", "/api/production/health", id="health probe"
+        ),
         pytest.param("/api/production/metrics", "Admin", "/api/production/metrics", id="admin"),
     ],
 )
@@ -320,3 +322,105 @@ def test_rate_limit_explain_reports_the_budget_without_fields() -> None:
     layer = RateLimit(hello_app, "3/60s", headers=False)
     call(layer, make_environ())
     assert _rate_step(layer, make_environ())["remaining"] == 2
+
+
+TOKEN = "explain-test-token-0123456789"
+PREDICT = SETTINGS.replace(
+    enforce_https=True,
+    admin_token=Settings.from_env({"VOYAGR_ADMIN_TOKEN": TOKEN}).admin_token,
+)
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.mark.parametrize(
+    "path, options, answered_by",
+    [
+        pytest.param("/", {"scheme": "https"}, None, id="plain https GET"),
+        pytest.param("/", {}, "HTTPSRedirect", id="plain http GET"),
+        pytest.param("/x", {"method": "POST"}, "HTTPSRedirect", id="http POST"),
+        pytest.param("/", {"scheme": "https", "host": "evil.example"}, "HostCheck",
+                     id="forged Host"),
+        pytest.param("/", {"scheme": "https", "host": "exa mple.com"}, "HostCheck",
+                     id="malformed Host"),
+        pytest.param("/form", {"scheme": "https", "method": "POST",
+                               "headers": {"Sec-Fetch-Site": "cross-site"}},
+                     "CrossOriginProtection", id="cross-site POST"),
+        pytest.param("/form", {"scheme": "https", "method": "POST",
+                               "headers": {"Origin": "https://example.com"}}, None,
+                     id="same-origin POST"),
+        pytest.param("/api/production/livez", {}, "Probe", id="livez over http"),
+        pytest.param("/api/production/livez", {"method": "POST"}, "Probe",
+                     id="livez POST: 405"),
+        pytest.param("/api/production/metrics", {"scheme": "https"}, "Admin",
+                     id="admin without token: 401"),
+        pytest.param("/api/production/metrics", {"scheme": "https", "method": "DELETE",
+                                                 "headers": BEARER}, "Admin",
+                     id="admin wrong method: 405"),
+    ],
+)  # fmt: skip
+def test_explain_predicts_what_the_request_path_does(
+    path: str, options: dict[str, Any], answered_by: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    stack = compose(hello_app, PREDICT)
+    environ = make_environ(path, remote="203.0.113.70", **options)
+    with caplog.at_level("DEBUG"):
+        result = explain(stack, environ)
+    assert caplog.records == []  # explaining logs nothing (a refusal is logged when real)
+    step = result.answered_by
+    assert (step.layer if step else None) == answered_by
+    with caplog.at_level("DEBUG"):
+        real = call(stack, make_environ(path, remote="203.0.113.70", **options))
+    if answered_by in ("HostCheck", "CrossOriginProtection"):
+        assert caplog.records, "the real refusal is logged"
+    if step is None:
+        assert real.code == 200
+    else:
+        assert step.detail["status"] == real.status
+
+
+def test_explain_names_an_authorized_admin_call_without_running_its_handler() -> None:
+    ran: list[bool] = []
+
+    def handler(environ: dict[str, Any], params: dict[str, str]) -> Any:
+        ran.append(True)
+        return "200 OK", [("Content-Type", "text/plain")], [b"ran"]
+
+    from voyagr_wsgi.admin import Admin, AdminRoute
+    from voyagr_wsgi.secret import Secret
+
+    admin = Admin(never, token=Secret(TOKEN), routes=(AdminRoute("POST", "reset", handler),))
+    info = admin.explain(make_environ("/api/production/reset", method="POST", headers=BEARER))
+    assert info is not None and ran == []
+    assert (info["outcome"], info["authorized"], info["method_allowed"]) == (
+        "answers",
+        True,
+        True,
+    )
+
+
+def test_explain_never_calls_a_deny_handler() -> None:
+    from voyagr_wsgi.layers import CrossOriginProtection
+
+    def deny_handler(environ: dict[str, Any], start_response: Any, reason: str) -> list[bytes]:
+        raise AssertionError("the deny handler ran")
+
+    layer = CrossOriginProtection(never, deny_handler=deny_handler)
+    info = layer.explain(make_environ(method="POST", headers={"Sec-Fetch-Site": "cross-site"}))
+    assert info["outcome"] == "answers" and info["reason"]
+
+
+def test_explain_shows_the_metrics_route_label_without_counting() -> None:
+    from voyagr_wsgi.layers import Metrics
+    from voyagr_wsgi.metrics.registry import Registry
+
+    registry = Registry()
+    layer = Metrics(never, registry=registry, routes=["/users/{id}"])
+    info = layer.explain(make_environ("/users/42"))
+    assert (info["recorded"], info["route"], info["request_id"]) == (
+        True,
+        "/users/{id}",
+        "generated",
+    )
+    assert registry.total == 0
+    excluded = layer.explain(make_environ("/api/production/metrics"))
+    assert excluded["recorded"] is False
