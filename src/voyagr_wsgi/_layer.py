@@ -14,16 +14,18 @@ another app; all validation and precomputation happens in the subclass ``__init_
 
 One decision per layer: what a layer does with a request is decided in one place, its
 ``__call__`` (with the helpers it calls), and :meth:`Layer.explain` reports that decision
-rather than re-deriving it. Two shapes, chosen per layer so the request path pays nothing:
+instead of re-deriving it: ``explain`` runs the layer's own ``__call__`` detached
+(:meth:`Layer._run_detached`) on a shallow copy, around a recorder instead of the app, with
+each side effect (an attribute the request path calls) swapped for a stand-in. So the request
+path pays nothing for being explainable, and a change to a decision reaches both at once:
 
-- the layer's ``explain`` runs its real ``__call__`` detached (:meth:`Layer._run_detached`),
-  around a recorder instead of the app, with side effects swapped for stand-ins on a copy:
-  ProxyTrust, HostCheck and CrossOriginProtection (the refusal records instead of logging),
-  HTTPSRedirect, SecurityHeaders, RateLimit (a store that peeks with cost 0 and decides with
-  :func:`voyagr_wsgi.ratelimit.gcra.step`, writing nothing), Metrics (nothing recorded);
-- the layer's decision is a lookup that ``__call__`` and ``explain`` both call and whose
-  answer is run by handlers explain must not run (health checks, admin handlers): Probe
-  (``_routes``), Admin (``_resolve``).
+- ProxyTrust, HTTPSRedirect, SecurityHeaders: no side effects, run as they are;
+- HostCheck (``_refuse``) and CrossOriginProtection (``_deny``): the refusal is recorded,
+  not logged, and no ``deny_handler`` runs;
+- RateLimit (``store``, ``_update``, ``_fallback``): a store that peeks (cost 0) and decides
+  with :func:`voyagr_wsgi.ratelimit.gcra.step`, writing nothing;
+- Probe (``_report``), Admin (``_handle``): health checks and admin handlers do not run;
+- Metrics (``started``, ``observe``, ``access_log``): nothing is counted or logged.
 """
 
 from __future__ import annotations
