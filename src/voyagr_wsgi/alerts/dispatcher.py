@@ -88,7 +88,7 @@ class Dispatcher:
         send_timeout_s: float = 10.0,
         backoff_s: float = 1.0,
         max_backoff_s: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -98,7 +98,7 @@ class Dispatcher:
         self.send_timeout_s = send_timeout_s
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
-        self._clock, self._sleep, self._jitter = clock, sleep, jitter
+        self._clock, self._sleep, self._jitter = now, sleep, jitter
         self._heap: list[_Job] = []
         self._seq = itertools.count()
         self._cv = threading.Condition()

@@ -76,7 +76,7 @@ class Metrics(Layer):
         request_id: bool = True,  # set environ["voyagr.request_id"] and X-Request-ID
         trust_request_id: bool = True,  # keep a well-formed incoming X-Request-ID
         access_log: bool = True,  # JSON line on logger voyagr_wsgi.access (when enabled)
-        clock: Callable[[], float] = perf_counter,  # seconds; injectable for tests
+        now: Callable[[], float] = perf_counter,  # seconds, for durations; injectable for tests
     ) -> None:
         self._init(
             app,
@@ -87,7 +87,7 @@ class Metrics(Layer):
                 "request_id": request_id,
                 "trust_request_id": trust_request_id,
                 "access_log": access_log,
-                "clock": clock,
+                "now": now,
             },
         )
         self.registry = registry if registry is not None else default_registry()
@@ -101,9 +101,9 @@ class Metrics(Layer):
         self.request_id = request_id
         self.trust_request_id = trust_request_id
         self.access_log = access_log
-        self.clock = clock
+        self.clock = now
         self.started = self.registry.started
-        self.observe = _observe_with_end(self.registry, clock)
+        self.observe = _observe_with_end(self.registry, now)
 
     @classmethod
     def from_settings(cls, settings: Settings, context: BuildContext) -> Metrics | None:
