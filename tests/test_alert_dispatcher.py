@@ -47,7 +47,7 @@ class Scripted:
 def make(clock: FakeClock, *channels: Scripted, **kw: float) -> Dispatcher:
     return Dispatcher(
         channels,
-        clock=clock,
+        now=clock,
         sleep=clock.sleep,
         jitter=lambda: 1.0,
         **kw,  # type: ignore[arg-type]
@@ -77,7 +77,7 @@ def test_retryable_failures_back_off_exponentially_then_deliver() -> None:
 def test_backoff_has_jitter_between_half_and_full() -> None:
     clock = FakeClock()
     chan = Scripted(clock, [DeliveryFailed("HTTP 503")] * 2)
-    d = Dispatcher([chan], clock=clock, sleep=clock.sleep, jitter=lambda: 0.0, backoff_s=2.0)
+    d = Dispatcher([chan], now=clock, sleep=clock.sleep, jitter=lambda: 0.0, backoff_s=2.0)
     d.submit(notification())
     d.flush(60)
     assert [t - 1000.0 for t, _, _ in chan.calls] == [0, 1, 3]  # 2*0.5, then 4*0.5

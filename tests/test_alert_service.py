@@ -62,7 +62,7 @@ class Harness:
             backups=self.backups,
             channels=[LogChannel(), WebhookChannel(Secret(receiver.url()))],
             state_dir=str(tmp),
-            clock=self.clock,
+            now=self.clock,
             wall=lambda: self.wall,
         )
         self.service.dispatcher._sleep = self.clock.sleep

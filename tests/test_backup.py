@@ -252,7 +252,7 @@ def test_retention_runs_after_each_commit_on_the_local_store(tmp_path: Path) -> 
     settings = backup_settings(
         tmp_path, retention_daily=2, retention_weekly=0, retention_monthly=0, retention_min_keep=1
     )
-    manager = BackupManager(settings, clock=lambda: clock[0])
+    manager = BackupManager(settings, now=lambda: clock[0])
     made = []
     for _ in range(5):
         made.append(manager.create().id)
@@ -266,7 +266,7 @@ def test_retention_is_aborted_by_an_unreadable_manifest(tmp_path: Path) -> None:
     settings = backup_settings(
         tmp_path, retention_daily=1, retention_weekly=0, retention_monthly=0, retention_min_keep=1
     )
-    manager = BackupManager(settings, clock=lambda: clock[0])
+    manager = BackupManager(settings, now=lambda: clock[0])
     first = manager.create()
     (tmp_path / "backups" / "20250101T000000Z-deadbeef.json").write_text("{broken")
     clock[0] += 86_400
@@ -303,7 +303,7 @@ def test_pin_keeps_a_backup_out_of_retention_and_unpin_gives_it_back(tmp_path: P
     settings = backup_settings(
         tmp_path, retention_daily=1, retention_weekly=0, retention_monthly=0, retention_min_keep=1
     )
-    manager = BackupManager(settings, clock=lambda: clock[0])
+    manager = BackupManager(settings, now=lambda: clock[0])
     first = manager.create().id
     assert manager.pin(first).pinned
     clock[0] += 86_400
@@ -350,7 +350,7 @@ def test_two_databases_sharing_a_store_never_prune_or_restore_each_other(tmp_pat
             tmp_path, database_path=str(tmp_path / db), backup_dir=shared,
             retention_daily=2, retention_weekly=0, retention_monthly=0, retention_min_keep=1,
         )  # fmt: skip
-        return BackupManager(settings, clock=lambda: clock[0])
+        return BackupManager(settings, now=lambda: clock[0])
 
     app, shop = manager("app.db"), manager("shop.db")
     assert (app.set_name, shop.set_name) == ("app", "shop")

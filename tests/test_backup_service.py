@@ -67,7 +67,7 @@ def test_stop_waits_for_a_running_backup_to_finish(tmp_path: Path) -> None:
 def test_next_run_is_due_one_interval_after_the_newest_backup(tmp_path: Path) -> None:
     make_db(tmp_path / "app.db")
     clock = [T0]
-    manager = BackupManager(backup_settings(tmp_path, interval_hours=24), clock=lambda: clock[0])
+    manager = BackupManager(backup_settings(tmp_path, interval_hours=24), now=lambda: clock[0])
     scheduler = BackupScheduler(manager)
     assert scheduler.delay() == 0
     scheduler.tick()
@@ -84,7 +84,7 @@ def test_next_run_is_due_one_interval_after_the_newest_backup(tmp_path: Path) ->
 def test_a_failed_run_is_retried_sooner_than_the_interval(tmp_path: Path) -> None:
     clock = [T0]
     settings = backup_settings(tmp_path, interval_hours=24, s3_retry_s=600.0)
-    scheduler = BackupScheduler(BackupManager(settings, clock=lambda: clock[0]))
+    scheduler = BackupScheduler(BackupManager(settings, now=lambda: clock[0]))
     scheduler.tick()  # the database does not exist yet
     assert scheduler.delay() == 600.0
     make_db(tmp_path / "app.db")
@@ -111,7 +111,7 @@ def test_health_reports_the_age_of_the_last_verified_backup(
     tmp_path: Path, prepare: str, age_s: float, status: str, output: str | None
 ) -> None:
     clock = [T0]
-    manager = BackupManager(backup_settings(tmp_path), clock=lambda: clock[0])
+    manager = BackupManager(backup_settings(tmp_path), now=lambda: clock[0])
     if prepare in ("fail", "fail-then-ok"):
         with pytest.raises(Exception, match="does not exist"):
             manager.create()
@@ -129,7 +129,7 @@ def test_health_reports_the_age_of_the_last_verified_backup(
 
 def test_status_has_the_fields_the_alerts_rule_reads(tmp_path: Path) -> None:
     make_db(tmp_path / "app.db")
-    manager = BackupManager(backup_settings(tmp_path, interval_hours=6), clock=lambda: T0)
+    manager = BackupManager(backup_settings(tmp_path, interval_hours=6), now=lambda: T0)
     assert manager.status()["last_success_ts"] is None
     manager.create()
     status = manager.status()

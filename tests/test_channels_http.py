@@ -282,7 +282,7 @@ def test_dispatcher_waits_out_retry_after_then_delivers(receiver: Receiver, kind
     clock = FakeClock()
     d = Dispatcher(
         [make_channel(kind, secret_url(receiver))],
-        clock=clock,
+        now=clock,
         sleep=clock.sleep,
         jitter=lambda: 1.0,
     )
@@ -299,7 +299,7 @@ def test_failed_delivery_log_lines_hide_the_url(
     receiver.default = Reply(500, b"")
     clock = FakeClock()
     d = Dispatcher(
-        [SlackChannel(secret_url(receiver))], clock=clock, sleep=clock.sleep, deadline_s=5.0
+        [SlackChannel(secret_url(receiver))], now=clock, sleep=clock.sleep, deadline_s=5.0
     )
     with caplog.at_level(logging.DEBUG, logger="voyagr_wsgi"):
         d.submit(notification())
@@ -328,7 +328,7 @@ def test_discord_empty_rate_limit_bucket_pauses_the_channel(receiver: Receiver) 
     limited = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "4.5"}
     receiver.script = [Reply(204, b"", limited), Reply(204, b"", {"X-RateLimit-Remaining": "4"})]
     clock = FakeClock()
-    d = Dispatcher([DiscordChannel(secret_url(receiver))], clock=clock, sleep=clock.sleep)
+    d = Dispatcher([DiscordChannel(secret_url(receiver))], now=clock, sleep=clock.sleep)
     for i in range(3):
         d.submit(notification(summary=f"n{i}"))
     assert d.flush(60)

@@ -141,7 +141,9 @@ def test_nothing_is_recorded_by_metrics() -> None:
 @pytest.mark.parametrize(
     "path, layer, endpoint",
     [
-        pytest.param("/api/production/health", "Probe", "health", id="health probe"),
+        pytest.param(
+            "/api/production/health", "Probe", "/api/production/health", id="health probe"
+        ),
         pytest.param("/api/production/metrics", "Admin", "/api/production/metrics", id="admin"),
     ],
 )
@@ -238,3 +240,187 @@ def test_stacked_rates_are_explained_together() -> None:
         "1/1s;5/60s",
         1,
     )
+
+
+def _rate_step(layer: Any, environ: dict[str, Any]) -> dict[str, Any]:
+    info = layer.explain(dict(environ))
+    assert info is not None
+    return dict(info)
+
+
+@pytest.mark.parametrize(
+    "spec, cost",
+    [
+        pytest.param("3/60s", 1, id="one policy"),
+        pytest.param("3/60s", 2, id="one policy, cost 2"),
+        pytest.param("2/1s;4/60s", 1, id="stacked"),
+    ],
+)
+def test_rate_limit_explain_predicts_the_next_real_request(spec: str, cost: int) -> None:
+    from ratelimit_helpers import FakeClock
+    from voyagr_wsgi.layers import RateLimit
+    from voyagr_wsgi.ratelimit.memory import MemoryStore
+
+    clock = FakeClock()
+    layer = RateLimit(hello_app, spec, store=MemoryStore(now=clock), cost=cost)
+    environ = make_environ(remote="203.0.113.60")
+    for moment in range(8):
+        predicted = _rate_step(layer, environ)
+        predicted_again = _rate_step(layer, environ)
+        assert predicted == predicted_again  # explaining spends nothing
+        result = call(layer, make_environ(remote="203.0.113.60"))
+        if predicted["outcome"] == "answers":
+            assert predicted["status"] == result.status == "429 Too Many Requests"
+            assert predicted["retry_after"] == int(str(result.header("Retry-After")))
+        else:
+            assert result.code == 200, moment
+        clock.advance(0.7)
+
+
+@pytest.mark.parametrize(
+    "failure, outcome, reason",
+    [
+        pytest.param("open", "passes", "failure policy open", id="fail open"),
+        pytest.param("closed", "answers", "failure policy closed", id="fail closed"),
+        pytest.param("local", "passes", "deciding in this process", id="decide locally"),
+    ],
+)
+def test_rate_limit_explain_follows_the_failure_policy(
+    failure: str, outcome: str, reason: str
+) -> None:
+    from conftest import free_port
+    from voyagr_wsgi.layers import RateLimit
+    from voyagr_wsgi.ratelimit.redis_store import RedisStore
+
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
+    layer = RateLimit(never, "3/60s", store=store, failure=failure)  # type: ignore[arg-type]
+    try:
+        info = _rate_step(layer, make_environ())
+    finally:
+        store.close()
+    assert info["outcome"] == outcome
+    assert info["reason"].startswith("store unavailable") and info["reason"].endswith(reason)
+    assert info.get("status") == ("503 Service Unavailable" if failure == "closed" else None)
+    assert ("remaining" in info) == (failure == "local")
+
+
+def test_rate_limit_explain_a_cost_that_never_fits_has_no_retry_after() -> None:
+    from voyagr_wsgi.layers import RateLimit
+
+    layer = RateLimit(never, "3/60s", cost=lambda environ: 10)
+    info = _rate_step(layer, make_environ())
+    assert (info["outcome"], info["status"], info["retry_after"]) == (
+        "answers",
+        "429 Too Many Requests",
+        None,
+    )
+
+
+def test_rate_limit_explain_reports_the_budget_without_fields() -> None:
+    from voyagr_wsgi.layers import RateLimit
+
+    layer = RateLimit(hello_app, "3/60s", headers=False)
+    call(layer, make_environ())
+    assert _rate_step(layer, make_environ())["remaining"] == 2
+
+
+TOKEN = "explain-test-token-0123456789"
+PREDICT = SETTINGS.replace(
+    enforce_https=True,
+    admin_token=Settings.from_env({"VOYAGR_ADMIN_TOKEN": TOKEN}).admin_token,
+)
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.mark.parametrize(
+    "path, options, answered_by",
+    [
+        pytest.param("/", {"scheme": "https"}, None, id="plain https GET"),
+        pytest.param("/", {}, "HTTPSRedirect", id="plain http GET"),
+        pytest.param("/x", {"method": "POST"}, "HTTPSRedirect", id="http POST"),
+        pytest.param("/", {"scheme": "https", "host": "evil.example"}, "HostCheck",
+                     id="forged Host"),
+        pytest.param("/", {"scheme": "https", "host": "exa mple.com"}, "HostCheck",
+                     id="malformed Host"),
+        pytest.param("/form", {"scheme": "https", "method": "POST",
+                               "headers": {"Sec-Fetch-Site": "cross-site"}},
+                     "CrossOriginProtection", id="cross-site POST"),
+        pytest.param("/form", {"scheme": "https", "method": "POST",
+                               "headers": {"Origin": "https://example.com"}}, None,
+                     id="same-origin POST"),
+        pytest.param("/api/production/livez", {}, "Probe", id="livez over http"),
+        pytest.param("/api/production/livez", {"method": "POST"}, "Probe",
+                     id="livez POST: 405"),
+        pytest.param("/api/production/metrics", {"scheme": "https"}, "Admin",
+                     id="admin without token: 401"),
+        pytest.param("/api/production/metrics", {"scheme": "https", "method": "DELETE",
+                                                 "headers": BEARER}, "Admin",
+                     id="admin wrong method: 405"),
+    ],
+)  # fmt: skip
+def test_explain_predicts_what_the_request_path_does(
+    path: str, options: dict[str, Any], answered_by: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    stack = compose(hello_app, PREDICT)
+    environ = make_environ(path, remote="203.0.113.70", **options)
+    with caplog.at_level("DEBUG"):
+        result = explain(stack, environ)
+    assert caplog.records == []  # explaining logs nothing (a refusal is logged when real)
+    step = result.answered_by
+    assert (step.layer if step else None) == answered_by
+    with caplog.at_level("DEBUG"):
+        real = call(stack, make_environ(path, remote="203.0.113.70", **options))
+    if answered_by in ("HostCheck", "CrossOriginProtection"):
+        assert caplog.records, "the real refusal is logged"
+    if step is None:
+        assert real.code == 200
+    else:
+        assert step.detail["status"] == real.status
+
+
+def test_explain_names_an_authorized_admin_call_without_running_its_handler() -> None:
+    ran: list[bool] = []
+
+    def handler(environ: dict[str, Any], params: dict[str, str]) -> Any:
+        ran.append(True)
+        return "200 OK", [("Content-Type", "text/plain")], [b"ran"]
+
+    from voyagr_wsgi.admin import Admin, AdminRoute
+    from voyagr_wsgi.secret import Secret
+
+    admin = Admin(never, token=Secret(TOKEN), routes=(AdminRoute("POST", "reset", handler),))
+    info = admin.explain(make_environ("/api/production/reset", method="POST", headers=BEARER))
+    assert info is not None and ran == []
+    assert (info["outcome"], info["authorized"], info["method_allowed"]) == (
+        "answers",
+        True,
+        True,
+    )
+
+
+def test_explain_never_calls_a_deny_handler() -> None:
+    from voyagr_wsgi.layers import CrossOriginProtection
+
+    def deny_handler(environ: dict[str, Any], start_response: Any, reason: str) -> list[bytes]:
+        raise AssertionError("the deny handler ran")
+
+    layer = CrossOriginProtection(never, deny_handler=deny_handler)
+    info = layer.explain(make_environ(method="POST", headers={"Sec-Fetch-Site": "cross-site"}))
+    assert info["outcome"] == "answers" and info["reason"]
+
+
+def test_explain_shows_the_metrics_route_label_without_counting() -> None:
+    from voyagr_wsgi.layers import Metrics
+    from voyagr_wsgi.metrics.registry import Registry
+
+    registry = Registry()
+    layer = Metrics(never, registry=registry, routes=["/users/{id}"])
+    info = layer.explain(make_environ("/users/42"))
+    assert (info["recorded"], info["route"], info["request_id"]) == (
+        True,
+        "/users/{id}",
+        "generated",
+    )
+    assert registry.total == 0
+    excluded = layer.explain(make_environ("/api/production/metrics"))
+    assert excluded["recorded"] is False

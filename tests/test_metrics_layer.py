@@ -83,7 +83,7 @@ def test_streamed_body_is_timed_until_close_and_ttfb_at_start_response() -> None
             clock.t += 0.2  # streaming
             yield chunk
 
-    result = call(Metrics(app, registry=registry, clock=clock), make_environ("/"))
+    result = call(Metrics(app, registry=registry, now=clock), make_environ("/"))
     assert result.body == b"abc"
     (row,) = series(registry).values()
     assert row[2] == pytest.approx(0.61)  # duration includes the stream
@@ -114,7 +114,7 @@ def test_an_event_stream_is_timed_to_its_first_byte_not_its_lifetime(
             yield b"data: tick\n\n"
 
     with caplog.at_level(logging.INFO, logger="voyagr_wsgi.access"):
-        call(Metrics(app, registry=registry, clock=clock), make_environ("/events"))
+        call(Metrics(app, registry=registry, now=clock), make_environ("/events"))
     (row,) = series(registry).values()
     assert (row[2], row[3]) == (pytest.approx(recorded), pytest.approx(0.01))
     window = registry.window_snapshot(600)["latency_s"]

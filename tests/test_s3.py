@@ -139,7 +139,7 @@ def test_listing_pages_past_1000_objects_and_leaves_unknown_keys_alone(
         retention_monthly=0,
         retention_min_keep=1,
     )
-    manager = BackupManager(settings, clock=lambda: clock[0])
+    manager = BackupManager(settings, now=lambda: clock[0])
     first = manager.create()
     one_call = s3.list_objects_v2(Bucket=bucket, Prefix="voyagr-backups/")
     assert one_call["IsTruncated"] and all("other" in o["Key"] for o in one_call["Contents"])
@@ -164,7 +164,7 @@ def test_unreachable_s3_keeps_the_local_backup_and_a_later_retry_uploads_it(
     make_db(tmp_path / "app.db", 50)
     clock = [1_767_322_800.0]
     settings = s3_settings(tmp_path, url, "voyagr-late", s3_retry_s=600.0)
-    manager = BackupManager(settings, clock=lambda: clock[0])
+    manager = BackupManager(settings, now=lambda: clock[0])
     made = manager.create()
     assert listed(tmp_path / "backups") == [made.id]
     status = manager.status()
@@ -222,7 +222,7 @@ def test_garbage_left_by_killed_processes_is_removed_after_a_day(
     s3.put_object(Bucket=bucket, Key="voyagr-backups/notes.txt", Body=b"not ours")
     make_db(tmp_path / "app.db", 10)
     day_later = time.time() + 86_400 + 60
-    manager = BackupManager(s3_settings(tmp_path, moto_url, bucket), clock=lambda: day_later)
+    manager = BackupManager(s3_settings(tmp_path, moto_url, bucket), now=lambda: day_later)
     manager.create()
     remaining = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
     assert [u["UploadId"] for u in remaining] == [other["UploadId"]]

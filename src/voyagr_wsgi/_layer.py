@@ -12,6 +12,21 @@ around whatever sits inside it (first listed = outermost)::
 Subclasses pass their app and options to :meth:`Layer._init`; all validation and
 precomputation happens once, in the subclass ``__init__``. :meth:`bind` wraps a copy of a
 built layer around another app without running ``__init__`` again.
+
+One decision per layer: what a layer does with a request is decided in one place, its
+``__call__`` (with the helpers it calls), and :meth:`Layer.explain` reports that decision
+instead of re-deriving it: ``explain`` runs the layer's own ``__call__`` detached
+(:meth:`Layer._run_detached`) on a shallow copy, around a recorder instead of the app, with
+each side effect (an attribute the request path calls) swapped for a stand-in. So the request
+path pays nothing for being explainable, and a change to a decision reaches both at once:
+
+- ProxyTrust, HTTPSRedirect, SecurityHeaders: no side effects, run as they are;
+- HostCheck (``_refuse``) and CrossOriginProtection (``_deny``): the refusal is recorded,
+  not logged, and no ``deny_handler`` runs;
+- RateLimit (``store``, ``_update``, ``_fallback``): a store that peeks (cost 0) and decides
+  with :func:`voyagr_wsgi.ratelimit.gcra.step`, writing nothing;
+- Probe (``_report``), Admin (``_handle``): health checks and admin handlers do not run;
+- Metrics (``started``, ``observe``, ``access_log``): nothing is counted or logged.
 """
 
 from __future__ import annotations
@@ -67,10 +82,17 @@ class Layer:
         """
         return None
 
-    def _run_detached(self, environ: Environ) -> tuple[Environ | None, str, list[Any]]:
-        """Run this layer's request path around a recorder instead of the app, for
-        :meth:`explain` in layers without side effects: (the environ the app would get, or
-        None when the layer answered itself; the status; the headers sent)."""
+    def _run_detached(
+        self, environ: Environ, **replace: Any
+    ) -> tuple[Environ | None, str, list[Any]]:
+        """Run this layer's own ``__call__`` around a recorder instead of the app, for
+        :meth:`explain`: (the environ the app would get, or None when the layer answered
+        itself; the status; the headers sent).
+
+        It runs on a shallow copy whose attributes named in ``replace`` are swapped for
+        side-effect-free stand-ins (a store that only peeks, a refusal that only records), so
+        the decision explained is the request path's own, not a second implementation.
+        """
         seen: list[Environ] = []
         sent: list[Any] = ["", []]
 
@@ -83,7 +105,9 @@ class Layer:
             sent[:] = [status, list(headers)]
             return lambda data: None
 
-        detached: Any = self.bind(recorder)
+        detached: Any = copy.copy(self)
+        detached.app = detached._next = recorder
+        vars(detached).update(replace)
         body = detached(environ, start_response)
         close = getattr(body, "close", None)
         if close is not None:

@@ -119,6 +119,10 @@ class Admin(Layer):
             else:
                 self._exact.setdefault(route.path, {})[route.method] = route
 
+    def _handle(self, route: AdminRoute, environ: Environ, params: dict[str, str]) -> Response:
+        """Run the route's handler (where :meth:`explain` stops)."""
+        return route.handler(environ, params)
+
     def _match(self, rel: str) -> tuple[dict[str, AdminRoute], dict[str, str]] | None:
         methods = self._exact.get(rel)
         if methods is not None:
@@ -133,20 +137,26 @@ class Admin(Layer):
         return (found, params) if found else None
 
     def explain(self, environ: Environ) -> dict[str, Any]:
-        path = environ.get("PATH_INFO", "")
-        match = self._match(path[len(self.prefix) :]) if path.startswith(self.prefix) else None
-        if match is None:
+        """Whether an admin endpoint answers the request, and whether its handler would run
+        (authorized, method allowed): ``__call__`` run detached, the handler not run."""
+        reached: list[AdminRoute] = []
+
+        def handle(route: AdminRoute, environ: Environ, params: dict[str, str]) -> Response:
+            reached.append(route)
+            return "200 OK", [], []
+
+        seen, status, _ = self._run_detached(dict(environ), _handle=handle)
+        if seen is not None:
             return {"outcome": "passes"}
-        methods, _ = match
-        method = environ.get("REQUEST_METHOD", "GET")
-        route = methods.get(method) or (methods.get("GET") if method == "HEAD" else None)
-        public = route is not None and route.public_page and self.token is not None
-        return {
-            "outcome": "answers",
-            "endpoint": path,
-            "authorized": public or is_authorized(environ, self.token),
-            "method_allowed": route is not None,
-        }
+        detail: dict[str, Any] = {"endpoint": environ.get("PATH_INFO", "")}
+        if reached:
+            return {"outcome": "answers", **detail, "authorized": True, "method_allowed": True,
+                    "status": "from the handler (not run)"}  # fmt: skip
+        refused = status.startswith(("401", "404"))
+        detail.update(authorized=not refused, status=status)
+        if not refused:
+            detail["method_allowed"] = False
+        return {"outcome": "answers", **detail}
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -178,7 +188,7 @@ class Admin(Layer):
                 b'{"error":"method not allowed"}',
                 [*_JSON, ("Allow", allow)],
             )
-        status, headers, body = route.handler(environ, params)
+        status, headers, body = self._handle(route, environ, params)
         start_response(status, headers)
         if method == "HEAD":
             close = getattr(body, "close", None)

@@ -9,9 +9,11 @@ The question a proxy or header problem raises ("why is the client IP 10.0.0.2?",
     $ voyagr-wsgi explain /login --method POST --remote 10.0.0.2 \\
           -H "X-Forwarded-For: 203.0.113.7" -H "Origin: https://evil.example"
 
-Each layer's :meth:`~voyagr_wsgi._layer.Layer.explain` answers from its configuration and a
-private copy of the environ: nothing is recorded, logged or spent (the rate limit is a peek
-at the store with cost 0), no admin or health handler runs and the app is never called. The
+Each layer's :meth:`~voyagr_wsgi._layer.Layer.explain` runs that layer's own request path
+on a private copy of the environ, around a recorder instead of the next layer, with its side
+effects replaced: what it reports is the decision the request would meet, not a second
+implementation of it. Nothing is recorded, logged or spent (the rate limit peeks at the store
+with cost 0), no admin or health handler runs and the app is never called. The
 walk stops at the first layer that would answer the request itself. The command builds the
 stack from the same settings as the app (``Settings.from_env``, ``--env-file``) around an
 app that is never called, so it shows what the layers decide, not what the app answers.

@@ -64,19 +64,18 @@ def security_headers(settings: Settings) -> SecurityHeaders:
     ``X_XSS_PROTECTION``, ``SECURE_COOKIES``, ``SECURE_COOKIES_HTTPONLY_EXEMPT``;
     ``HSTS_MAX_AGE`` left at its default takes the
     preset's."""
-    from .layers._header_table import ONE_YEAR
     from .layers.security_headers import SecurityHeaders
 
     return SecurityHeaders(
         preset=settings.security_preset,
         hsts=settings.hsts,
-        hsts_max_age=None if settings.hsts_max_age == ONE_YEAR else settings.hsts_max_age,
+        hsts_max_age=settings.hsts_max_age,
         hsts_include_subdomains=settings.hsts_include_subdomains,
         hsts_preload=settings.hsts_preload,
         csp=settings.csp if settings.csp else True,
         csp_report_only=settings.csp_report_only,
         csp_nonce=settings.csp_nonce,
-        x_xss_protection=settings.x_xss_protection,
+        x_xss_protection=settings.x_xss_protection or "preset",
         secure_cookies=settings.secure_cookies,
         httponly_exempt=settings.secure_cookies_httponly_exempt,
         routes=settings.security_routes or None,
@@ -122,7 +121,8 @@ def _findings(settings: Settings) -> Iterable[Finding]:
             "it is only ever sent on HTTPS requests, so it may never be sent",
         )
     if settings.hsts_preload and (
-        settings.hsts_max_age < 31_536_000 or not settings.hsts_include_subdomains
+        (settings.hsts_max_age is not None and settings.hsts_max_age < 31_536_000)
+        or not settings.hsts_include_subdomains
     ):
         yield Finding(
             "ERROR",

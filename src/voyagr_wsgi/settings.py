@@ -54,13 +54,14 @@ class Settings:
     # -- security headers ---------------------------------------------------------------
     security_preset: Preset = "balanced"
     hsts: bool = True
-    hsts_max_age: int = 31_536_000  # seconds
+    hsts_max_age: int | None = None  # seconds; None: the preset's (1 y; strict 2 y)
     hsts_include_subdomains: bool = True
     hsts_preload: bool = False
     csp: str | None = None  # a full policy overriding the preset's
     csp_report_only: bool = False
     csp_nonce: bool = False
-    x_xss_protection: Literal["0", "1; mode=block"] = "0"
+    #: None: the preset's ("0"; the django preset sends none); an explicit value always wins
+    x_xss_protection: Literal["0", "1; mode=block"] | None = None
     secure_cookies: bool = True
     #: cookie names left without HttpOnly (JavaScript reads them): ("csrftoken",)
     secure_cookies_httponly_exempt: tuple[str, ...] = ()
@@ -84,8 +85,8 @@ class Settings:
     def from_env(cls, mapping: Mapping[str, str] | None = None) -> Settings:
         """Read every variable from ``mapping`` (default ``os.environ``) and validate it."""
         env = Env(mapping)
-        xss = env.str("X_XSS_PROTECTION", "0")
-        if xss not in ("0", "1; mode=block"):
+        xss = env.str("X_XSS_PROTECTION") or None
+        if xss not in ("0", "1; mode=block", None):
             raise ConfigurationError(
                 f"X_XSS_PROTECTION={xss!r} is not accepted; use '0' (OWASP) or '1; mode=block'"
             )
@@ -108,7 +109,7 @@ class Settings:
                 ("balanced", "strict", "api", "helmet", "django", "owasp"),
             ),
             hsts=env.bool("HSTS_ENABLED", True),
-            hsts_max_age=env.int("HSTS_MAX_AGE", 31_536_000, minimum=0),
+            hsts_max_age=env.int("HSTS_MAX_AGE", None, minimum=0),  # type: ignore[arg-type]
             hsts_include_subdomains=env.bool("HSTS_INCLUDE_SUBDOMAINS", True),
             hsts_preload=env.bool("HSTS_PRELOAD", False),
             csp=env.str("CSP_POLICY") or None,

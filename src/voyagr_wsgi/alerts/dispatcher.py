@@ -124,7 +124,7 @@ class Dispatcher:
         max_backoff_s: float = 60.0,
         dead_backoff_s: float = 60.0,
         max_dead_backoff_s: float = 3600.0,
-        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -136,7 +136,7 @@ class Dispatcher:
         self.max_backoff_s = max_backoff_s
         self.dead_backoff_s = dead_backoff_s
         self.max_dead_backoff_s = max_dead_backoff_s
-        self._clock, self._sleep, self._jitter = clock, sleep, jitter
+        self._clock, self._sleep, self._jitter = now, sleep, jitter
         self._seq = itertools.count()
         self._lanes = [_Lane(c) for c in self.channels]
         self._started = False

@@ -69,7 +69,7 @@ class AlertService:
         channels: Iterable[Channel] | None = None,
         rules: Iterable[Rule] | None = None,
         state_dir: str | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         dispatcher: Dispatcher | None = None,
     ) -> None:
@@ -83,7 +83,7 @@ class AlertService:
             queue_size=settings.queue_size,
             deadline_s=settings.delivery_deadline_s,
             send_timeout_s=settings.send_timeout_s,
-            clock=clock,
+            now=now,
         )
         self.lifecycle = Lifecycle(
             dedup_s=settings.dedup_s,
@@ -94,7 +94,7 @@ class AlertService:
             dashboard_url=settings.dashboard_url,
         )
         self.pending = ForTracker()
-        self._clock, self._wall = clock, wall
+        self._clock, self._wall = now, wall
         self._state_path = os.path.join(state_dir, "alerts-state.json") if state_dir else None
         self._mute_path = os.path.join(state_dir, "alerts-mute.json") if state_dir else None
         self._mute: dict[str, Any] = {}

@@ -20,9 +20,9 @@ __all__ = ["health_source"]
 
 
 def health_source(
-    manager: BackupManager, *, clock: Callable[[], float] | None = None
+    manager: BackupManager, *, now: Callable[[], float] | None = None
 ) -> HealthSource:
-    now = clock or manager.clock
+    now = now or manager.clock
 
     def source() -> Iterable[Check]:
         status = manager.status()

@@ -56,7 +56,7 @@ class BackupManager:
         settings: BackupSettings,
         *,
         remote: BackupStore | None = None,
-        clock: Callable[[], float] = time.time,
+        now: Callable[[], float] = time.time,  # wall clock: backup ids and ages are dates
         progress: Progress | None = None,
     ) -> None:
         if not settings.database_path:
@@ -66,7 +66,7 @@ class BackupManager:
         self.db_path = os.path.abspath(settings.database_path)
         self.local = LocalStore(settings.backup_dir)
         self._remote = remote
-        self.clock = clock
+        self.clock = now
         self.progress = progress
         self.policy = Policy(
             settings.retention_daily,

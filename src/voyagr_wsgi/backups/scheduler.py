@@ -7,7 +7,7 @@ overlap. The next run is due ``BACKUP_INTERVAL_HOURS`` after the newest verified
 (read from the shared status, so a restart does not back up again at once); after a failure
 it retries sooner (``BACKUP_S3_RETRY_SECONDS``, capped by the interval). The thread waits on a
 ``threading.Event``: ``stop(timeout)`` wakes it and waits for a running backup to finish;
-``wake()`` runs one now. The clock is injectable for tests.
+``wake()`` runs one now. The clock is injectable for tests (``now=``).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ class BackupScheduler:
     name = "backups"
     singleton = True
 
-    def __init__(self, manager: BackupManager, *, clock: Callable[[], float] | None = None) -> None:
+    def __init__(self, manager: BackupManager, *, now: Callable[[], float] | None = None) -> None:
         self.manager = manager
-        self.clock = clock or manager.clock
+        self.clock = now or manager.clock
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None

@@ -23,7 +23,7 @@ Merge = Literal["default", "set", "append"]
 PolicyArg = str | Mapping[str, Value] | ContentSecurityPolicy | bool
 Entry = tuple[str, str, str]  # (lower-case name, name, value)
 NAME, IP, LOOPBACK = 0, 1, 2  # what the request's host is
-ONE_YEAR = 31_536_000  # seconds; the hstspreload.org minimum and Settings' default
+ONE_YEAR = 31_536_000  # seconds; the hstspreload.org minimum
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # RFC 9110 field-name
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _RESERVED = {
@@ -50,7 +50,7 @@ class HeaderTable:
         csp_nonce: bool | Iterable[str],
         nonce_cache_control: str | None,
         frame_ancestors: Literal["self", "none"] | None,
-        x_xss_protection: Literal["0", "1; mode=block"] | None,
+        x_xss_protection: Literal["0", "1; mode=block", "preset"] | None,
         headers: Mapping[str, str | None] | None,
         merge: Mapping[str, Merge] | None,
         secure_cookies: bool,
@@ -84,7 +84,7 @@ class HeaderTable:
         if nonce_cache_control is not None and _BAD_VALUE.search(nonce_cache_control):
             raise ConfigurationError("nonce_cache_control: no control characters")
         self.nonce_cache_control = nonce_cache_control
-        if x_xss_protection not in ("0", "1; mode=block", None):
+        if x_xss_protection not in ("0", "1; mode=block", "preset", None):
             raise ConfigurationError(
                 f"x_xss_protection (X_XSS_PROTECTION)={x_xss_protection!r}: use '0' or "
                 "'1; mode=block' (or None to omit)"
@@ -96,8 +96,9 @@ class HeaderTable:
             fixed["x-frame-options"] = ("X-Frame-Options", xfo)
         for name, value in chosen.headers:
             fixed[name.lower()] = (name, value)
-        if x_xss_protection is not None and chosen.x_xss_protection:
-            fixed["x-xss-protection"] = ("X-XSS-Protection", x_xss_protection)
+        xss = chosen.x_xss_protection if x_xss_protection == "preset" else x_xss_protection
+        if xss is not None:
+            fixed["x-xss-protection"] = ("X-XSS-Protection", xss)
         _apply_overrides(fixed, headers or {})
         self.fixed = tuple(fixed.values())
         self.merge = {_name(k, "merge").lower(): v for k, v in (merge or {}).items()}

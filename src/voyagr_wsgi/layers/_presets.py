@@ -24,8 +24,10 @@ ever sent over HTTPS, where helmet sends it on every response):
   X-XSS-Protection.
 - ``owasp``: the OWASP Secure Headers Project's list; the same headers as ``strict``.
 
-Every other preset sends ``X-XSS-Protection: 0`` (OWASP: the legacy filter is harmful)
-unless the ``x_xss_protection`` option changes it. X-Frame-Options is derived from the CSP's
+Every other preset sends ``X-XSS-Protection: 0`` (OWASP: the legacy filter is harmful).
+A preset only supplies values for options left unset: an explicit ``hsts_max_age``,
+``x_xss_protection`` or ``csp`` (or ``HSTS_MAX_AGE``, ``X_XSS_PROTECTION``, ``CSP_POLICY``)
+always wins over the preset's. X-Frame-Options is derived from the CSP's
 ``frame-ancestors`` (``'self'``: SAMEORIGIN, ``'none'``: DENY) so the two never disagree.
 HSTS is listed apart because it depends on the request (scheme, host) and on options.
 """
@@ -48,7 +50,7 @@ class Preset:
     #: sends ``csp`` unless the layer's ``csp`` option says otherwise (False: only ``csp``'s
     #: frame-ancestors is used, for X-Frame-Options)
     sends_csp: bool = True
-    x_xss_protection: bool = True  # False: never sent (Django sends none)
+    x_xss_protection: str | None = "0"  # what x_xss_protection="preset" sends; None: none
 
 
 _HELMET_CSP: dict[str, tuple[str, ...]] = {
@@ -137,7 +139,7 @@ PRESETS: dict[str, Preset] = {
             ("Cross-Origin-Opener-Policy", "same-origin"),
         ),
         sends_csp=False,
-        x_xss_protection=False,
+        x_xss_protection=None,
     ),
     "api": Preset(
         csp={"default-src": ("'none'",), "frame-ancestors": ("'none'",)},

@@ -159,13 +159,24 @@ class CrossOriginProtection(Layer):
         return self._deny(environ, start_response, reason)
 
     def explain(self, environ: Environ) -> dict[str, Any]:
-        method = environ.get("REQUEST_METHOD")
-        if method in _SAFE:
-            return {"outcome": "passes", "reason": f"{method} is a safe method"}
-        reason = self.reject_reason(environ)
-        if reason is None:
-            return {"outcome": "passes", "reason": "same origin, trusted origin or exempt path"}
-        return {"outcome": "answers", "status": "403 Forbidden", "reason": reason}
+        """Whether the request path blocks the request and why: ``__call__`` run detached,
+        its refusal recorded instead of logged or handed to ``deny_handler``."""
+        denied: list[str] = []
+
+        def deny(environ: Environ, start_response: StartResponse, reason: str) -> list[bytes]:
+            denied.append(reason)
+            start_response("403 Forbidden", [])
+            return []
+
+        seen, status, _ = self._run_detached(dict(environ), _deny=deny)
+        inputs = {
+            "method": environ.get("REQUEST_METHOD"),
+            "sec_fetch_site": environ.get("HTTP_SEC_FETCH_SITE"),
+            "origin": environ.get("HTTP_ORIGIN"),
+        }
+        if seen is not None:
+            return {"outcome": "passes", **inputs}
+        return {"outcome": "answers", "status": status, "reason": denied[0], **inputs}
 
     def reject_reason(self, environ: Environ) -> str | None:
         """Why this request would be rejected, or None when it passes (for any method)."""

@@ -132,15 +132,21 @@ class HostCheck(Layer):
         return domain in self._exact or domain.endswith(self._suffixes)
 
     def explain(self, environ: Environ) -> dict[str, Any]:
-        host = environ.get(HOST)
-        if host is None:
-            host = request_host(environ)
-        if self.allows(host):
-            return {"outcome": "passes", "host": host}
+        """The Host the request path checks and its answer: ``__call__`` run detached, its
+        refusal recorded instead of logged."""
+        refused: list[str] = []
+
+        def refuse(environ: Environ, start_response: StartResponse, host: str) -> list[bytes]:
+            refused.append(host)
+            return self._refuse(environ, start_response, host, logged=False)
+
+        seen, status, _ = self._run_detached(dict(environ), _refuse=refuse)
+        if seen is not None:
+            return {"outcome": "passes", "host": request_host(seen)}
         return {
             "outcome": "answers",
-            "status": "400 Bad Request",
-            "host": host,
+            "status": status,
+            "host": refused[0],
             "reason": "not in ALLOWED_HOSTS, or malformed",
         }
 
@@ -151,6 +157,12 @@ class HostCheck(Layer):
         allowed = self._cache.get(host)
         if allowed or (allowed is None and self.allows(host)):
             return self._next(environ, start_response)
-        log.info("refused Host %r (not in ALLOWED_HOSTS or malformed)", host[:200])
+        return self._refuse(environ, start_response, host)
+
+    def _refuse(
+        self, environ: Environ, start_response: StartResponse, host: str, logged: bool = True
+    ) -> list[bytes]:
+        if logged:
+            log.info("refused Host %r (not in ALLOWED_HOSTS or malformed)", host[:200])
         start_response("400 Bad Request", list(_HEADERS))
         return [_BODY]

@@ -98,10 +98,20 @@ class Probe(Layer):
         return self.health.evaluate() if self.health is not None else HealthReport("pass")
 
     def explain(self, environ: Environ) -> dict[str, Any]:
-        route = self._routes.get(environ.get("PATH_INFO", ""))
-        if route is None:
+        """Whether a probe endpoint answers the request: ``__call__`` run detached, the health
+        checks not run (a status that depends on them says so)."""
+        asked: list[bool] = []
+
+        def report() -> HealthReport:
+            asked.append(True)
+            return HealthReport("pass")
+
+        seen, status, _ = self._run_detached(dict(environ), _report=report)
+        if seen is not None:
             return {"outcome": "passes"}
-        return {"outcome": "answers", "endpoint": route}
+        if asked:
+            status = "from the health checks (not run)"
+        return {"outcome": "answers", "endpoint": environ.get("PATH_INFO", ""), "status": status}
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         route = self._routes.get(environ.get("PATH_INFO", ""))

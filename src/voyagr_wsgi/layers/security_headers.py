@@ -23,7 +23,10 @@ What it does, per response (the exact values of each preset are in ``_presets.py
   ``csp_nonce=True``: a lazy nonce in ``environ["voyagr.csp_nonce"]``, in the header only if
   used, then ``Cache-Control: no-store`` unless the app set a Cache-Control.
 - ``X-Frame-Options`` derived from the CSP ``frame-ancestors`` (``frame_ancestors=``), the
-  preset's other headers, ``X-XSS-Protection: 0`` (``"1; mode=block"`` selectable).
+  preset's other headers, ``X-XSS-Protection: 0`` (``"1; mode=block"`` selectable, None
+  omits it; the default ``"preset"`` is the preset's: none for ``django``).
+- Options a preset supplies (``hsts_max_age``, ``x_xss_protection``, ``csp``) take the
+  preset's value only when left unset: an explicit value always wins.
 - Every ``Set-Cookie`` gets ``Secure`` (HTTPS only), ``HttpOnly`` and ``SameSite=Lax``
   unless it has them; cookies are never folded. ``httponly_exempt=("csrftoken",)``
   (``SECURE_COOKIES_HTTPONLY_EXEMPT``) leaves the named cookies readable by JavaScript
@@ -262,7 +265,7 @@ class SecurityHeaders(Layer):
         csp_nonce: bool | Iterable[str] = False,  # True: script-src; or directive names
         nonce_cache_control: str | None = "no-store",
         frame_ancestors: Literal["self", "none"] | None = None,  # None: CSP's or preset's
-        x_xss_protection: Literal["0", "1; mode=block"] | None = "0",
+        x_xss_protection: Literal["0", "1; mode=block", "preset"] | None = "preset",  # None: omit
         headers: Mapping[str, str | None] | None = None,
         merge: Mapping[str, Merge] | None = None,
         secure_cookies: bool = True,

@@ -78,7 +78,7 @@ class Metrics(Layer):
         request_id: bool = True,  # set environ["voyagr.request_id"] and X-Request-ID
         trust_request_id: bool = True,  # keep a well-formed incoming X-Request-ID
         access_log: bool = True,  # JSON line on logger voyagr_wsgi.access (when enabled)
-        clock: Callable[[], float] = perf_counter,  # seconds; injectable for tests
+        now: Callable[[], float] = perf_counter,  # seconds, for durations; injectable for tests
     ) -> None:
         self._init(
             app,
@@ -89,7 +89,7 @@ class Metrics(Layer):
                 "request_id": request_id,
                 "trust_request_id": trust_request_id,
                 "access_log": access_log,
-                "clock": clock,
+                "now": now,
             },
         )
         self.registry = registry if registry is not None else default_registry()
@@ -103,9 +103,9 @@ class Metrics(Layer):
         self.request_id = request_id
         self.trust_request_id = trust_request_id
         self.access_log = access_log
-        self.clock = clock
+        self.clock = now
         self.started = self.registry.started
-        self.observe = _observe_with_end(self.registry, clock)
+        self.observe = _observe_with_end(self.registry, now)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith(self._skip):
@@ -167,20 +167,32 @@ class Metrics(Layer):
         return call.wrap(body)
 
     def explain(self, environ: Environ) -> dict[str, Any]:
-        """Whether the request is counted, its route label so far and its request id."""
-        if environ.get("PATH_INFO", "").startswith(self._skip):
+        """Whether the request is counted, its route label so far and its request id:
+        ``__call__`` run detached with the registry and the access log replaced by a
+        recorder, so nothing is counted (a generated id still takes a number)."""
+        observed: list[str] = []
+        started: list[bool] = []
+
+        def observe(method: str, route: str, *rest: Any) -> None:
+            observed.append(route)
+
+        seen, _, _ = self._run_detached(
+            dict(environ), started=lambda: started.append(True), observe=observe,
+            access_log=False,
+        )  # fmt: skip
+        if not started or seen is None:
             return {"outcome": "passes", "recorded": False, "reason": "excluded path"}
-        rid = environ.get("HTTP_X_REQUEST_ID")
-        if not self.request_id:
+        rid = seen.get(REQUEST_ID)
+        if rid is None:
             request_id = "off"
-        elif rid is not None and self.trust_request_id and _valid_id(rid):
+        elif rid == environ.get("HTTP_X_REQUEST_ID"):
             request_id = f"kept from X-Request-ID: {rid}"
         else:
             request_id = "generated"
         return {
             "outcome": "passes",
             "recorded": True,
-            "route": self.route_of(environ),  # the app may still name it (voyagr.route)
+            "route": observed[0],  # the app may still name it (voyagr.route)
             "request_id": request_id,
         }
 

@@ -35,6 +35,7 @@ __all__ = ["Policy", "step"]
 _SLACK = 1e-6
 _SLACK_MAX = 0.5
 _NAME = re.compile(r"^[\x20-\x7e]{1,64}$")
+_ceil = math.ceil
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,23 +65,30 @@ class Policy:
         """``w`` for RateLimit-Policy: whole seconds (the draft has no sub-second windows)."""
         return max(1, math.ceil(self.rate.window_s))
 
-    def remaining(self, offset: float) -> int:
-        """Units a client could still spend now, given ``offset = TAT - now`` (>= 0)."""
-        left = int((self.tolerance - offset) / self.interval)
-        return left if left > 0 else 0  # <= burst: the slack is under one interval
+    def state(self, offset: float) -> tuple[int, int]:
+        """``(remaining, reset)`` of a client at ``offset = TAT - now`` (>= 0): the units it
+        could spend now (``r`` of the RateLimit field) and the whole seconds, rounded up,
+        until that number next grows (``t``; 0 when the bucket is full, else >= 1).
 
-    def reset_after(self, offset: float) -> int:
-        """Whole seconds (rounded up) until :meth:`remaining` next grows; 0 when full."""
-        left = self.remaining(offset)
-        if left >= self.burst:
-            return 0
-        wait = offset - (self.tolerance - (left + 1) * self.interval)
-        return max(1, math.ceil(wait - 1e-9)) if wait > 0 else 1
+        The one place this arithmetic lives: the layer's fields on allowed responses (single
+        and stacked policies), its 429 and ``explain`` all read it.
+        """
+        left = int((self.tolerance - offset) / self.interval)
+        if left >= self.burst:  # the slack is under one interval: never above the burst
+            return self.burst, 0
+        if left < 0:
+            left = 0  # over the tolerance (a denied request's state)
+        wait = offset - self.tolerance + (left + 1) * self.interval
+        return left, (_ceil(wait - 1e-9) if wait > 1e-9 else 1)
+
+    def remaining(self, offset: float) -> int:
+        """Units a client could still spend now: ``state(offset)[0]``."""
+        return self.state(offset)[0]
 
     def retry_after(self, offset: float, cost: int) -> int:
         """Whole seconds (>= 1, rounded up) until a request of ``cost`` would be allowed."""
         wait = offset + cost * self.interval - self.tolerance
-        return max(1, math.ceil(wait - 1e-9))
+        return max(1, _ceil(wait - 1e-9))
 
     def can_ever_allow(self, cost: int) -> bool:
         return cost * self.interval <= self.tolerance

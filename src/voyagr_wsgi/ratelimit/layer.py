@@ -40,7 +40,6 @@ wrapped ``start_response`` and the app's iterable (and its ``close()``) is retur
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
@@ -48,7 +47,7 @@ from .._layer import Layer
 from .._wsgi import Environ, Headers, StartResponse, WSGIApplication
 from ..errors import ConfigurationError, StorageError
 from ..request import CLIENT_IP, client_ip, request_path
-from .gcra import Policy
+from .gcra import Policy, step
 from .keys import AllowList, ipv6_grouper
 from .memory import MemoryStore
 from .responses import CompiledPolicy, legacy_fields, unavailable
@@ -58,7 +57,6 @@ from .store import MultiStore, Store
 
 __all__ = ["RateLimit"]
 
-_ceil = math.ceil
 _SEP = "\x1f"
 
 
@@ -183,15 +181,10 @@ class RateLimit(Layer):
             return compiled.denied(offset, cost, start_response, legacy=self._legacy)
         if not self._headers:
             return self._next(environ, start_response)
-        # RateLimit: r = units left now, t = whole seconds until r next grows (draft -11)
-        left = int((tolerance - offset) / interval)
-        burst = compiled.burst
-        if left >= burst:
-            reset = 0
-        else:
-            wait = offset - tolerance + (left + 1) * interval
-            reset = _ceil(wait - 1e-9) if wait > 1e-9 else 1
-        extra = compiled.cache.get(left + reset * (burst + 1))
+        # RateLimit: r = units left now, t = whole seconds until r next grows (draft -11);
+        # compiled.fields(left, reset), its cache hit inline
+        left, reset = compiled.state(offset)
+        extra = compiled.cache.get(left + reset * (compiled.burst + 1))
         if extra is None:
             extra = compiled.fields(left, reset)
         if self._legacy:
@@ -205,8 +198,9 @@ class RateLimit(Layer):
         return self._next(environ, start_with_fields)
 
     def explain(self, environ: Environ) -> dict[str, Any]:
-        """The policy (or stacked policies), key and budget left for a request, from a peek
-        (cost 0) at the store: nothing is spent."""
+        """The policy (or stacked policies), key and budget left for a request, and what the
+        request path would answer: its own ``__call__`` run detached over a store that peeks
+        (cost 0) and decides with :func:`.gcra.step`, so nothing is spent."""
         found = self._request_key(environ)
         if found is None:
             return {"outcome": "passes", "reason": "exempt path or allow-listed client"}
@@ -219,34 +213,25 @@ class RateLimit(Layer):
             "key": key,
             "cost": cost,
         }
-        items = [(p.suffix, p.interval, p.tolerance) for p in parts]
-        try:
-            if compiled.extra:
-                offsets = self.store.update_many(key, items, 0)[1]  # type: ignore[attr-defined]
-            else:
-                offsets = [self._update(key, compiled.interval, compiled.tolerance, 0)[1]]
-        except StorageError as exc:
-            if self._fallback is None:
-                policy = "closed" if self._closed else "open"
-                detail["reason"] = f"store unavailable ({exc}), failure policy {policy}"
-                if self._closed:
-                    return {"outcome": "answers", "status": "503 Service Unavailable", **detail}
-                return {"outcome": "passes", **detail}
-            offsets = self._fallback.update_many(key, items, 0)[1]
-            detail["reason"] = f"store unavailable ({exc}), deciding in this process"
-        detail["remaining"] = min(
-            p.policy.remaining(o) for p, o in zip(parts, offsets, strict=True)
+        store = _Peek(self.store)
+        fallback = None if self._fallback is None else _Peek(self._fallback)
+        seen, status, headers = self._run_detached(
+            dict(environ), store=store, _update=store.update, _fallback=fallback
         )
-        waits = [
-            p.policy.retry_after(o, cost) if p.policy.can_ever_allow(cost) else None
-            for p, o in zip(parts, offsets, strict=True)
-            if o + cost * p.interval > p.tolerance
-        ]
-        if not waits:
+        peeked = (fallback if fallback is not None and fallback.offsets else store).offsets
+        if store.error is not None:
+            then = "failure policy " + ("closed" if self._closed else "open")
+            if fallback is not None:
+                then = "deciding in this process"
+            detail["reason"] = f"store unavailable ({store.error}), {then}"
+        if peeked:
+            detail["remaining"] = min(p.state(o)[0] for p, o in zip(parts, peeked, strict=True))
+        if seen is not None:
             return {"outcome": "passes", **detail}
-        retry = None if None in waits else max(w for w in waits if w is not None)
-        return {"outcome": "answers", "status": "429 Too Many Requests", **detail,
-                "retry_after": retry}  # fmt: skip
+        sent = dict(headers)
+        if "Retry-After" in sent or status.startswith("429"):
+            detail["retry_after"] = int(sent["Retry-After"]) if "Retry-After" in sent else None
+        return {"outcome": "answers", "status": status, **detail}
 
     def _decide_many(
         self, compiled: CompiledPolicy, key: str, cost: int
@@ -338,6 +323,41 @@ class RateLimit(Layer):
             if matches(path) and (rule.methods is None or method in rule.methods):
                 return rule
         return self.default
+
+
+class _Peek:
+    """A stand-in store for :meth:`RateLimit.explain`: answers ``update``/``update_many`` as
+    the real store would for that cost, from the store's own peek (cost 0, nothing written)
+    and the reference :func:`.gcra.step`; keeps the peeked offsets and a StorageError."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.offsets: list[float] = []
+        self.error: StorageError | None = None
+
+    def update(self, key: str, interval: float, tolerance: float, cost: int) -> tuple[bool, float]:
+        allowed, offsets = self.update_many(key, [("", interval, tolerance)], cost, single=True)
+        return allowed, offsets[0]
+
+    def update_many(
+        self,
+        key: str,
+        items: Sequence[tuple[str, float, float]],
+        cost: int,
+        *,
+        single: bool = False,
+    ) -> tuple[bool, list[float]]:
+        try:
+            if single:
+                self.offsets = [self.store.update(key, items[0][1], items[0][2], 0)[1]]
+            else:
+                self.offsets = list(self.store.update_many(key, items, 0)[1])
+        except StorageError as exc:
+            self.error = exc
+            raise
+        steps = [step(o, 0.0, i, t, cost) for o, (_, i, t) in zip(self.offsets, items, strict=True)]
+        allowed = all(s[0] for s in steps)
+        return allowed, [s[2] for s in steps] if allowed else list(self.offsets)
 
 
 def _compile(

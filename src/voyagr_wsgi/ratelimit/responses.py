@@ -46,6 +46,7 @@ class CompiledPolicy:
         "policy_header",
         "prefix",
         "quoted",
+        "state",
         "suffix",
         "tolerance",
     )
@@ -55,6 +56,8 @@ class CompiledPolicy:
         self.interval = policy.interval
         self.tolerance = policy.tolerance
         self.burst = policy.burst
+        #: ``policy.state``: (remaining, reset) at an offset, the one field arithmetic
+        self.state = policy.state
         self.cache: dict[int, Headers] = {}  # left + reset * (burst + 1) -> fields
         self.prefix = prefix
         #: the other policies of a stacked spec ("10/1s;1000/1h"), decided with this one
@@ -76,9 +79,7 @@ class CompiledPolicy:
 
     def fields_at(self, offset: float) -> Headers:
         """The two RateLimit fields for a client at ``offset = TAT - now`` (allowed)."""
-        policy = self.policy
-        left = min(policy.remaining(offset), self.burst)
-        return self.fields(left, policy.reset_after(offset))
+        return self.fields(*self.state(offset))
 
     def fields(self, left: int, reset: int) -> Headers:
         """The two RateLimit fields for ``r=left;t=reset`` (a bounded cache of shared lists:
@@ -102,12 +103,12 @@ class CompiledPolicy:
             ("Cache-Control", "no-store"),
             ("Content-Length", str(len(self.denied_body))),
         ]
-        left = policy.remaining(offset)
+        left, reset = self.state(offset)
         if policy.can_ever_allow(cost):
             retry = policy.retry_after(offset, cost)
             headers.append(("Retry-After", str(retry)))
         else:  # this request can never fit the burst: retrying will not help
-            retry = policy.reset_after(offset)
+            retry = reset
         headers += [self.policy_header, ("RateLimit", f"{self.quoted};r={left};t={retry}")]
         if legacy:
             headers += legacy_fields(policy, left, offset)
