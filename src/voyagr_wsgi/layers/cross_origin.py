@@ -170,9 +170,13 @@ class CrossOriginProtection(Layer):
 
         seen, status, _ = self._run_detached(dict(environ), _deny=deny)
         inputs = {
-            "method": environ.get("REQUEST_METHOD"),
-            "sec_fetch_site": environ.get("HTTP_SEC_FETCH_SITE"),
-            "origin": environ.get("HTTP_ORIGIN"),
+            name: environ[key]
+            for name, key in (
+                ("method", "REQUEST_METHOD"),
+                ("sec_fetch_site", "HTTP_SEC_FETCH_SITE"),
+                ("origin", "HTTP_ORIGIN"),
+            )
+            if environ.get(key)
         }
         if seen is not None:
             return {"outcome": "passes", **inputs}
