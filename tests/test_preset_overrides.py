@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conftest import call, hello_app, make_environ
+from conftest import call, hello_app, make_environ, settings_layer
 from voyagr_wsgi import Settings
 from voyagr_wsgi.layers import SecurityHeaders
 
@@ -64,7 +64,7 @@ def _options(env: dict[str, str]) -> dict[str, Any]:
 def test_an_explicit_environment_option_wins_over_the_preset(
     env: dict[str, str], header: str, expected: str | None
 ) -> None:
-    layer = SecurityHeaders.from_settings(Settings.from_env(env), None)
+    layer = settings_layer(Settings.from_env(env), "SecurityHeaders")
     assert _sent(layer)[header] == expected
 
 
@@ -72,7 +72,7 @@ def test_an_explicit_environment_option_wins_over_the_preset(
 def test_an_explicit_settings_field_wins_over_the_preset(
     env: dict[str, str], header: str, expected: str | None
 ) -> None:
-    layer = SecurityHeaders.from_settings(Settings(**_options(env)), None)
+    layer = settings_layer(Settings(**_options(env)), "SecurityHeaders")
     assert _sent(layer)[header] == expected
 
 
