@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._layer import Layer
 from ._wsgi import Environ, Headers, StartResponse, WSGIApplication, simple_response
-from .request import client_ip
+from .request import app_path, client_ip
 from .secret import Secret
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ class Admin(Layer):
         return (found, params) if found else None
 
     def explain(self, environ: Environ) -> dict[str, Any]:
-        path = environ.get("PATH_INFO", "")
+        path = app_path(environ)  # normalised PATH_INFO: //x and /./x are /x
         match = self._match(path[len(self.prefix) :]) if path.startswith(self.prefix) else None
         if match is None:
             return {"outcome": "passes"}
@@ -160,7 +160,7 @@ class Admin(Layer):
         }
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
+        path = app_path(environ)  # normalised PATH_INFO: //x and /./x are /x
         if not path.startswith(self.prefix):
             return self._next(environ, start_response)
         match = self._match(path[len(self.prefix) :])
