@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._layer import Layer
 from ._wsgi import Environ, Headers, StartResponse, WSGIApplication, simple_response
-from .request import app_path, client_ip
+from .request import app_path, client_ip, normalize_path
 from .secret import Secret
 
 if TYPE_CHECKING:
@@ -160,7 +160,9 @@ class Admin(Layer):
         }
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        path = app_path(environ)  # normalised PATH_INFO: //x and /./x are /x
+        path = environ.get("PATH_INFO", "")  # request.app_path(), inline: //x, /./x are /x
+        if "//" in path or "/." in path:
+            path = normalize_path(path)
         if not path.startswith(self.prefix):
             return self._next(environ, start_response)
         match = self._match(path[len(self.prefix) :])
