@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import call, hello_app, make_environ
 from ratelimit_helpers import FakeClock
@@ -339,3 +341,12 @@ def test_metrics_route_templates_match_the_normalised_path(path: str, route: str
     layer = Metrics(hello_app, registry=Registry(), routes=["/users/{id}"])
     assert layer.route_of(make_environ(path)) == route
     call(layer, make_environ(path))
+
+
+@given(st.lists(st.sampled_from(["", ".", "..", "a", "b.c", "..d", "%2F"]), max_size=8))
+def test_normalised_paths_have_no_empty_or_dot_segments_and_are_stable(parts: list[str]) -> None:
+    path = "/" + "/".join(parts)
+    once = normalize_path(path)
+    assert once.startswith("/") and normalize_path(once) == once
+    assert all(s not in ("", ".", "..") for s in once.strip("/").split("/")) or once == "/"
+    assert PathPatterns(["/*"], setting="X")(once)
