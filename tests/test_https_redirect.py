@@ -142,7 +142,7 @@ def test_scheme_comes_from_proxy_trust(remote: str, code: int) -> None:
     ("path", "code"),
     [
         pytest.param("/healthz", 200, id="exact path exempt"),
-        pytest.param("/healthz/", 301, id="exact path does not cover trailing slash"),
+        pytest.param("/healthz/", 200, id="exact path covers its trailing slash"),
         pytest.param("/healthzz", 301, id="exact path is not a prefix"),
         pytest.param("/static/", 200, id="prefix covers its own slash"),
         pytest.param("/static/app.js", 200, id="prefix covers below"),

@@ -299,8 +299,8 @@ def test_route_rule_has_its_own_tighter_budget() -> None:
 @pytest.mark.parametrize(
     ("options", "environ", "limited_after"),
     [
-        pytest.param({"exempt": ["/static"]}, {"path": "/static/app.js"}, False, id="exempt"),
-        pytest.param({"exempt": ["/static"]}, {"path": "/staticx"}, True, id="not exempt"),
+        pytest.param({"exempt": ["/static/*"]}, {"path": "/static/app.js"}, False, id="exempt"),
+        pytest.param({"exempt": ["/static/*"]}, {"path": "/staticx"}, True, id="not exempt"),
         pytest.param(
             {"allow": ["192.0.2.0/24"]}, {"remote": "192.0.2.9"}, False, id="allow-listed CIDR"
         ),

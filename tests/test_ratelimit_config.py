@@ -105,7 +105,7 @@ def test_compose_from_settings_limits_with_the_seed_variables() -> None:
             "RATE_LIMIT_REQUESTS": "2",
             "RATE_LIMIT_WINDOW_SECONDS": "60",
             "RATE_LIMIT_ROUTES": "/login=1/60s",
-            "RATE_LIMIT_EXEMPT_PATHS": "/static",
+            "RATE_LIMIT_EXEMPT_PATHS": "/static/*",
         }
     )
     stack = compose(hello_app, settings)

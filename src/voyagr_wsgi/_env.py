@@ -104,6 +104,13 @@ class Env:
             return default
         return tuple(item.strip() for item in value.split(",") if item.strip())
 
+    def paths(self, name: builtins.str) -> tuple[builtins.str, ...]:
+        """A comma list of path rules (exact, or a prefix ending in ``/*``; see
+        :mod:`voyagr_wsgi.layers._paths`), each checked now."""
+        from .layers._paths import check_pattern
+
+        return tuple(check_pattern(item, name) for item in self.list(name))
+
     def choice(self, name: builtins.str, default: _S, choices: tuple[_S, ...]) -> _S:
         value = self.raw(name)
         if not value:

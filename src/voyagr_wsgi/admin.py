@@ -39,7 +39,7 @@ from typing import Any
 
 from ._layer import Layer
 from ._wsgi import Environ, Headers, StartResponse, WSGIApplication, simple_response
-from .request import client_ip
+from .request import client_ip, normalize_path
 from .secret import Secret
 
 __all__ = ["PREFIX", "Admin", "AdminRoute", "Response", "is_authorized", "json_body"]
@@ -159,7 +159,9 @@ class Admin(Layer):
         return {"outcome": "answers", **detail}
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
+        path = environ.get("PATH_INFO", "")  # request.app_path(), inline: //x, /./x are /x
+        if "//" in path or "/." in path:
+            path = normalize_path(path)
         if not path.startswith(self.prefix):
             return self._next(environ, start_response)
         match = self._match(path[len(self.prefix) :])

@@ -14,6 +14,22 @@ Keys:
 - ``voyagr.request_id``: the request id (set by the metrics / access-log layer).
 - ``voyagr.route``: a route template (``/users/<id>``) set by the app or a route helper.
 - ``voyagr.csp_nonce``: a lazily created CSP nonce (see ``SecurityHeaders``).
+- ``voyagr.path``: the normalised request path (:func:`request_path`), computed once.
+
+The request path: every layer matches paths against one normalised path, so no spelling of
+a path reaches a route while escaping its rule (``//login``, ``/./login``, ``/a/../login``;
+gunicorn decodes ``%2F`` in the request target, so ``/%2Flogin`` arrives as ``//login``).
+:func:`request_path` is ``SCRIPT_NAME + PATH_INFO`` with repeated slashes collapsed and dot
+segments resolved (RFC 3986 §5.2.4; ``..`` never climbs above the mount point or the root),
+what werkzeug's router and most servers do. A trailing slash is kept (``/login/``); the path
+rules of :mod:`voyagr_wsgi.layers._paths` cover it. It is what operator path rules match:
+``HTTPS_REDIRECT_EXEMPT``, ``CSRF_EXEMPT_PATHS``, ``RATE_LIMIT_EXEMPT_PATHS``,
+``RATE_LIMIT_ROUTES``, SecurityHeaders ``routes``. :func:`app_path` is the same
+normalisation of ``PATH_INFO`` alone: the path below the mount point the app routes on,
+which the library's own endpoints (``Probe``, ``Admin``) and the metrics route templates
+match, like the app's own routes. Neither is written back: the app sees ``PATH_INFO`` as
+the server delivered it. An ordinary path (no ``//``, no ``/.``) is returned as it is,
+so the normalisation costs two substring checks per request.
 """
 
 from __future__ import annotations
@@ -26,14 +42,17 @@ from ._wsgi import Environ
 __all__ = [
     "CLIENT_IP",
     "HOST",
+    "PATH",
     "REQUEST_ID",
     "ROUTE",
     "SCHEME",
+    "app_path",
     "client_ip",
     "environ_key",
     "host",
     "hostname",
     "is_loopback_host",
+    "normalize_path",
     "request_path",
     "scheme",
 ]
@@ -43,6 +62,7 @@ SCHEME = "voyagr.scheme"
 HOST = "voyagr.host"
 REQUEST_ID = "voyagr.request_id"
 ROUTE = "voyagr.route"
+PATH = "voyagr.path"
 
 
 def client_ip(environ: Environ) -> str:
@@ -102,6 +122,50 @@ def environ_key(header: str) -> str:
     return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
 
 
+def normalize_path(path: str) -> str:
+    """``path`` with repeated slashes collapsed and ``.``/``..`` segments resolved, ``..``
+    never above the root; a trailing slash is kept, ``""`` becomes ``"/"``.
+
+    ``//a/./b/../c/`` -> ``/a/c/``; ``/../login`` -> ``/login``; an ordinary path is
+    returned as it is (the same object)."""
+    if path and "//" not in path and "/." not in path:
+        return path if path[0] == "/" else "/" + path
+    kept: list[str] = []
+    segments = path.split("/")
+    for segment in segments:
+        if segment == "..":
+            if kept:
+                kept.pop()
+        elif segment and segment != ".":
+            kept.append(segment)
+    result = "/" + "/".join(kept)
+    if kept and segments[-1] in ("", ".", ".."):
+        result += "/"
+    return result
+
+
 def request_path(environ: Environ) -> str:
-    """``SCRIPT_NAME + PATH_INFO`` as the WSGI server decoded it (latin-1 str)."""
-    return environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")  # type: ignore[no-any-return]
+    """The normalised ``SCRIPT_NAME + PATH_INFO`` (see the module docs), computed once per
+    request and kept in ``environ["voyagr.path"]``; a layer that rewrites ``SCRIPT_NAME`` or
+    ``PATH_INFO`` (ProxyTrust's ``X-Forwarded-Prefix``) drops that key."""
+    path = environ.get(PATH)
+    if path is None:
+        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        if not path or "//" in path or "/." in path:
+            script = environ.get("SCRIPT_NAME", "")
+            info = environ.get("PATH_INFO", "")
+            path = (normalize_path(script).rstrip("/") if script else "") + (
+                normalize_path(info) if info else ""
+            ) or "/"
+        environ[PATH] = path
+    return path
+
+
+def app_path(environ: Environ) -> str:
+    """The normalised ``PATH_INFO``: the path below the mount point, as the app routes it
+    (``..`` never climbs above the mount). Not cached: ordinary paths cost two substring
+    checks."""
+    path: str = environ.get("PATH_INFO", "")
+    if "//" in path or "/." in path:
+        return normalize_path(path)
+    return path

@@ -98,7 +98,7 @@ class Settings:
             trusted_proxy_prefix=env.bool("TRUSTED_PROXY_PREFIX", False),
             allowed_hosts=_hosts(env.list("ALLOWED_HOSTS")),
             enforce_https=env.bool("ENFORCE_HTTPS", False),
-            https_redirect_exempt=env.list("HTTPS_REDIRECT_EXEMPT"),
+            https_redirect_exempt=env.paths("HTTPS_REDIRECT_EXEMPT"),
             https_redirect_host=env.str("HTTPS_REDIRECT_HOST"),
             https_redirect_unsafe=env.choice(
                 "HTTPS_REDIRECT_UNSAFE", "redirect", ("redirect", "reject")
@@ -122,7 +122,7 @@ class Settings:
             ),
             csrf_enabled=env.bool("CSRF_ENABLED", True),
             csrf_trusted_origins=env.list("CSRF_TRUSTED_ORIGINS"),
-            csrf_exempt_paths=env.list("CSRF_EXEMPT_PATHS"),
+            csrf_exempt_paths=env.paths("CSRF_EXEMPT_PATHS"),
             admin_token=env.secret("VOYAGR_ADMIN_TOKEN"),
             state_dir=env.str("VOYAGR_STATE_DIR", ".voyagr"),
             ratelimit=RateLimitSettings.from_env(env),

@@ -28,8 +28,11 @@ The check, for each request:
    a proxy declared to ProxyTrust is respected (Go compares the host only).
 4. Exempt: an ``Origin`` in ``trusted_origins`` (exact ``scheme://host[:port]``, or opt-in
    ``scheme://*.example.com`` for any subdomain, not the domain itself), or a path in
-   ``exempt_paths`` (exact; a trailing ``*`` makes a prefix, so ``/hooks/*`` does not cover
-   ``/hooks``; golang/go#75054).
+   ``exempt_paths`` (``CSRF_EXEMPT_PATHS``, the one path grammar of
+   :mod:`voyagr_wsgi.layers._paths`: exact, ``/webhooks/stripe`` also covering
+   ``/webhooks/stripe/``, or a prefix ending in ``/*``, so ``/hooks/*`` does not cover
+   ``/hooks``; golang/go#75054), matched against the normalised request path
+   (:func:`voyagr_wsgi.request.request_path`: ``//webhooks/stripe`` is the same path).
 
 A rejection is a ``403`` with ``{"error": "cross-origin request blocked", "reason": ...}``
 and one warning on the ``voyagr_wsgi.cross_origin`` logger, or whatever ``deny_handler``

@@ -35,10 +35,13 @@ What it answers (RFC 9110 §15.4):
 
 Not redirected: HTTPS requests; loopback hosts (``localhost``, ``*.localhost``, 127.0.0.0/8,
 ``[::1]``) so local development works (apache/superset#7535); exempt paths. ``exempt``
-lists exact paths (``/healthz``) and prefixes written with a trailing ``*``
-(``/static/*``). Matching is on ``SCRIPT_NAME + PATH_INFO`` and is literal: ``/x/*`` covers
-``/x/`` and below but not ``/x`` (golang/go#75054); ``/x`` covers only ``/x``.
-``HTTPS_REDIRECT_EXEMPT`` sets the list from the environment.
+(``HTTPS_REDIRECT_EXEMPT``) follows the one path grammar (:mod:`voyagr_wsgi.layers._paths`):
+exact paths (``/healthz``, which also covers ``/healthz/``) and prefixes ending in ``/*``
+(``/static/*`` covers ``/static/`` and below but not ``/static``, golang/go#75054), matched
+against the normalised ``SCRIPT_NAME + PATH_INFO`` (:func:`voyagr_wsgi.request.request_path`:
+``//healthz`` is ``/healthz``). ``/static/`` is an error: it used to mean that one path
+only; write ``/static/*`` for everything under it. The redirect itself keeps the path as
+sent.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from urllib.parse import quote
 from .._layer import Layer
 from .._wsgi import Environ, StartResponse, WSGIApplication
 from ..errors import ConfigurationError
-from ..request import SCHEME, hostname, is_loopback_host
+from ..request import SCHEME, hostname, is_loopback_host, request_path
 from ..request import host as request_host
 from ..request import scheme as request_scheme
 from ._paths import PathPatterns
@@ -161,10 +164,8 @@ class HTTPSRedirect(Layer):
         host = request_host(environ)
         if is_loopback_host(host):
             return self._next(environ, start_response)
-        if self._exempt:
-            path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-            if self._exempt(path):
-                return self._next(environ, start_response)
+        if self._exempt and self._exempt(request_path(environ)):
+            return self._next(environ, start_response)
         name = hostname(host).rstrip(".")
         if not name or split_host(host) is None:  # "..": no host left to redirect to
             start_response("400 Bad Request", list(_BAD_HOST_HEADERS))

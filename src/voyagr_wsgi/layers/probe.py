@@ -25,8 +25,11 @@ methods get ``405`` with ``Allow: GET, HEAD``); every answer is JSON with
   failing readiness on it would pull them all from the load balancer at once.
 
 Only these exact paths are answered (no prefixes, no trailing-slash variants), so the hole
-this opens in host checking and HTTPS enforcement is three read-only URLs. Everything else
-passes to the app untouched: one dict lookup on ``PATH_INFO`` per request.
+this opens in host checking and HTTPS enforcement is three read-only URLs. They are matched
+against the normalised ``PATH_INFO`` (:func:`voyagr_wsgi.request.app_path`: ``//`` collapsed,
+dot segments resolved; below the mount point, like the app's own routes). Everything else
+passes to the app untouched: one dict lookup on ``PATH_INFO`` per request, plus two substring
+checks when it is not a probe.
 ``compose(app, settings)`` builds it with the stack's :class:`~voyagr_wsgi.health.Health`
 (every area's checks) and ``VOYAGR_ADMIN_TOKEN``.
 """
@@ -42,6 +45,7 @@ from .._wsgi import Environ, Headers, StartResponse, WSGIApplication
 from ..admin import PREFIX, is_authorized
 from ..errors import ConfigurationError
 from ..health import Health, HealthReport, Status
+from ..request import normalize_path
 from ..secret import Secret
 
 __all__ = ["Probe"]
@@ -114,9 +118,14 @@ class Probe(Layer):
         return {"outcome": "answers", "endpoint": environ.get("PATH_INFO", ""), "status": status}
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        route = self._routes.get(environ.get("PATH_INFO", ""))
+        path = environ.get("PATH_INFO", "")
+        route = self._routes.get(path)
         if route is None:
-            return self._next(environ, start_response)
+            if "//" not in path and "/." not in path:
+                return self._next(environ, start_response)
+            route = self._routes.get(normalize_path(path))
+            if route is None:
+                return self._next(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "HEAD"):
             answer = _NOT_ALLOWED

@@ -339,6 +339,7 @@ def _apply_prefix(environ: Environ, orig: dict[str, str | None]) -> None:
     script_name = environ.get("SCRIPT_NAME", "")
     orig["SCRIPT_NAME"] = script_name
     environ["SCRIPT_NAME"] = value.rstrip("/") + script_name
+    environ.pop("voyagr.path", None)  # request.request_path(): computed again from the new one
 
 
 def _split(value: str | None) -> list[str]:

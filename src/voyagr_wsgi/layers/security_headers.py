@@ -40,10 +40,12 @@ rebuilt in one pass, names compared case-insensitively, so no header is duplicat
 ``headers={"Name": "value" or None}`` adds, changes or removes a preset header.
 
 Per-route rules: ``routes={"/docs/*": {"csp": "..."}, "/static/*": {"headers":
-{"Cross-Origin-Resource-Policy": "cross-origin"}}}`` gives paths (``SCRIPT_NAME + PATH_INFO``;
-exact, or a prefix with a trailing ``*`` as for exempt paths) their own options, laid over the
-layer's; the first rule that matches wins, and each rule is validated and precomputed at
-construction like the layer itself (``Settings(security_routes=...)`` in a composed stack).
+{"Cross-Origin-Resource-Policy": "cross-origin"}}}`` gives paths (the normalised
+``SCRIPT_NAME + PATH_INFO`` of :func:`voyagr_wsgi.request.request_path`; exact, or a
+prefix ending in ``/*``: the one path grammar of :mod:`voyagr_wsgi.layers._paths`) their own
+options, laid over the layer's; the first rule that matches wins, and each rule is validated
+and precomputed at construction like the layer itself (``Settings(security_routes=...)`` in
+a composed stack).
 A view that needs its own header per response can still set it: the app's header wins.
 
 PEP 3333: only ``start_response`` is wrapped (lazily called or called again with

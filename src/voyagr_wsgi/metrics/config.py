@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from .._env import Env
 from ..errors import ConfigurationError
+from .routes import check_templates
 
 __all__ = ["HealthThresholds", "MetricsSettings"]
 
@@ -97,7 +98,7 @@ class MetricsSettings:
         return cls(
             enabled=env.bool("METRICS_ENABLED", True),
             max_routes=env.int("METRICS_MAX_ROUTES", 200, minimum=1, maximum=100_000),
-            route_patterns=env.list("METRICS_ROUTE_PATTERNS"),
+            route_patterns=check_templates(env.list("METRICS_ROUTE_PATTERNS")),
             slow_query_threshold_s=env.float("SLOW_QUERY_THRESHOLD_SECONDS", 1.0, minimum=0.0),
             flush_interval_s=env.float(
                 "METRICS_FLUSH_INTERVAL_SECONDS", 1.0, minimum=0.05, maximum=60.0

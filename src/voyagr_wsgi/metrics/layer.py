@@ -44,7 +44,7 @@ from typing import Any
 from .._layer import Layer
 from .._wsgi import Environ, StartResponse, WSGIApplication
 from ..admin import PREFIX
-from ..request import REQUEST_ID, ROUTE
+from ..request import REQUEST_ID, ROUTE, app_path
 from . import accesslog
 from .registry import UNMATCHED, Registry, default_registry
 from .routes import RoutePatterns
@@ -202,7 +202,7 @@ class Metrics(Layer):
         if route:
             return route  # type: ignore[no-any-return]
         match = self.match
-        return (match(environ.get("PATH_INFO", "")) if match else None) or UNMATCHED
+        return (match(app_path(environ)) if match else None) or UNMATCHED
 
 
 def _observe_with_end(registry: Registry, clock: Callable[[], float]) -> _Observe:
@@ -339,7 +339,7 @@ class _Call(list[bytes]):
         route = environ.get(ROUTE)
         if not route:
             match = layer.match
-            route = match(environ.get("PATH_INFO", "")) or UNMATCHED if match else UNMATCHED
+            route = match(app_path(environ)) or UNMATCHED if match else UNMATCHED
         try:
             method = environ["REQUEST_METHOD"]  # PEP 3333: always present
         except KeyError:

@@ -24,7 +24,13 @@ Django (``settings.MIDDLEWARE``)::
 requests that a middleware answers before the view and for the stack's own 429s.)
 
 Templates: ``/users/{id}``, ``/users/<int:id>`` or ``/users/<id>`` match one path segment;
-``{rest:path}`` / ``<path:rest>`` match the remainder.
+``{rest:path}`` / ``<path:rest>`` match the remainder. This is a template grammar, not the
+path-rule grammar of ``*_EXEMPT_PATHS`` (no ``*``: write ``{rest:path}``). A template starts
+with ``/``, its ``{...}``/``<...>`` parameters are closed, and it has no ``*``, ``//``,
+``.``/``..`` segment, ``?`` or ``#``; anything else is a ConfigurationError naming the
+option (``METRICS_ROUTE_PATTERNS``). Templates match the whole of the normalised
+``PATH_INFO`` (:func:`voyagr_wsgi.request.app_path`: ``//users/1`` is ``/users/1``), below
+the mount point as the app's routes are; ``/users/1/`` does not match ``/users/{id}``.
 """
 
 from __future__ import annotations
@@ -36,7 +42,13 @@ from typing import Any
 from ..errors import ConfigurationError
 from ..request import ROUTE
 
-__all__ = ["DjangoRouteMiddleware", "RoutePatterns", "django_route", "flask_route"]
+__all__ = [
+    "DjangoRouteMiddleware",
+    "RoutePatterns",
+    "check_templates",
+    "django_route",
+    "flask_route",
+]
 
 _PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}|<(?:(\w+):)?(\w+)>")
 
@@ -53,14 +65,42 @@ def _template_regex(template: str) -> str:
     return "".join(out)
 
 
+def _template_problem(template: object) -> str | None:
+    if not isinstance(template, str) or not template.startswith("/"):
+        return "must start with '/'"
+    literal = _PARAM.sub("x", template)
+    if any(c in literal for c in "{}<>"):
+        return "has a parameter that is not {name}, {name:kind}, <name> or <kind:name>"
+    if "*" in literal:
+        return "has '*' (templates are not path rules: write {rest:path})"
+    if any(c in literal for c in "?#"):
+        return "has a query or fragment"
+    if "//" in literal or any(s in (".", "..") for s in literal.split("/")):
+        return "is not a normalised path (no '//', '.' or '..' segments)"
+    return None
+
+
+def check_templates(
+    templates: tuple[str, ...], setting: str = "METRICS_ROUTE_PATTERNS"
+) -> tuple[str, ...]:
+    """``templates`` if each is a valid route template, else a ConfigurationError."""
+    RoutePatterns(templates, setting=setting)
+    return templates
+
+
 class RoutePatterns:
     """Map a path to the first matching template, with one combined regex."""
 
     def __init__(self, templates: Sequence[str], *, setting: str = "routes") -> None:
         self.templates = tuple(templates)
         for t in self.templates:
-            if not t.startswith("/"):
-                raise ConfigurationError(f"{setting}: route template {t!r} must start with '/'")
+            problem = _template_problem(t)
+            if problem:
+                raise ConfigurationError(
+                    f"{setting}: route template {t!r} {problem}; accepts paths starting with "
+                    "'/' with {name} or <name> for one segment, {name:path} for the rest "
+                    "(/users/{id}, /files/{rest:path})"
+                )
         parts = [f"(?P<r{i}>{_template_regex(t)})" for i, t in enumerate(self.templates)]
         self._regex = re.compile("(?:" + "|".join(parts) + r")\Z") if parts else None
 

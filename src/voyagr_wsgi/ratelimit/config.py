@@ -8,8 +8,11 @@ Variables (documented in ``docs/env/30-ratelimit.env``):
 - ``RATE_LIMIT_REDIS_FAILURE``: ``open`` (default: let requests through) or ``closed`` (503);
 - ``RATE_LIMIT_MAX_KEYS`` (1000000), ``RATE_LIMIT_IPV6_PREFIX`` (64);
 - ``RATE_LIMIT_HEADERS`` (true), ``RATE_LIMIT_LEGACY_HEADERS`` (false);
-- ``RATE_LIMIT_EXEMPT_PATHS``, ``RATE_LIMIT_ALLOW`` (CIDRs), ``RATE_LIMIT_ROUTES``
-  (``/login=5/60s,/api/upload=10/1m``).
+- ``RATE_LIMIT_EXEMPT_PATHS`` (``/static/*,/favicon.ico``), ``RATE_LIMIT_ALLOW`` (CIDRs),
+  ``RATE_LIMIT_ROUTES`` (``/login=5/60s,/api/*=10/1m``).
+
+Paths follow the one path grammar (:mod:`voyagr_wsgi.layers._paths`): exact or a prefix
+ending in ``/*``; any other syntax is a ConfigurationError naming the variable.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Literal
 
 from .._env import Env
 from ..errors import ConfigurationError
+from ..layers._paths import check_pattern
 from .spec import Rate, parse_rates
 
 __all__ = ["RateLimitSettings"]
@@ -63,8 +67,9 @@ class RateLimitSettings:
             if not sep or not path.startswith("/"):
                 raise ConfigurationError(
                     f"RATE_LIMIT_ROUTES: {item!r} is not '/path=<requests>/<window>' "
-                    "(example: /login=5/60s;20/1h,/api/upload=10/1m)"
+                    "(example: /login=5/60s;20/1h,/api/*=10/1m)"
                 )
+            check_pattern(path.strip(), "RATE_LIMIT_ROUTES")
             parse_rates(spec, setting="RATE_LIMIT_ROUTES")
             routes.append((path.strip(), spec.strip()))
         settings = cls(
@@ -81,7 +86,7 @@ class RateLimitSettings:
             ipv6_prefix=env.int("RATE_LIMIT_IPV6_PREFIX", 64, minimum=1, maximum=128),
             headers=env.bool("RATE_LIMIT_HEADERS", True),
             legacy_headers=env.bool("RATE_LIMIT_LEGACY_HEADERS", False),
-            exempt_paths=env.list("RATE_LIMIT_EXEMPT_PATHS"),
+            exempt_paths=env.paths("RATE_LIMIT_EXEMPT_PATHS"),
             allow=env.list("RATE_LIMIT_ALLOW"),
             routes=tuple(routes),
             also=env.list("RATE_LIMIT_ALSO"),

@@ -12,7 +12,7 @@ being seconds until the bucket is full)::
     from voyagr_wsgi.ratelimit import Rule
     application = compose(app, ProxyTrust(trusted=["10.0.0.0/8"]),
                           RateLimit("100/60s", rules=[Rule("/login", "5/60s")],
-                                    exempt=["/static/"], allow=["192.0.2.0/24"]))
+                                    exempt=["/static/*"], allow=["192.0.2.0/24"]))
     application = RateLimit(app, "100/60s", burst=20)      # standalone
 
 Algorithm: GCRA (:mod:`.gcra`), one TAT per key; ``burst`` defaults to the quota, so
@@ -23,6 +23,11 @@ forwarded header), IPv6 grouped by ``ipv6_prefix`` bits (64), or ``key(environ)`
 key, a user id; returning None falls back to the IP). A key taken from an unauthenticated
 header lets a client mint budgets: only key on values the client cannot choose freely.
 ``cost`` is an int or ``cost(environ) -> int`` units per request.
+
+Paths (``rules``, ``exempt``): exact (``/login``, also ``/login/``) or a prefix ending in
+``/*`` (``/static/*``), matched against the normalised ``SCRIPT_NAME + PATH_INFO``
+(:func:`voyagr_wsgi.request.request_path`): ``//login`` and ``/a/../login`` are ``/login``.
+See :mod:`voyagr_wsgi.ratelimit.rules`.
 
 Stacked rates: a spec may join several rates with ``;`` (``"10/1s;1000/1h"``, as
 Flask-Limiter writes them); every one applies, in one atomic store decision (all allowed and
@@ -46,12 +51,13 @@ from typing import Any, Literal
 from .._layer import Layer
 from .._wsgi import Environ, Headers, StartResponse, WSGIApplication
 from ..errors import ConfigurationError, StorageError
+from ..layers._paths import PathPatterns
 from ..request import CLIENT_IP, client_ip, request_path
 from .gcra import Policy, step
 from .keys import AllowList, ipv6_grouper
 from .memory import MemoryStore
 from .responses import CompiledPolicy, legacy_fields, unavailable
-from .rules import PathMatcher, Rule, build_policies, check_burst
+from .rules import Rule, build_policies, check_burst
 from .spec import Rate, parse_rates
 from .store import MultiStore, Store
 
@@ -119,7 +125,10 @@ class RateLimit(Layer):
         rates = parse_rates(spec, setting="RateLimit spec")
         self.default = _compile(build_policies(name, rates, check_burst(burst, "burst")), "", None)
         self.rules = [
-            (PathMatcher([r.path], "RateLimit rules"), _compile(ps, ps[0].name + _SEP, r.methods))
+            (
+                PathPatterns([r.path], setting="RateLimit rules (RATE_LIMIT_ROUTES)"),
+                _compile(ps, ps[0].name + _SEP, r.methods),
+            )
             for r in rules
             for ps in (r.policies(),)
         ]
@@ -131,7 +140,7 @@ class RateLimit(Layer):
             )
         self.store = store
         self._update = store.update
-        self.exempt = PathMatcher(exempt, "RateLimit exempt")
+        self.exempt = PathPatterns(exempt, setting="RateLimit exempt (RATE_LIMIT_EXEMPT_PATHS)")
         self._routing = bool(self.rules) or bool(self.exempt)
         self.allow = AllowList(allow)
         self._allowing = bool(self.allow)

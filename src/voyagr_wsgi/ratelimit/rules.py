@@ -8,20 +8,23 @@ tight limit on a login form::
 The first matching rule wins; a request no rule matches uses the layer's default policy.
 Rule budgets are separate from the default budget (keys are ``<rule name>\\x1f<client>``).
 
-Path patterns (rules and ``exempt``): ``"/login"`` matches ``/login`` and everything under
-``/login/``, never ``/loginx``; a pattern ending in ``/`` matches that prefix.
+Path patterns (rules and ``exempt``) follow the one path grammar of
+:mod:`voyagr_wsgi.layers._paths`: ``"/login"`` is that path (and ``/login/``), never
+``/loginx`` or ``/login/x``; ``"/api/*"`` is everything under ``/api/``. They match the
+normalised request path (:func:`voyagr_wsgi.request.request_path`), so ``//login`` and
+``/./login`` spend the ``/login`` budget. (Before this grammar, ``"/api"`` also covered
+``/api/...`` and ``"/api/"`` was a prefix: write ``"/api/*"`` now; ``"/api/"`` is an error.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..errors import ConfigurationError
 from .gcra import Policy
 from .spec import Rate, parse_rates
 
-__all__ = ["PathMatcher", "Rule"]
+__all__ = ["Rule"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,29 +58,3 @@ def check_burst(burst: int | None, setting: str) -> int | None:
     if burst is not None and (not isinstance(burst, int) or burst < 1):
         raise ConfigurationError(f"{setting}={burst!r}: must be an integer >= 1")
     return burst
-
-
-class PathMatcher:
-    """Exact-or-under matching of a request path against several patterns."""
-
-    __slots__ = ("exact", "prefixes")
-
-    def __init__(self, patterns: Iterable[str], setting: str) -> None:
-        exact: set[str] = set()
-        prefixes: list[str] = []
-        for pattern in patterns:
-            if not isinstance(pattern, str) or not pattern.startswith("/"):
-                raise ConfigurationError(f"{setting}: {pattern!r} must be a path starting '/'")
-            if pattern.endswith("/"):
-                prefixes.append(pattern)
-            else:
-                exact.add(pattern)
-                prefixes.append(pattern + "/")
-        self.exact = frozenset(exact)
-        self.prefixes = tuple(prefixes)
-
-    def __bool__(self) -> bool:
-        return bool(self.prefixes)
-
-    def __call__(self, path: str) -> bool:
-        return path in self.exact or path.startswith(self.prefixes)
