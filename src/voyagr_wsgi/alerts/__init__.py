@@ -11,8 +11,10 @@ channels with ``ALERT_EMAIL_ENABLED``, ``ALERT_SLACK_ENABLED``, ``ALERT_DISCORD_
 Admin endpoints (under ``/api/production/``, behind the admin token):
 
 - ``GET alerts``: active alerts, the mute, per-channel ``sent/failed/dropped/retried``;
-- ``POST alerts/mute`` with ``{"seconds": 3600, "reason": "migration"}``: a maintenance
-  mute, seen by every process; ``DELETE alerts/mute`` ends it.
+- ``POST alerts/mute`` with ``{"seconds": 3600, "reason": "migration"}`` (``application/json``,
+  up to 4 KiB; ``seconds`` in (0, 604800], ``reason`` up to 500 characters): a maintenance
+  mute, seen by every process; ``DELETE alerts/mute`` ends it. A bad body is a 400 / 413 /
+  415 / 422 problem (:func:`voyagr_wsgi.admin.read_json`).
 
 Module map: :mod:`.model` (Alert, Notification), :mod:`.rules` (pure threshold evaluation,
 ``for`` durations), :mod:`.lifecycle` (dedup, suppressed counts, resolved, mute),
@@ -22,11 +24,11 @@ Module map: :mod:`.model` (Alert, Notification), :mod:`.rules` (pure threshold e
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..admin import AdminRoute, Response, json_body
+from ..admin import AdminRoute, number, read_json, text
+from ..problem import json_response
 from .channels import Channel, DeliveryFailed
 from .config import AlertSettings
 from .dispatcher import Dispatcher
@@ -36,10 +38,13 @@ from .lifecycle import Lifecycle
 from .model import Alert, Notification
 from .rules import Inputs, Rule
 
+_MAX_MUTE_S = 7 * 86400  # a week
+
 if TYPE_CHECKING:
     from .._wsgi import Environ
     from ..check import Finding
     from ..compose import BuildContext
+    from ..problem import Response
     from ..settings import Settings
 
 __all__ = [
@@ -65,29 +70,17 @@ def admin_routes(service: AlertService) -> list[AdminRoute]:
     """``GET alerts``, ``POST alerts/mute``, ``DELETE alerts/mute``."""
 
     def show(environ: Environ, params: Mapping[str, str]) -> Response:
-        return json_body("200 OK", service.snapshot())
+        return json_response("200 OK", service.snapshot())
 
     def mute(environ: Environ, params: Mapping[str, str]) -> Response:
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = -1
-        if not 0 < length <= 4096:
-            return json_body("400 Bad Request", {"error": "send a JSON body up to 4 KiB"})
-        try:
-            doc: Any = json.loads(environ["wsgi.input"].read(length))
-            seconds = float(doc["seconds"])
-            reason = str(doc.get("reason", ""))
-        except (ValueError, KeyError, TypeError):
-            return json_body("400 Bad Request", {"error": 'expected {"seconds": N, "reason": ""}'})
-        if not 0 < seconds <= 7 * 86400:
-            return json_body("400 Bad Request", {"error": "seconds must be in (0, 604800]"})
-        service.mute(seconds, reason)
-        return json_body("200 OK", service.snapshot())
+        doc = read_json(environ, max_bytes=4096)
+        seconds = number(doc, "seconds", minimum=0, maximum=_MAX_MUTE_S)
+        service.mute(seconds, text(doc, "reason", max_length=500))
+        return json_response("200 OK", service.snapshot())
 
     def unmute(environ: Environ, params: Mapping[str, str]) -> Response:
         service.unmute()
-        return json_body("200 OK", service.snapshot())
+        return json_response("200 OK", service.snapshot())
 
     return [
         AdminRoute("GET", "alerts", show),

@@ -9,8 +9,8 @@ answer instead of a 400 or a redirect::
     application = Probe(app, health=health, token=Secret(os.environ["VOYAGR_ADMIN_TOKEN"]))
 
 Endpoints (under ``prefix``, default ``/api/production/``), for GET and HEAD only (other
-methods get ``405`` with ``Allow: GET, HEAD``); every answer is JSON with
-``Cache-Control: no-store``:
+methods get a ``405`` problem, :mod:`voyagr_wsgi.problem`, with ``Allow: GET, HEAD``); every
+answer is JSON with ``Cache-Control: no-store``:
 
 - ``health``: ``{"status": "pass"|"warn"|"fail"}`` from ``health.evaluate()``; ``200`` for
   pass and warn, ``503`` for fail. A request the admin rule authorizes
@@ -42,7 +42,8 @@ from .._wsgi import Environ, Headers, StartResponse, WSGIApplication
 from ..admin import PREFIX, is_authorized
 from ..errors import ConfigurationError
 from ..health import Health, HealthReport, Status
-from ..secret import Secret
+from ..problem import prepare
+from ..secret import Secret, bearer_token
 
 if TYPE_CHECKING:
     from ..compose import BuildContext
@@ -70,8 +71,9 @@ _MINIMAL: dict[str, _Prepared] = {
     "warn": _prepare(_OK, {"status": "warn"}),
     "fail": _prepare(_FAIL, {"status": "fail"}),
 }
-_NOT_ALLOWED = _prepare("405 Method Not Allowed", {"error": "method not allowed"})
-_NOT_ALLOWED[1].append(("Allow", "GET, HEAD"))
+_NOT_ALLOWED: _Prepared = prepare(
+    "method-not-allowed", "probes answer GET and HEAD", headers=[("Allow", "GET, HEAD")]
+)
 
 
 class Probe(Layer):
@@ -90,7 +92,7 @@ class Probe(Layer):
         if not isinstance(prefix, str) or not prefix.startswith("/") or not prefix.endswith("/"):
             raise ConfigurationError(f"Probe prefix={prefix!r} must start and end with '/'")
         self.health = health
-        self.token = token
+        self.token = bearer_token(token, "VOYAGR_ADMIN_TOKEN (Probe token=)")
         self.prefix = prefix
         self._routes = {
             prefix + "health": "health",
