@@ -9,10 +9,11 @@ import pytest
 
 from conftest import call, hello_app, make_environ
 from voyagr_wsgi import ConfigurationError, Secret, Settings
-from voyagr_wsgi.admin import Admin, AdminRoute, is_authorized, read_json
+from voyagr_wsgi.admin import Admin, AdminRoute, is_authorized
 from voyagr_wsgi.alerts import admin_routes
 from voyagr_wsgi.layers import HTTPSRedirect
 from voyagr_wsgi.request import is_loopback_host, is_loopback_ip
+from voyagr_wsgi.request_body import read_json
 
 TOKEN = "door-token-0123456789abcdef"
 
@@ -218,3 +219,53 @@ def test_https_redirect_skips_an_ipv4_mapped_loopback_host() -> None:
     assert is_loopback_host("[::ffff:127.0.0.1]:8000")
     result = call(HTTPSRedirect(hello_app), make_environ("/", host="[::ffff:127.0.0.1]:8000"))
     assert result.code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(
+            b'{"reason": "' + b"[" * 100 + b'"}', {"reason": "[" * 100}, id="brackets in a string"
+        ),
+        pytest.param(
+            b'["\\"[[[", "\\\\", [1]]', ['"[[[', "\\", [1]], id="escaped quotes and backslashes"
+        ),
+        pytest.param(b"[" * 32 + b"]" * 32, None, id="32 levels: the limit"),
+    ],
+)
+def test_depth_counts_structure_not_string_content(body: bytes, expected: Any) -> None:
+    env = make_environ("/", method="POST", body=body, headers={"Content-Type": "application/json"})
+    doc = read_json(env)
+    if expected is not None:
+        assert doc == expected
+    else:
+        depth = 0
+        while isinstance(doc, list) and doc:
+            doc, depth = doc[0], depth + 1
+        assert depth == 31  # 32 nested lists, the innermost empty
+
+
+def test_one_level_over_the_depth_limit_is_refused() -> None:
+    from voyagr_wsgi.problem import ProblemError
+
+    body = b"[" * 33 + b"]" * 33
+    env = make_environ("/", method="POST", body=body, headers={"Content-Type": "application/json"})
+    with pytest.raises(ProblemError) as info:
+        read_json(env)
+    assert info.value.kind == "malformed-body"
+
+
+def test_a_chunked_body_over_the_cap_is_413() -> None:
+    from voyagr_wsgi.problem import ProblemError
+
+    env = make_environ(
+        "/",
+        method="POST",
+        body=b"[" + b"1," * 40_000 + b"1]",
+        headers={"Content-Type": "application/json"},
+    )
+    del env["CONTENT_LENGTH"]
+    env["wsgi.input_terminated"] = True
+    with pytest.raises(ProblemError) as info:
+        read_json(env)
+    assert info.value.kind == "body-too-large"

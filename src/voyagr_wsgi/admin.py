@@ -28,15 +28,12 @@ token configured the loopback rule still applies.
 Paths under the prefix that no route claims pass through to the app. A route's handler gets
 the environ and the path parameters (``backup/restore/{name}`` gives ``{"name": ...}``; the
 parameter never contains ``/``) and returns ``(status, headers, body)``, usually
-:func:`voyagr_wsgi.problem.json_response`. A handler that reads a body calls
-:func:`read_json`; a client mistake is raised as :class:`~voyagr_wsgi.problem.ProblemError`
-and answered as that problem.
-
-Hostile input: a request whose ``Content-Length`` is over ``max_body`` (64 KiB) gets ``413``
-before any handler runs; :func:`read_json` reads at most that much, wants a JSON media type
-(``415``), and refuses malformed JSON, ``NaN``/``Infinity`` and nesting deeper than 32 levels
-(``400``). Handlers check types and ranges (``422``) with :func:`number` and :func:`text`.
-Every answer the layer makes is an RFC 9457 problem (:mod:`voyagr_wsgi.problem`).
+:func:`voyagr_wsgi.problem.json_response`. A handler that reads a body uses
+:mod:`voyagr_wsgi.request_body` (capped, depth-safe JSON; typed, range-checked fields); a
+client mistake is raised as :class:`~voyagr_wsgi.problem.ProblemError` and answered as that
+problem (400 / 413 / 415 / 422), never a 500. A request whose ``Content-Length`` is over
+``max_body`` (64 KiB) gets ``413`` before any handler runs. Every answer the layer makes
+itself is an RFC 9457 problem (:mod:`voyagr_wsgi.problem`).
 
 Routing and body reading use werkzeug (``werkzeug.routing.Map`` gives the ``405`` with its
 ``Allow`` list; ``werkzeug.wrappers.Request`` reads the body with ``max_content_length``). It
@@ -47,7 +44,6 @@ app never load it; a request outside the prefix costs one ``str.startswith``.
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -57,6 +53,7 @@ from ._wsgi import Environ, StartResponse, WSGIApplication
 from .errors import ConfigurationError
 from .problem import ProblemError, Response, prepare, send
 from .request import client_ip, is_loopback_ip
+from .request_body import MAX_BODY
 from .secret import Secret, bearer_token
 
 if TYPE_CHECKING:
@@ -65,22 +62,9 @@ if TYPE_CHECKING:
     from .compose import BuildContext
     from .settings import Settings
 
-__all__ = [
-    "MAX_BODY",
-    "MAX_DEPTH",
-    "PREFIX",
-    "Admin",
-    "AdminRoute",
-    "Response",
-    "is_authorized",
-    "number",
-    "read_json",
-    "text",
-]
+__all__ = ["PREFIX", "Admin", "AdminRoute", "Response", "is_authorized"]
 
 PREFIX = "/api/production/"
-MAX_BODY = 64 * 1024  # bytes
-MAX_DEPTH = 32  # nested arrays / objects
 
 Handler = Callable[[Environ, Mapping[str, str]], Response]
 
@@ -108,108 +92,6 @@ def is_authorized(environ: Environ, token: Secret | None) -> bool:
     except UnicodeEncodeError:  # not ASCII, so not a valid token: never an error
         return False
     return hmac.compare_digest(sent, token.reveal().encode("utf-8"))
-
-
-# -- request bodies -----------------------------------------------------------------------
-
-#: every byte but the four brackets, deleted to count nesting
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-
-
-def _strip_strings(data: bytes) -> bytes:
-    """``data`` without its JSON string literals (brackets inside strings do not nest)."""
-    if b'"' not in data:
-        return data
-    out = bytearray()
-    i, n = 0, len(data)
-    while i < n:
-        q = data.find(b'"', i)
-        if q == -1:
-            out += data[i:]
-            break
-        out += data[i:q]
-        i = q + 1
-        while True:  # to the closing quote, skipping escapes
-            j = data.find(b'"', i)
-            if j == -1:
-                return bytes(out)  # unterminated: json.loads will refuse it
-            k = j - 1
-            while k >= i and data[k] == 0x5C:  # count the backslashes before the quote
-                k -= 1
-            i = j + 1
-            if (j - 1 - k) % 2 == 0:
-                break
-    return bytes(out)
-
-
-def _depth(data: bytes) -> int:
-    depth = peak = 0
-    for c in _strip_strings(data).translate(None, _NOT_BRACKETS):
-        if c in (0x5B, 0x7B):
-            depth += 1
-            peak = max(peak, depth)
-        else:
-            depth -= 1
-    return peak
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def read_json(environ: Environ, *, max_bytes: int = MAX_BODY, max_depth: int = MAX_DEPTH) -> Any:
-    """The request body as JSON, read with a size cap and parsed depth-safely.
-
-    Raises :class:`ProblemError`: ``unsupported-media-type`` (415) unless the Content-Type
-    is ``application/json`` or ``*+json``; ``body-too-large`` (413) over ``max_bytes``;
-    ``malformed-body`` (400) for anything ``json.loads`` refuses, ``NaN``/``Infinity``, or
-    nesting deeper than ``max_depth``.
-    """
-    from werkzeug.exceptions import RequestEntityTooLarge
-    from werkzeug.wrappers import Request
-
-    request = Request(environ)
-    mimetype = request.mimetype
-    if mimetype != "application/json" and not mimetype.endswith("+json"):
-        raise ProblemError("unsupported-media-type", "send the body as application/json")
-    request.max_content_length = max_bytes
-    try:
-        data = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        raise ProblemError("body-too-large", f"the body is limited to {max_bytes} bytes") from None
-    if len(data) > max_bytes:  # a chunked body that did not declare its length
-        raise ProblemError("body-too-large", f"the body is limited to {max_bytes} bytes")
-    if _depth(data) > max_depth:
-        raise ProblemError("malformed-body", f"JSON nests deeper than {max_depth} levels")
-    try:
-        return json.loads(data, parse_constant=_no_constant)
-    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
-        raise ProblemError("malformed-body", "the body is not valid JSON") from None
-
-
-def number(doc: Any, key: str, *, minimum: float, maximum: float) -> float:
-    """``doc[key]`` as a finite float within ``(minimum, maximum]`` (422 otherwise); a huge
-    integer is compared before it is converted, so it cannot overflow."""
-    if not isinstance(doc, dict):
-        raise ProblemError("invalid-body", "expected a JSON object")
-    value = doc.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ProblemError("invalid-body", f"{key} must be a number")
-    if not (minimum < value <= maximum):  # exact for ints of any size, False for NaN
-        raise ProblemError("invalid-body", f"{key} must be in ({minimum:g}, {maximum:g}]")
-    return float(value)
-
-
-def text(doc: Any, key: str, *, default: str = "", max_length: int = 1024) -> str:
-    """``doc[key]`` as a string of at most ``max_length`` characters (422 otherwise)."""
-    if not isinstance(doc, dict):
-        raise ProblemError("invalid-body", "expected a JSON object")
-    value = doc.get(key, default)
-    if not isinstance(value, str):
-        raise ProblemError("invalid-body", f"{key} must be a string")
-    if len(value) > max_length:
-        raise ProblemError("invalid-body", f"{key} is limited to {max_length} characters")
-    return value
 
 
 # -- the layer ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ Admin endpoints (under ``/api/production/``, behind the admin token):
 - ``POST alerts/mute`` with ``{"seconds": 3600, "reason": "migration"}`` (``application/json``,
   up to 4 KiB; ``seconds`` in (0, 604800], ``reason`` up to 500 characters): a maintenance
   mute, seen by every process; ``DELETE alerts/mute`` ends it. A bad body is a 400 / 413 /
-  415 / 422 problem (:func:`voyagr_wsgi.admin.read_json`).
+  415 / 422 problem (:mod:`voyagr_wsgi.request_body`).
 
 Module map: :mod:`.model` (Alert, Notification), :mod:`.rules` (pure threshold evaluation,
 ``for`` durations), :mod:`.lifecycle` (dedup, suppressed counts, resolved, mute),
@@ -27,8 +27,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ..admin import AdminRoute, number, read_json, text
+from ..admin import AdminRoute
 from ..problem import json_response
+from ..request_body import number, read_json, text
 from .channels import Channel, DeliveryFailed
 from .config import AlertSettings
 from .dispatcher import Dispatcher
