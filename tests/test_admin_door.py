@@ -269,3 +269,40 @@ def test_a_chunked_body_over_the_cap_is_413() -> None:
     with pytest.raises(ProblemError) as info:
         read_json(env)
     assert info.value.kind == "body-too-large"
+
+
+@pytest.mark.slow
+def test_under_gunicorn_an_ipv4_mapped_loopback_client_is_served_and_bad_bodies_are_problems(
+    tmp_path: Any,
+) -> None:
+    import http.client
+
+    from conftest import free_port
+    from gunicorn_apps.harness import gunicorn
+
+    port = free_port()
+    env = {"VOYAGR_STATE_DIR": str(tmp_path), "VOYAGR_ADMIN_TOKEN": ""}
+    with gunicorn(
+        "stack_app:application",
+        port=port,
+        env=env,
+        workers=1,
+        log_dir=str(tmp_path),
+        host="[::ffff:127.0.0.1]",
+    ):
+
+        def request(method: str, path: str, body: bytes = b"") -> tuple[int, str, bytes]:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                headers = {"Content-Type": "application/json"} if body else {}
+                conn.request(method, path, body=body or None, headers=headers)
+                answer = conn.getresponse()
+                return answer.status, answer.getheader("Content-Type") or "", answer.read()
+            finally:
+                conn.close()
+
+        status, _, body = request("GET", "/api/production/metrics")
+        assert status == 200, body[:300]
+        for hostile, code in ((b'{"seconds": ' + b"9" * 400 + b"}", 422), (b"[" * 3000, 400)):
+            status, content_type, body = request("POST", "/api/production/alerts/mute", hostile)
+            assert (status, content_type) == (code, "application/problem+json"), body[:300]
