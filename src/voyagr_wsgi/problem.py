@@ -43,10 +43,10 @@ new ones may be added.
 - ``backup-failed``, 500: a backup or restore failed on this host (logged);
 - ``storage-failed``, 502: the backup store (S3) failed (logged).
 
-Hot paths answer from bodies built once: a layer calls :func:`prepare` in ``__init__`` and
-:func:`send` per refused request (one list copy and one ``start_response``). Admin handlers
-return :func:`response` or raise :class:`ProblemError`, which the Admin layer turns into the
-response.
+Hot paths answer from bodies built once: a layer calls :func:`prepare` (or
+:func:`prepare_json`) in ``__init__`` and :func:`send` per refused request (one list copy
+and one ``start_response``). Admin handlers return :func:`response` or raise
+:class:`ProblemError`, which the Admin layer turns into the response.
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ __all__ = [
     "body",
     "json_response",
     "prepare",
+    "prepare_json",
     "response",
     "send",
 ]
@@ -189,10 +190,16 @@ def response(
     return status, hdrs, [payload]
 
 
-def json_response(status: str, payload: Any, *, content_type: str = "application/json") -> Response:
-    """A successful JSON response (compact; values JSON cannot hold become ``str``)."""
+def prepare_json(status: str, payload: Any, *, content_type: str = "application/json") -> Prepared:
+    """A JSON response built once (compact; values JSON cannot hold become ``str``)."""
     data = json.dumps(payload, separators=(",", ":"), default=str).encode()
-    return status, _headers(content_type, data, ()), [data]
+    return Prepared(status, _headers(content_type, data, ()), data)
+
+
+def json_response(status: str, payload: Any, *, content_type: str = "application/json") -> Response:
+    """A successful JSON response for an admin handler to return (see :func:`prepare_json`)."""
+    status, headers, data = prepare_json(status, payload, content_type=content_type)
+    return status, headers, [data]
 
 
 class ProblemError(Exception):

@@ -33,7 +33,6 @@ passes to the app untouched: one dict lookup on ``PATH_INFO`` per request.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +41,7 @@ from .._wsgi import Environ, Headers, StartResponse, WSGIApplication
 from ..admin import PREFIX, is_authorized
 from ..errors import ConfigurationError
 from ..health import Health, HealthReport, Status
-from ..problem import prepare
+from ..problem import prepare, prepare_json
 from ..secret import Secret, bearer_token
 
 if TYPE_CHECKING:
@@ -56,20 +55,10 @@ _FAIL = "503 Service Unavailable"
 _Prepared = tuple[str, Headers, bytes]
 
 
-def _prepare(status: str, payload: object, content_type: str = "application/json") -> _Prepared:
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    headers: Headers = [
-        ("Content-Type", content_type),
-        ("Cache-Control", "no-store"),
-        ("Content-Length", str(len(body))),
-    ]
-    return status, headers, body
-
-
 _MINIMAL: dict[str, _Prepared] = {
-    "pass": _prepare(_OK, {"status": "pass"}),
-    "warn": _prepare(_OK, {"status": "warn"}),
-    "fail": _prepare(_FAIL, {"status": "fail"}),
+    "pass": prepare_json(_OK, {"status": "pass"}),
+    "warn": prepare_json(_OK, {"status": "warn"}),
+    "fail": prepare_json(_FAIL, {"status": "fail"}),
 }
 _NOT_ALLOWED: _Prepared = prepare(
     "method-not-allowed", "probes answer GET and HEAD", headers=[("Allow", "GET, HEAD")]
@@ -128,7 +117,9 @@ class Probe(Layer):
         else:
             report = self._report()
             if route == "health" and is_authorized(environ, self.token):
-                answer = _prepare(report.http_status, report.document(), "application/health+json")
+                answer = prepare_json(
+                    report.http_status, report.document(), content_type="application/health+json"
+                )
             else:
                 status: Status = report.status
                 answer = _MINIMAL[status]
