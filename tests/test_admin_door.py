@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -306,3 +309,29 @@ def test_under_gunicorn_an_ipv4_mapped_loopback_client_is_served_and_bad_bodies_
         for hostile, code in ((b'{"seconds": ' + b"9" * 400 + b"}", 422), (b"[" * 3000, 400)):
             status, content_type, body = request("POST", "/api/production/alerts/mute", hostile)
             assert (status, content_type) == (code, "application/problem+json"), body[:300]
+
+
+def test_werkzeug_loads_only_when_an_admin_request_arrives(tmp_path: Any) -> None:
+    script = f"""
+import sys
+from voyagr_wsgi import Settings, compose
+from conftest import call, hello_app, make_environ
+app = compose(hello_app, Settings(state_dir={str(tmp_path)!r}))
+call(app, make_environ("/"))
+call(app, make_environ("/api/production/health", remote="127.0.0.1"))
+before = "werkzeug" in sys.modules
+call(app, make_environ("/api/production/metrics", remote="127.0.0.1"))
+print(before, "werkzeug.routing" in sys.modules)
+"""
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.pathsep.join([os.path.join(os.path.dirname(here), "src"), here])
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": path},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
