@@ -113,3 +113,18 @@ def test_shell_route_without_a_token_configured_still_needs_loopback() -> None:
     app = Admin(hello_app, routes=[AdminRoute("GET", "dashboard", page, public_page=True)])
     assert call(app, make_environ("/api/production/dashboard", remote="203.0.113.9")).code == 404
     assert call(app, make_environ("/api/production/dashboard", remote="127.0.0.1")).code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "served"),
+    [
+        pytest.param("/api/production/metrics", True, id="exact"),
+        pytest.param("/api/production//metrics", True, id="repeated slash: same endpoint"),
+        pytest.param("/api/production/metrics/", False, id="trailing slash passes on"),
+        pytest.param("/api/production/Metrics", False, id="case matters"),
+    ],
+)
+def test_route_spellings(path: str, served: bool) -> None:
+    app = Admin(hello_app, routes=ROUTES)
+    result = call(app, make_environ(path, remote="127.0.0.1"))
+    assert (result.body != b"hello") is served

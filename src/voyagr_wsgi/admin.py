@@ -158,8 +158,9 @@ class Admin(Layer):
             from werkzeug.routing import Map, Rule
 
             rules = [Rule(_rule_path(r.path), methods=[r.method], endpoint=r) for r in self.routes]
-            # paths are matched as sent: no slash merging or redirects (a miss passes on)
-            url_map = Map(rules, strict_slashes=False, merge_slashes=False)
+            # no redirects: "metrics/" is not "metrics" and passes on to the app, as does any
+            # path no rule matches (werkzeug ignores empty segments: "//metrics" is "metrics")
+            url_map = Map(rules, strict_slashes=True, merge_slashes=False)
             adapter = self._adapter = url_map.bind("localhost")
         return adapter
 
