@@ -47,7 +47,7 @@ from typing import Any
 from .._layer import Layer
 from .._wsgi import Environ, StartResponse, WSGIApplication
 from ..errors import ConfigurationError
-from ..problem import prepare, send
+from ..problem import prepare
 from ..request import host, request_path, scheme
 from ._paths import PathPatterns
 
@@ -232,7 +232,9 @@ class CrossOriginProtection(Layer):
         )
         if self._deny_handler is not None:
             return self._deny_handler(environ, start_response, reason)
-        return send(start_response, self._answers[reason])
+        status, headers, body = self._answers[reason]
+        start_response(status, list(headers))
+        return [body]
 
 
 def _own_origin(environ: Environ) -> str | None:

@@ -58,7 +58,9 @@ log = logging.getLogger("voyagr_wsgi.host_check")
 #: Django's ``host_validation_re``, matched with ``fullmatch`` on the lower-cased host.
 HOST_RE = re.compile(r"([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(?::([0-9]+))?")
 
-_REFUSED = prepare("host-not-allowed", "the Host header is malformed or not allowed")
+_STATUS, _HEADERS, _BODY = prepare(
+    "host-not-allowed", "the Host header is malformed or not allowed"
+)
 _CACHE_MAX = 1024
 
 
@@ -158,5 +160,5 @@ class HostCheck(Layer):
         if allowed or (allowed is None and self.allows(host)):
             return self._next(environ, start_response)
         log.info("refused Host %r (not in ALLOWED_HOSTS or malformed)", host[:200])
-        start_response(_REFUSED.status, list(_REFUSED.headers))
-        return [_REFUSED.body]
+        start_response(_STATUS, list(_HEADERS))
+        return [_BODY]
