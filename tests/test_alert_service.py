@@ -216,8 +216,8 @@ def test_admin_route_lists_active_alerts_and_channel_stats(harness: Harness) -> 
     ("body", "code"),
     [
         pytest.param(b'{"seconds": 3600, "reason": "deploy"}', 200, id="mute an hour"),
-        pytest.param(b'{"seconds": -5}', 400, id="negative"),
-        pytest.param(b'{"reason": "x"}', 400, id="no seconds"),
+        pytest.param(b'{"seconds": -5}', 422, id="negative"),
+        pytest.param(b'{"reason": "x"}', 422, id="no seconds"),
         pytest.param(b"not json", 400, id="not json"),
     ],
 )

@@ -162,7 +162,7 @@ def test_exempt_paths(path: str, code: int) -> None:
     assert check("DELETE", path, layer=EXEMPT, Origin="https://evil.example") == code
 
 
-def test_rejection_is_a_json_403_with_a_reason_and_a_log_line(
+def test_rejection_is_a_problem_403_with_a_reason_and_a_log_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     env = make_environ(
@@ -171,9 +171,12 @@ def test_rejection_is_a_json_403_with_a_reason_and_a_log_line(
     with caplog.at_level(logging.WARNING, logger="voyagr_wsgi.cross_origin"):
         result = call(CrossOriginProtection(hello_app), env)
     assert result.status == "403 Forbidden"
-    assert result.header("Content-Type") == "application/json"
+    assert result.header("Content-Type") == "application/problem+json"
     assert json.loads(result.body) == {
-        "error": "cross-origin request blocked",
+        "type": "https://voyagr-wsgi.dev/problems/cross-origin-blocked",
+        "title": "Cross-Origin Request Blocked",
+        "status": 403,
+        "detail": "Origin does not match the request origin",
         "reason": "Origin does not match the request origin",
     }
     assert int(result.header("Content-Length") or 0) == len(result.body)

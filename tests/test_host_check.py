@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -49,7 +50,8 @@ def test_allowed_hosts_matrix(host: str, allowed: bool) -> None:
     assert result.code == (200 if allowed else 400)
     if not allowed:
         assert result.header("Location") is None
-        assert result.header("Content-Type") == "text/plain; charset=utf-8"
+        assert result.header("Content-Type") == "application/problem+json"
+        assert json.loads(result.body)["type"].endswith("/problems/host-not-allowed")
         assert host.encode("latin-1") not in result.body or not host
 
 

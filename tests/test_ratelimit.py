@@ -106,6 +106,7 @@ def test_denied_response_headers_and_problem_body_are_exact() -> None:
         "type": "https://iana.org/assignments/http-problem-types#quota-exceeded",
         "title": "Quota Exceeded",
         "status": 429,
+        "detail": "over the default policy's quota",
         "violated-policies": ["default"],
     }
 

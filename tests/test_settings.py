@@ -23,7 +23,7 @@ def test_reads_the_seed_variables() -> None:
             "ENFORCE_HTTPS": "true",
             "ALLOWED_HOSTS": "example.com, .example.org",
             "TRUSTED_PROXIES": "10.0.0.0/8,192.0.2.7,::1",
-            "VOYAGR_ADMIN_TOKEN": "s3cret-token",
+            "VOYAGR_ADMIN_TOKEN": "s3cret-token-0123456789",
         }
     )
     assert s.enforce_https is True
@@ -33,7 +33,7 @@ def test_reads_the_seed_variables() -> None:
         ipaddress.ip_network("192.0.2.7/32"),
         ipaddress.ip_network("::1/128"),
     )
-    assert s.admin_token == Secret("s3cret-token")
+    assert s.admin_token == Secret("s3cret-token-0123456789")
     assert "s3cret" not in repr(s)
 
 

@@ -10,12 +10,15 @@ full health, backups) served by the app's own process::
 
 Access rule (deny by default):
 
-- with a token configured, a request must carry ``Authorization: Bearer <token>``; it is
-  compared with :func:`hmac.compare_digest` (constant time). Otherwise ``401`` with
-  ``WWW-Authenticate: Bearer``;
+- with a token configured, a request must carry ``Authorization: Bearer <token>``; the
+  bytes are compared with :func:`hmac.compare_digest` (constant time). A header that is not
+  ASCII is simply not the token. Otherwise ``401`` with ``WWW-Authenticate: Bearer``.
+  The token is checked when the layer is built (:func:`voyagr_wsgi.secret.bearer_token`:
+  printable ASCII, at least 16 characters; ``ConfigurationError`` naming
+  ``VOYAGR_ADMIN_TOKEN`` otherwise);
 - with no token configured, only loopback clients (the *trusted* client IP resolved by
-  ProxyTrust, never a forwarded header) are served; everyone else gets ``404``, as if the
-  endpoints did not exist.
+  ProxyTrust, never a forwarded header; IPv4-mapped ``::ffff:127.0.0.1`` counts) are served;
+  everyone else gets ``404``, as if the endpoints did not exist.
 
 A route marked ``public_page=True`` serves a page that holds no data (the dashboard's HTML, which
 then fetches the JSON with the token): with a token configured it is served without one, so
@@ -24,43 +27,43 @@ token configured the loopback rule still applies.
 
 Paths under the prefix that no route claims pass through to the app. A route's handler gets
 the environ and the path parameters (``backup/restore/{name}`` gives ``{"name": ...}``; the
-parameter never contains ``/``) and returns ``(status, headers, body)``.
+parameter never contains ``/``) and returns ``(status, headers, body)``, usually
+:func:`voyagr_wsgi.problem.json_response`. A handler that reads a body uses
+:mod:`voyagr_wsgi.request_body` (capped, depth-safe JSON; typed, range-checked fields); a
+client mistake is raised as :class:`~voyagr_wsgi.problem.ProblemError` and answered as that
+problem (400 / 413 / 415 / 422), never a 500. A request whose ``Content-Length`` is over
+``max_body`` (64 KiB) gets ``413`` before any handler runs. Every answer the layer makes
+itself is an RFC 9457 problem (:mod:`voyagr_wsgi.problem`).
+
+Routing and body reading use werkzeug (``werkzeug.routing.Map`` gives the ``405`` with its
+``Allow`` list; ``werkzeug.wrappers.Request`` reads the body with ``max_content_length``). It
+is imported on the first request under the prefix, so building the stack and serving the
+app never load it; a request outside the prefix costs one ``str.startswith``.
 """
 
 from __future__ import annotations
 
 import hmac
-import ipaddress
-import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._layer import Layer
-from ._wsgi import Environ, Headers, StartResponse, WSGIApplication, simple_response
-from .request import client_ip, normalize_path
-from .secret import Secret
+from ._wsgi import Environ, StartResponse, WSGIApplication
+from .errors import ConfigurationError
+from .problem import ProblemError, Response, prepare, send
+from .request import client_ip, is_loopback_ip, normalize_path
+from .request_body import MAX_BODY
+from .secret import Secret, bearer_token
 
-__all__ = ["PREFIX", "Admin", "AdminRoute", "Response", "is_authorized", "json_body"]
+if TYPE_CHECKING:
+    from werkzeug.routing import MapAdapter
+
+__all__ = ["PREFIX", "Admin", "AdminRoute", "Response", "is_authorized"]
 
 PREFIX = "/api/production/"
 
-Response = tuple[str, Headers, Iterable[bytes]]
 Handler = Callable[[Environ, Mapping[str, str]], Response]
-
-_JSON = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
-
-
-def json_body(status: str, payload: Any, *, content_type: str = "application/json") -> Response:
-    """A complete JSON response for a handler to return."""
-    body = json.dumps(payload, separators=(",", ":"), default=str).encode()
-    headers: Headers = [
-        ("Content-Type", content_type),
-        ("Cache-Control", "no-store"),
-        ("Content-Length", str(len(body))),
-    ]
-    return status, headers, [body]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,22 +76,35 @@ class AdminRoute:
     public_page: bool = False  # a data-free page: served without the token when one is set
 
 
-def _is_loopback(ip: str) -> bool:
-    try:
-        return ipaddress.ip_address(ip.partition("%")[0]).is_loopback
-    except ValueError:
-        return False
-
-
 def is_authorized(environ: Environ, token: Secret | None) -> bool:
     """The admin access rule: a matching bearer token, or a loopback client when none is set."""
     if token is None or not token:
-        return _is_loopback(client_ip(environ))
+        return is_loopback_ip(client_ip(environ))
     header = environ.get("HTTP_AUTHORIZATION", "")
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(given.strip().encode("latin-1"), token.reveal().encode("latin-1"))
+    try:
+        sent = given.strip().encode("ascii")
+    except UnicodeEncodeError:  # not ASCII, so not a valid token: never an error
+        return False
+    return hmac.compare_digest(sent, token.reveal().encode("utf-8"))
+
+
+# -- the layer ------------------------------------------------------------------------------
+
+_NOT_FOUND = prepare("not-found", "no such endpoint")
+_UNAUTHORIZED = prepare(
+    "admin-token-required",
+    "send Authorization: Bearer <VOYAGR_ADMIN_TOKEN>",
+    headers=[("WWW-Authenticate", 'Bearer realm="voyagr"')],
+)
+_TOO_LARGE = prepare("body-too-large", f"the body is limited to {MAX_BODY} bytes")
+
+
+def _rule_path(path: str) -> str:
+    """``backup/restore/{name}`` -> werkzeug's ``/backup/restore/<name>``."""
+    return "/" + path.replace("{", "<").replace("}", ">")
 
 
 class Admin(Layer):
@@ -102,46 +118,67 @@ class Admin(Layer):
         token: Secret | None = None,
         routes: Sequence[AdminRoute] = (),
         prefix: str = PREFIX,
+        max_body: int = MAX_BODY,  # bytes
     ) -> None:
-        self._init(app, {"token": token, "routes": routes, "prefix": prefix})
+        self._init(app, {"token": token, "routes": routes, "prefix": prefix, "max_body": max_body})
         if not prefix.startswith("/") or not prefix.endswith("/"):
-            from .errors import ConfigurationError
-
             raise ConfigurationError(f"Admin prefix={prefix!r} must start and end with '/'")
-        self.token = token
+        self.token = bearer_token(token, "VOYAGR_ADMIN_TOKEN (Admin token=)")
         self.prefix = prefix
-        self._exact: dict[str, dict[str, AdminRoute]] = {}
-        self._patterns: list[tuple[re.Pattern[str], AdminRoute]] = []
-        for route in routes:
-            if "{" in route.path:
-                regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(route.path))
-                self._patterns.append((re.compile(regex + r"\Z"), route))
-            else:
-                self._exact.setdefault(route.path, {})[route.method] = route
+        self.routes = tuple(routes)
+        self.max_body = max_body
+        self._too_large = (
+            _TOO_LARGE
+            if max_body == MAX_BODY
+            else prepare("body-too-large", f"the body is limited to {max_body} bytes")
+        )
+        for route in self.routes:
+            bad = route.path.startswith("/") or route.path.count("{") != route.path.count("}")
+            if bad or route.method != route.method.upper():
+                raise ConfigurationError(
+                    f"AdminRoute {route.method} {route.path!r}: the path is relative to the "
+                    "prefix (no leading '/'), parameters are {name}, the method upper case"
+                )
+        self._adapter: MapAdapter | None = None
 
-    def _handle(self, route: AdminRoute, environ: Environ, params: dict[str, str]) -> Response:
+    def _handle(self, route: AdminRoute, environ: Environ, params: Mapping[str, str]) -> Response:
         """Run the route's handler (where :meth:`explain` stops)."""
         return route.handler(environ, params)
 
-    def _match(self, rel: str) -> tuple[dict[str, AdminRoute], dict[str, str]] | None:
-        methods = self._exact.get(rel)
-        if methods is not None:
-            return methods, {}
-        found: dict[str, AdminRoute] = {}
-        params: dict[str, str] = {}
-        for regex, route in self._patterns:
-            m = regex.match(rel)
-            if m:
-                found[route.method] = route
-                params = m.groupdict()
-        return (found, params) if found else None
+    def _router(self) -> MapAdapter:
+        """werkzeug's router over the routes, built on the first request under the prefix."""
+        adapter = self._adapter
+        if adapter is None:
+            from werkzeug.routing import Map, Rule
+
+            rules = [Rule(_rule_path(r.path), methods=[r.method], endpoint=r) for r in self.routes]
+            # no redirects: "metrics/" is not "metrics" and passes on to the app, as does any
+            # path no rule matches (werkzeug ignores empty segments: "//metrics" is "metrics")
+            url_map = Map(rules, strict_slashes=True, merge_slashes=False)
+            adapter = self._adapter = url_map.bind("localhost")
+        return adapter
+
+    def _match(
+        self, path: str, method: str
+    ) -> tuple[AdminRoute | None, Mapping[str, str], tuple[str, ...]] | None:
+        """``(route or None, params, allowed methods)``, None when no route has this path."""
+        from werkzeug.exceptions import MethodNotAllowed, NotFound
+        from werkzeug.routing import RequestRedirect
+
+        try:
+            route, params = self._router().match(path[len(self.prefix) - 1 :], method)
+        except MethodNotAllowed as exc:
+            return None, {}, tuple(sorted(exc.valid_methods or ()))
+        except (NotFound, RequestRedirect):
+            return None
+        return route, params, ()
 
     def explain(self, environ: Environ) -> dict[str, Any]:
         """Whether an admin endpoint answers the request, and whether its handler would run
         (authorized, method allowed): ``__call__`` run detached, the handler not run."""
         reached: list[AdminRoute] = []
 
-        def handle(route: AdminRoute, environ: Environ, params: dict[str, str]) -> Response:
+        def handle(route: AdminRoute, environ: Environ, params: Mapping[str, str]) -> Response:
             reached.append(route)
             return "200 OK", [], []
 
@@ -164,37 +201,47 @@ class Admin(Layer):
             path = normalize_path(path)
         if not path.startswith(self.prefix):
             return self._next(environ, start_response)
-        match = self._match(path[len(self.prefix) :])
+        return self._serve(path, environ, start_response)
+
+    def _serve(self, path: str, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        match = self._match(path, method)
         if match is None:
             return self._next(environ, start_response)
-        methods, params = match
-        method = environ.get("REQUEST_METHOD", "GET")
-        route = methods.get(method) or (methods.get("GET") if method == "HEAD" else None)
+        route, params, allowed = match
+        head = method == "HEAD"
         public_page = route is not None and route.public_page and self.token is not None
         if not public_page and not is_authorized(environ, self.token):
-            if self.token is None:
-                return simple_response(
-                    start_response, "404 Not Found", b'{"error":"not found"}', _JSON
-                )
-            return simple_response(
-                start_response,
-                "401 Unauthorized",
-                b'{"error":"admin token required"}',
-                [*_JSON, ("WWW-Authenticate", 'Bearer realm="voyagr"')],
-            )
+            denied = _NOT_FOUND if self.token is None else _UNAUTHORIZED
+            return self._answer(send(start_response, denied), head)
         if route is None:
-            allow = ", ".join(sorted(methods))
-            return simple_response(
-                start_response,
-                "405 Method Not Allowed",
-                b'{"error":"method not allowed"}',
-                [*_JSON, ("Allow", allow)],
+            refused = prepare(
+                "method-not-allowed",
+                f"{method} is not allowed here",
+                headers=[("Allow", ", ".join(allowed))],
             )
-        status, headers, body = self._handle(route, environ, params)
-        start_response(status, headers)
-        if method == "HEAD":
-            close = getattr(body, "close", None)
-            if close is not None:
-                close()
-            return []
-        return body
+            return self._answer(send(start_response, refused), head)
+        if self._declared_length(environ) > self.max_body:
+            return self._answer(send(start_response, self._too_large), head)
+        try:
+            answer = self._handle(route, environ, params)
+        except ProblemError as problem:
+            answer = problem.response()
+        start_response(answer[0], answer[1])
+        return self._answer(answer[2], head)
+
+    @staticmethod
+    def _declared_length(environ: Environ) -> int:
+        try:
+            return int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return 0  # werkzeug reads an unparsable length as none
+
+    @staticmethod
+    def _answer(body: Iterable[bytes], head: bool) -> Iterable[bytes]:
+        if not head:
+            return body
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+        return []

@@ -52,6 +52,7 @@ __all__ = [
     "host",
     "hostname",
     "is_loopback_host",
+    "is_loopback_ip",
     "normalize_path",
     "request_path",
     "scheme",
@@ -103,16 +104,26 @@ def hostname(host_value: str) -> str:
     return host_value.rpartition(":")[0] if host_value.count(":") == 1 else host_value
 
 
+def is_loopback_ip(ip: str) -> bool:
+    """True for 127.0.0.0/8, ``::1`` and IPv4-mapped loopback (``::ffff:127.0.0.1``, what a
+    server bound to ``[::]`` reports for a local IPv4 client); a zone (``%lo``) is ignored."""
+    try:
+        address = ipaddress.ip_address(ip.partition("%")[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
 @lru_cache(maxsize=1024)
 def is_loopback_host(host_value: str) -> bool:
-    """True for ``localhost``, ``*.localhost``, 127.0.0.0/8 and ``[::1]`` (port ignored)."""
+    """True for ``localhost``, ``*.localhost`` and loopback IP literals (:func:`is_loopback_ip`:
+    127.0.0.0/8, ``[::1]``, ``[::ffff:127.0.0.1]``); the port is ignored."""
     name = hostname(host_value).rstrip(".")
     if name == "localhost" or name.endswith(".localhost"):
         return True
-    try:
-        return ipaddress.ip_address(name.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_ip(name.strip("[]"))
 
 
 def environ_key(header: str) -> str:

@@ -28,7 +28,7 @@ from .backups.config import BackupSettings
 from .errors import ConfigurationError
 from .metrics.config import MetricsSettings
 from .ratelimit.config import RateLimitSettings
-from .secret import Secret
+from .secret import Secret, bearer_token
 
 __all__ = ["Network", "Settings"]
 
@@ -123,7 +123,7 @@ class Settings:
             csrf_enabled=env.bool("CSRF_ENABLED", True),
             csrf_trusted_origins=env.list("CSRF_TRUSTED_ORIGINS"),
             csrf_exempt_paths=env.paths("CSRF_EXEMPT_PATHS"),
-            admin_token=env.secret("VOYAGR_ADMIN_TOKEN"),
+            admin_token=bearer_token(env.secret("VOYAGR_ADMIN_TOKEN")),
             state_dir=env.str("VOYAGR_STATE_DIR", ".voyagr"),
             ratelimit=RateLimitSettings.from_env(env),
             metrics=MetricsSettings.from_env(env),

@@ -145,10 +145,13 @@ def gunicorn(
     log_dir: str,
     conf: str = EXAMPLE_CONF,
     ready_timeout: float = 20.0,
+    host: str = "127.0.0.1",
 ) -> Iterator[Gunicorn]:
-    """Run ``gunicorn -c conf app`` on 127.0.0.1:port; SIGTERM (then SIGKILL) on exit.
+    """Run ``gunicorn -c conf app`` on host:port; SIGTERM (then SIGKILL) on exit.
 
-    ``app=""`` serves the config's own ``wsgi_app``.
+    ``app=""`` serves the config's own ``wsgi_app``. ``host="[::ffff:127.0.0.1]"`` listens on
+    an IPv6 socket that still accepts only loopback IPv4 clients, which it reports as
+    ``::ffff:127.0.0.1`` (what a server bound to ``[::]`` sees).
     """
     log_path = os.path.join(log_dir, f"gunicorn-{port}.log")
     full_env = {**os.environ, "PYTHONPATH": APPS + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -158,7 +161,7 @@ def gunicorn(
         "-c",
         conf,
         "-b",
-        f"127.0.0.1:{port}",
+        f"{host}:{port}",
         "-w",
         str(workers),
         "--log-level",

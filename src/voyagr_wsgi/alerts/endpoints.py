@@ -1,48 +1,45 @@
 """The alert admin routes under ``/api/production/``: ``GET alerts``, ``POST alerts/mute``,
-``DELETE alerts/mute`` (behind the admin token, like every admin route)."""
+``DELETE alerts/mute`` (behind the admin token, like every admin route).
+
+``POST alerts/mute`` takes ``{"seconds": 3600, "reason": "migration"}`` (JSON, at most 4 KiB;
+``seconds`` in (0, 604800], ``reason`` up to 500 characters); anything else is a problem+json
+400, 413, 415 or 422, never a 500.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..admin import AdminRoute, Response, json_body
+from ..admin import AdminRoute
+from ..problem import json_response
+from ..request_body import number, read_json, text
 
 if TYPE_CHECKING:
     from .._wsgi import Environ
+    from ..problem import Response
     from .evaluator import AlertService
 
 __all__ = ["admin_routes"]
+
+_MAX_MUTE_S = 7 * 86400  # a week
 
 
 def admin_routes(service: AlertService) -> list[AdminRoute]:
     """``GET alerts``, ``POST alerts/mute``, ``DELETE alerts/mute``."""
 
     def show(environ: Environ, params: Mapping[str, str]) -> Response:
-        return json_body("200 OK", service.snapshot())
+        return json_response("200 OK", service.snapshot())
 
     def mute(environ: Environ, params: Mapping[str, str]) -> Response:
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = -1
-        if not 0 < length <= 4096:
-            return json_body("400 Bad Request", {"error": "send a JSON body up to 4 KiB"})
-        try:
-            doc: Any = json.loads(environ["wsgi.input"].read(length))
-            seconds = float(doc["seconds"])
-            reason = str(doc.get("reason", ""))
-        except (ValueError, KeyError, TypeError):
-            return json_body("400 Bad Request", {"error": 'expected {"seconds": N, "reason": ""}'})
-        if not 0 < seconds <= 7 * 86400:
-            return json_body("400 Bad Request", {"error": "seconds must be in (0, 604800]"})
-        service.mute(seconds, reason)
-        return json_body("200 OK", service.snapshot())
+        doc = read_json(environ, max_bytes=4096)
+        seconds = number(doc, "seconds", minimum=0, maximum=_MAX_MUTE_S)
+        service.mute(seconds, text(doc, "reason", max_length=500))
+        return json_response("200 OK", service.snapshot())
 
     def unmute(environ: Environ, params: Mapping[str, str]) -> Response:
         service.unmute()
-        return json_body("200 OK", service.snapshot())
+        return json_response("200 OK", service.snapshot())
 
     return [
         AdminRoute("GET", "alerts", show),

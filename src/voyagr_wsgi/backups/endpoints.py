@@ -8,6 +8,11 @@
   or a key. 409 while busy, 422 when the backup fails verification, 409 when its schema or
   ``user_version`` differs from the live database's (``?force=1`` restores it anyway; the
   live DB is untouched otherwise), 502 when S3 fails.
+
+Errors are RFC 9457 problems (:mod:`voyagr_wsgi.problem`: ``invalid-backup-id``,
+``backup-not-found``, ``backup-busy``, ``backup-incompatible``,
+``backup-verification-failed``, ``backup-failed``, ``storage-failed``). None of these routes
+reads a request body; the Admin layer refuses one over its cap with 413.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from .._wsgi import Environ
-from ..admin import AdminRoute, Response, json_body
+from ..admin import AdminRoute
 from ..errors import (
     BackupError,
     BackupIncompatible,
@@ -27,6 +32,7 @@ from ..errors import (
     InvalidBackupId,
     StorageError,
 )
+from ..problem import Response, json_response, response
 from .manager import BackupBusy, BackupManager
 
 __all__ = ["routes"]
@@ -38,22 +44,24 @@ def _errors(call: Callable[[], Response]) -> Response:
     try:
         return call()
     except InvalidBackupId as exc:
-        return json_body("400 Bad Request", {"error": str(exc)})
+        return response("invalid-backup-id", str(exc))
     except BackupNotFound as exc:
-        return json_body("404 Not Found", {"error": str(exc)})
-    except (BackupBusy, BackupIncompatible) as exc:
-        return json_body("409 Conflict", {"error": str(exc)})
+        return response("backup-not-found", str(exc))
+    except BackupBusy as exc:
+        return response("backup-busy", str(exc))
+    except BackupIncompatible as exc:
+        return response("backup-incompatible", str(exc))
     except BackupVerificationError as exc:
-        return json_body("422 Unprocessable Content", {"error": str(exc)})
+        return response("backup-verification-failed", str(exc))
     except BackupError as exc:
         log.error("backup endpoint failed: %s", exc)
-        return json_body("500 Internal Server Error", {"error": str(exc)})
+        return response("backup-failed", str(exc))
     except StorageError as exc:
         log.error("backup store failed: %s", exc)
-        return json_body("502 Bad Gateway", {"error": str(exc)})
+        return response("storage-failed", str(exc))
     except OSError as exc:
         log.error("backup endpoint failed: %s", exc)
-        return json_body("500 Internal Server Error", {"error": f"{type(exc).__name__}: {exc}"})
+        return response("backup-failed", f"{type(exc).__name__}: {exc}")
 
 
 def routes(manager: BackupManager) -> list[AdminRoute]:
@@ -64,7 +72,7 @@ def routes(manager: BackupManager) -> list[AdminRoute]:
                 "backups": [m.as_dict() for m in reversed(found.manifests)],
                 "problems": list(found.problems),
             }
-        return json_body("200 OK", doc)
+        return json_response("200 OK", doc)
 
     def retention(environ: Environ, params: Mapping[str, str]) -> Response:
         def run() -> Response:
@@ -73,18 +81,18 @@ def routes(manager: BackupManager) -> list[AdminRoute]:
                 name: {"keep": p.keep, "delete": [m.id for m in p.delete]}
                 for name, p in plans.items()
             }
-            return json_body("200 OK", doc)
+            return json_response("200 OK", doc)
 
         return _errors(run)
 
     def create(environ: Environ, params: Mapping[str, str]) -> Response:
-        return _errors(lambda: json_body("201 Created", {"backup": manager.create().as_dict()}))
+        return _errors(lambda: json_response("201 Created", {"backup": manager.create().as_dict()}))
 
     def restore(environ: Environ, params: Mapping[str, str]) -> Response:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         force = query.get("force", [""])[-1].lower() in ("1", "true", "yes")
         name = params.get("name", "")
-        return _errors(lambda: json_body("200 OK", manager.restore(name, force=force)))
+        return _errors(lambda: json_response("200 OK", manager.restore(name, force=force)))
 
     return [
         AdminRoute("GET", "backups", listing),

@@ -34,15 +34,15 @@ The check, for each request:
    ``/hooks``; golang/go#75054), matched against the normalised request path
    (:func:`voyagr_wsgi.request.request_path`: ``//webhooks/stripe`` is the same path).
 
-A rejection is a ``403`` with ``{"error": "cross-origin request blocked", "reason": ...}``
-and one warning on the ``voyagr_wsgi.cross_origin`` logger, or whatever ``deny_handler``
-answers. This protects browsers only: pair it with ``SameSite=Lax`` cookies and HSTS
-(:class:`~voyagr_wsgi.layers.SecurityHeaders` does both).
+A rejection is a ``403`` RFC 9457 problem (:mod:`voyagr_wsgi.problem`) of type
+``https://voyagr-wsgi.dev/problems/cross-origin-blocked`` whose ``reason`` member (also the
+``detail``) names the failed check, and one warning on the ``voyagr_wsgi.cross_origin``
+logger, or whatever ``deny_handler`` answers. This protects browsers only: pair it with
+``SameSite=Lax`` cookies and HSTS (:class:`~voyagr_wsgi.layers.SecurityHeaders` does both).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable
 from functools import lru_cache
@@ -51,6 +51,7 @@ from typing import Any
 from .._layer import Layer
 from .._wsgi import Environ, StartResponse, WSGIApplication
 from ..errors import ConfigurationError
+from ..problem import prepare
 from ..request import host, request_path, scheme
 from ._paths import PathPatterns
 
@@ -148,8 +149,8 @@ class CrossOriginProtection(Layer):
         self._wildcards = tuple(wildcards)
         self._paths = PathPatterns(exempt_paths, setting="exempt_paths (CSRF_EXEMPT_PATHS)")
         self._deny_handler = deny_handler
-        self._bodies = {
-            reason: json.dumps({"error": "cross-origin request blocked", "reason": reason}).encode()
+        self._answers = {
+            reason: prepare("cross-origin-blocked", reason, extensions={"reason": reason})
             for reason in _REASONS
         }
 
@@ -240,15 +241,8 @@ class CrossOriginProtection(Layer):
         )
         if self._deny_handler is not None:
             return self._deny_handler(environ, start_response, reason)
-        body = self._bodies[reason]
-        start_response(
-            "403 Forbidden",
-            [
-                ("Content-Type", "application/json"),
-                ("Cache-Control", "no-store"),
-                ("Content-Length", str(len(body))),
-            ],
-        )
+        status, headers, body = self._answers[reason]
+        start_response(status, list(headers))
         return [body]
 
 

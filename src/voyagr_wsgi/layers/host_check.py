@@ -25,11 +25,12 @@ numeric port), matched in full, so CR/LF, spaces, ``@``, ``/``, ``\\`` and non-A
 are always refused. With an empty allow-list only this syntax check runs; ``voyagr-wsgi
 check`` reports that as ``voyagr.W001``.
 
-A refused request gets ``400`` with a short ``text/plain`` body (never a redirect, never the
-host echoed back) and one INFO line on the ``voyagr_wsgi.host_check`` logger. The host is
-read through :func:`voyagr_wsgi.request.host`, i.e. the value ProxyTrust resolved (a
-forwarded host only when a trusted proxy sent it). Decisions are cached per host string in a
-bounded dict, so the per-request cost is one dict lookup.
+A refused request gets ``400`` with an RFC 9457 problem body of type ``host-not-allowed``
+(:mod:`voyagr_wsgi.problem`; never a redirect, never the host echoed back) and one INFO line
+on the ``voyagr_wsgi.host_check`` logger. The host is read through
+:func:`voyagr_wsgi.request.host`, i.e. the value ProxyTrust resolved (a forwarded host only
+when a trusted proxy sent it). Decisions are cached per host string in a bounded dict, so
+the per-request cost is one dict lookup.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from typing import Any
 from .._layer import Layer
 from .._wsgi import Environ, StartResponse, WSGIApplication
 from ..errors import ConfigurationError
+from ..problem import prepare
 from ..request import HOST
 from ..request import host as request_host
 
@@ -52,12 +54,9 @@ log = logging.getLogger("voyagr_wsgi.host_check")
 #: Django's ``host_validation_re``, matched with ``fullmatch`` on the lower-cased host.
 HOST_RE = re.compile(r"([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(?::([0-9]+))?")
 
-_BODY = b"Bad Request: the Host header is not allowed\n"
-_HEADERS = [
-    ("Content-Type", "text/plain; charset=utf-8"),
-    ("Content-Length", str(len(_BODY))),
-    ("Cache-Control", "no-store"),
-]
+_STATUS, _HEADERS, _BODY = prepare(
+    "host-not-allowed", "the Host header is malformed or not allowed"
+)
 _CACHE_MAX = 1024
 
 
@@ -164,5 +163,5 @@ class HostCheck(Layer):
     ) -> list[bytes]:
         if logged:
             log.info("refused Host %r (not in ALLOWED_HOSTS or malformed)", host[:200])
-        start_response("400 Bad Request", list(_HEADERS))
+        start_response(_STATUS, list(_HEADERS))
         return [_BODY]

@@ -17,7 +17,8 @@ What it answers (RFC 9110 §15.4):
 - ``301 Moved Permanently`` for GET and HEAD, ``308 Permanent Redirect`` for every other
   method, so a POST stays a POST with its body (rails/rails#23941, flask-sslify#52).
   Browsers cache both: check the target with a staging host first. ``unsafe="reject"``
-  (``HTTPS_REDIRECT_UNSAFE``) answers those other methods ``403`` instead: their body already
+  (``HTTPS_REDIRECT_UNSAFE``) answers those other methods ``403`` instead (an RFC 9457
+  problem of type ``https-required``, :mod:`voyagr_wsgi.problem`): their body already
   crossed the network in clear, and a 308 would have the client send it a second time, so a
   client (an API consumer, a form) configured with ``http://`` fails loudly at once;
 - ``Location: https://<host>[:https_port]<path>[?<query>]``. The host is the request's own
@@ -29,12 +30,14 @@ What it answers (RFC 9110 §15.4):
   to bytes (latin-1) and percent-quoted, so CR, LF, spaces, ``\\``, ``#`` and non-ASCII
   bytes are escaped and a path can never end the header, add a header or name another host
   (``//evil.com`` stays a path below the host). The query string is kept, with anything
-  outside RFC 3986's query characters percent-escaped. The layer also refuses (400) a host
+  outside RFC 3986's query characters percent-escaped. The layer also refuses (400, problem
+type ``malformed-host``) a host
   that fails the Host syntax check, so it is safe without HostCheck in front, although only
   HostCheck stops a well-formed forged host.
 
 Not redirected: HTTPS requests; loopback hosts (``localhost``, ``*.localhost``, 127.0.0.0/8,
-``[::1]``) so local development works (apache/superset#7535); exempt paths. ``exempt``
+``[::1]``, ``[::ffff:127.0.0.1]``) so local development works (apache/superset#7535); exempt
+paths. ``exempt``
 (``HTTPS_REDIRECT_EXEMPT``) follows the one path grammar (:mod:`voyagr_wsgi.layers._paths`):
 exact paths (``/healthz``, which also covers ``/healthz/``) and prefixes ending in ``/*``
 (``/static/*`` covers ``/static/`` and below but not ``/static``, golang/go#75054), matched
@@ -53,6 +56,7 @@ from urllib.parse import quote
 from .._layer import Layer
 from .._wsgi import Environ, StartResponse, WSGIApplication
 from ..errors import ConfigurationError
+from ..problem import prepare, send
 from ..request import SCHEME, hostname, is_loopback_host, request_path
 from ..request import host as request_host
 from ..request import scheme as request_scheme
@@ -67,18 +71,8 @@ _PATH_SAFE = "/:@!$&'()*+,;="
 #: query characters kept as sent (QUERY_STRING is still percent-encoded, so "%" stays).
 _QUERY_SAFE = "/?:@!$&'()*+,;=%"
 
-_BAD_HOST = b"Bad Request: malformed Host header\n"
-_INSECURE = b"Forbidden: this request must be sent over HTTPS\n"
-_INSECURE_HEADERS = [
-    ("Content-Type", "text/plain; charset=utf-8"),
-    ("Content-Length", str(len(_INSECURE))),
-    ("Cache-Control", "no-store"),
-]
-_BAD_HOST_HEADERS = [
-    ("Content-Type", "text/plain; charset=utf-8"),
-    ("Content-Length", str(len(_BAD_HOST))),
-    ("Cache-Control", "no-store"),
-]
+_BAD_HOST = prepare("malformed-host", "the Host header names no host to redirect to")
+_INSECURE = prepare("https-required", "this request must be sent over HTTPS")
 
 
 def _to_bytes(text: str) -> bytes:
@@ -168,13 +162,11 @@ class HTTPSRedirect(Layer):
             return self._next(environ, start_response)
         name = hostname(host).rstrip(".")
         if not name or split_host(host) is None:  # "..": no host left to redirect to
-            start_response("400 Bad Request", list(_BAD_HOST_HEADERS))
-            return [_BAD_HOST]
+            return send(start_response, _BAD_HOST)
         method = environ.get("REQUEST_METHOD", "GET")
         safe = method in ("GET", "HEAD")
         if self._reject and not safe:
-            start_response("403 Forbidden", list(_INSECURE_HEADERS))
-            return [_INSECURE]
+            return send(start_response, _INSECURE)
         location = https_url(environ, self.host or name, self._port_suffix)
         status = "301 Moved Permanently" if safe else "308 Permanent Redirect"
         start_response(

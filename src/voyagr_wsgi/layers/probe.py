@@ -9,8 +9,8 @@ answer instead of a 400 or a redirect::
     application = Probe(app, health=health, token=Secret(os.environ["VOYAGR_ADMIN_TOKEN"]))
 
 Endpoints (under ``prefix``, default ``/api/production/``), for GET and HEAD only (other
-methods get ``405`` with ``Allow: GET, HEAD``); every answer is JSON with
-``Cache-Control: no-store``:
+methods get a ``405`` problem, :mod:`voyagr_wsgi.problem`, with ``Allow: GET, HEAD``); every
+answer is JSON with ``Cache-Control: no-store``:
 
 - ``health``: ``{"status": "pass"|"warn"|"fail"}`` from ``health.evaluate()``; ``200`` for
   pass and warn, ``503`` for fail. A request the admin rule authorizes
@@ -36,7 +36,6 @@ checks when it is not a probe.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -45,8 +44,9 @@ from .._wsgi import Environ, Headers, StartResponse, WSGIApplication
 from ..admin import PREFIX, is_authorized
 from ..errors import ConfigurationError
 from ..health import Health, HealthReport, Status
+from ..problem import prepare, prepare_json
 from ..request import normalize_path
-from ..secret import Secret
+from ..secret import Secret, bearer_token
 
 __all__ = ["Probe"]
 
@@ -55,23 +55,14 @@ _FAIL = "503 Service Unavailable"
 _Prepared = tuple[str, Headers, bytes]
 
 
-def _prepare(status: str, payload: object, content_type: str = "application/json") -> _Prepared:
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    headers: Headers = [
-        ("Content-Type", content_type),
-        ("Cache-Control", "no-store"),
-        ("Content-Length", str(len(body))),
-    ]
-    return status, headers, body
-
-
 _MINIMAL: dict[str, _Prepared] = {
-    "pass": _prepare(_OK, {"status": "pass"}),
-    "warn": _prepare(_OK, {"status": "warn"}),
-    "fail": _prepare(_FAIL, {"status": "fail"}),
+    "pass": prepare_json(_OK, {"status": "pass"}),
+    "warn": prepare_json(_OK, {"status": "warn"}),
+    "fail": prepare_json(_FAIL, {"status": "fail"}),
 }
-_NOT_ALLOWED = _prepare("405 Method Not Allowed", {"error": "method not allowed"})
-_NOT_ALLOWED[1].append(("Allow", "GET, HEAD"))
+_NOT_ALLOWED: _Prepared = prepare(
+    "method-not-allowed", "probes answer GET and HEAD", headers=[("Allow", "GET, HEAD")]
+)
 
 
 class Probe(Layer):
@@ -90,7 +81,7 @@ class Probe(Layer):
         if not isinstance(prefix, str) or not prefix.startswith("/") or not prefix.endswith("/"):
             raise ConfigurationError(f"Probe prefix={prefix!r} must start and end with '/'")
         self.health = health
-        self.token = token
+        self.token = bearer_token(token, "VOYAGR_ADMIN_TOKEN (Probe token=)")
         self.prefix = prefix
         self._routes = {
             prefix + "health": "health",
@@ -136,7 +127,9 @@ class Probe(Layer):
         else:
             report = self._report()
             if route == "health" and is_authorized(environ, self.token):
-                answer = _prepare(report.http_status, report.document(), "application/health+json")
+                answer = prepare_json(
+                    report.http_status, report.document(), content_type="application/health+json"
+                )
             else:
                 status: Status = report.status
                 answer = _MINIMAL[status]

@@ -24,8 +24,9 @@ import re
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from ..admin import AdminRoute, Response, json_body
+from ..admin import AdminRoute
 from ..health import Health
+from ..problem import Response, json_response
 from . import prometheus
 from .registry import Registry
 from .views import json_view
@@ -106,7 +107,7 @@ def admin_routes(
     """
 
     def metrics(environ: Environ, params: Mapping[str, str]) -> Response:
-        return json_body("200 OK", metrics_document(registry, health, sections))
+        return json_response("200 OK", metrics_document(registry, health, sections))
 
     def exposition(environ: Environ, params: Mapping[str, str]) -> Response:
         text = prometheus.render(registry.merged(), registry.now())

@@ -4,8 +4,10 @@ Field syntax follows draft-ietf-httpapi-ratelimit-headers-11 (RFC 9651 structure
 ``RateLimit-Policy: "default";q=100;w=60`` and ``RateLimit: "default";r=42;t=1``; ``t`` is
 delta-seconds until more quota is available, rounded up. ``Retry-After`` is delta-seconds
 (RFC 9110 §10.2.3), >= 1, equal to ``t`` on a 429. Bodies are RFC 9457 problem documents
-with the draft's problem types ``quota-exceeded`` (429) and ``temporary-reduced-capacity``
-(503). Everything that does not depend on the request is built once per policy.
+made by :mod:`voyagr_wsgi.problem` with the draft's problem types ``quota-exceeded`` (429,
+member ``violated-policies``) and ``temporary-reduced-capacity`` (503). Everything that does
+not depend on the request is built once per policy: the body stays constant, and the wait
+is in ``Retry-After`` and the ``RateLimit`` field.
 """
 
 from __future__ import annotations
@@ -15,21 +17,20 @@ import logging
 import math
 
 from .._wsgi import Headers, StartResponse
+from ..problem import CONTENT_TYPE, KINDS, body, prepare, send
 from .gcra import Policy
 
 __all__ = ["PROBLEM", "CompiledPolicy", "legacy_fields", "unavailable"]
 
 log = logging.getLogger("voyagr_wsgi.ratelimit")
 
-PROBLEM = "https://iana.org/assignments/http-problem-types#"
-_UNAVAILABLE = json.dumps(
-    {
-        "type": PROBLEM + "temporary-reduced-capacity",
-        "title": "Temporary Reduced Capacity",
-        "status": 503,
-    },
-    separators=(",", ":"),
-).encode()
+#: the IANA problem-type registry the draft's types live in
+PROBLEM = KINDS["quota-exceeded"].type.partition("#")[0] + "#"
+_UNAVAILABLE = prepare(
+    "temporary-reduced-capacity",
+    "the rate-limit store is unavailable; retry shortly",
+    headers=[("Retry-After", "1")],
+)
 
 
 class CompiledPolicy:
@@ -69,13 +70,11 @@ class CompiledPolicy:
             "RateLimit-Policy",
             f"{self.quoted};q={policy.rate.quota};w={policy.window_header}",
         )
-        problem = {
-            "type": PROBLEM + "quota-exceeded",
-            "title": "Quota Exceeded",
-            "status": 429,
-            "violated-policies": [policy.name],
-        }
-        self.denied_body = json.dumps(problem, separators=(",", ":")).encode()
+        self.denied_body = body(
+            "quota-exceeded",
+            f"over the {policy.name} policy's quota",
+            {"violated-policies": [policy.name]},
+        )
 
     def fields_at(self, offset: float) -> Headers:
         """The two RateLimit fields for a client at ``offset = TAT - now`` (allowed)."""
@@ -99,7 +98,7 @@ class CompiledPolicy:
         """Send the 429 for a request of ``cost`` denied at ``offset = TAT - now``."""
         policy = self.policy
         headers: Headers = [
-            ("Content-Type", "application/problem+json"),
+            ("Content-Type", CONTENT_TYPE),
             ("Cache-Control", "no-store"),
             ("Content-Length", str(len(self.denied_body))),
         ]
@@ -128,13 +127,4 @@ def legacy_fields(policy: Policy, left: int, offset: float) -> Headers:
 
 def unavailable(start_response: StartResponse) -> list[bytes]:
     """The 503 sent when the store is down and the policy is ``closed``."""
-    start_response(
-        "503 Service Unavailable",
-        [
-            ("Content-Type", "application/problem+json"),
-            ("Cache-Control", "no-store"),
-            ("Retry-After", "1"),
-            ("Content-Length", str(len(_UNAVAILABLE))),
-        ],
-    )
-    return [_UNAVAILABLE]
+    return send(start_response, _UNAVAILABLE)
