@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from conftest import call, hello_app, make_environ
 from ratelimit_helpers import FakeClock
 from voyagr_wsgi import ConfigurationError, Secret, Settings
-from voyagr_wsgi.admin import Admin, AdminRoute, json_body
+from voyagr_wsgi.admin import Admin, AdminRoute
 from voyagr_wsgi.layers import (
     CrossOriginProtection,
     HTTPSRedirect,
@@ -23,6 +23,7 @@ from voyagr_wsgi.layers import (
 )
 from voyagr_wsgi.layers._paths import PathPatterns
 from voyagr_wsgi.metrics.registry import Registry
+from voyagr_wsgi.problem import json_response
 from voyagr_wsgi.ratelimit import MemoryStore, Rule
 from voyagr_wsgi.request import PATH, app_path, normalize_path, request_path
 
@@ -320,7 +321,7 @@ def test_probe_still_answers_only_its_exact_paths() -> None:
     ],
 )
 def test_admin_answers_every_spelling(path: str) -> None:
-    route = AdminRoute("GET", "echo", lambda environ, params: json_body("200 OK", {"ok": 1}))
+    route = AdminRoute("GET", "echo", lambda environ, params: json_response("200 OK", {"ok": 1}))
     layer = Admin(hello_app, token=Secret("t" * 32), routes=[route])
     unauthorized = call(layer, make_environ(path))
     assert unauthorized.code == 401

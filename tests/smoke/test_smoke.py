@@ -122,6 +122,7 @@ def test_importing_one_layer_loads_that_layer_not_the_areas(
         "voyagr_wsgi.errors",
         "voyagr_wsgi.layers",
         "voyagr_wsgi.layers.host_check",
+        "voyagr_wsgi.problem",
         "voyagr_wsgi.request",
     ]
 
