@@ -4,7 +4,8 @@ Turn on with ``DATABASE_PATH`` (and ``BACKUP_DIR``); ``compose(app, Settings.fro
 then registers:
 
 - ``context.components["backups"]``: the :class:`BackupManager` (``create()``, ``list()``,
-  ``verify(id)``, ``restore(id)``, ``prune(dry_run=)``, ``status()``);
+  ``verify(id)``, ``restore(id)``, ``pin(id)``/``unpin(id)``, ``prune(dry_run=)``,
+  ``status()``);
 - the admin routes ``GET backups``, ``GET backups/retention``, ``POST backup/create``,
   ``POST backup/restore/{name}`` under ``/api/production/``;
 - the ``backup:age`` health check;
@@ -12,7 +13,31 @@ then registers:
   ``stack.start()`` in exactly one process.
 
 From the shell: ``voyagr-wsgi backup create | list | verify ID | restore ID [--offline] |
-prune [--dry-run]``.
+prune [--dry-run] | pin ID | unpin ID``.
+
+S3 is an optional extra: ``pip install 'voyagr-wsgi[s3]'`` (boto3). With
+``S3_BACKUP_ENABLED=true`` and boto3 missing, building the area raises
+:class:`~voyagr_wsgi.ConfigurationError` naming the extra.
+
+What loads when: importing this package loads only ``config`` (the settings); the names below
+load on first use (PEP 562), and the manager with its pieces (sqlite3, zlib, boto3 when S3 is
+on) loads when :func:`setup` finds ``DATABASE_PATH`` set, or the CLI runs.
+
+The pieces, by role; dependencies point down, the pieces never import the manager:
+
+- ``manager``: :class:`BackupManager`, composing the pieces below and nothing else;
+- ``scheduler``, ``health``, ``endpoints``, ``cli``: the manager's users (service, health
+  check, admin routes, shell commands);
+- ``create``: snapshot -> verify + gzip + SHA-256 -> commit (with ``snapshot``);
+- ``catalogue``: the stores (local, S3) and this set's backups in them, pins, retention;
+- ``uploads``: the queue of backups to send to S3, retried until they arrive;
+- ``restore``: restore by id, the safety backup, the swap through SQLite, the rollback;
+- ``verify``: read back a stored backup and check everything (verify and restore);
+- ``lock``: one run at a time (:class:`BackupBusy`);
+- ``status``: the status file every process reads;
+- ``retention`` (pure GFS planning), ``manifest``, ``ids``, ``store`` (the store
+  protocol), ``local``, ``s3``, ``snapshot``, ``_fs``: the model, the stores and the
+  SQLite/file primitives.
 
 How a backup is made and why (online backup API, checks before keeping, gzip + SHA-256 in one
 stream, manifest as the commit marker, restic-style GFS retention, restore by id through the
@@ -22,18 +47,20 @@ backup API) is told in the docstrings of ``snapshot``, ``manifest``, ``retention
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .config import BackupSettings
-from .manager import BackupBusy, BackupManager
-from .scheduler import BackupScheduler
 
 if TYPE_CHECKING:
     from ..check import Finding
     from ..compose import BuildContext
     from ..settings import Settings
+    from .lock import BackupBusy
+    from .manager import BackupManager
+    from .scheduler import BackupScheduler
 
 __all__ = [
     "BackupBusy",
@@ -44,14 +71,33 @@ __all__ = [
     "setup",
 ]
 
+_LAZY = {"BackupBusy": ".lock", "BackupManager": ".manager", "BackupScheduler": ".scheduler"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 def setup(settings: Settings, context: BuildContext) -> None:
-    """Register the manager, admin routes, the health check and the scheduler service."""
+    """Register the manager, admin routes, the health check and the scheduler service.
+
+    With ``S3_BACKUP_ENABLED=true`` and boto3 missing this raises ConfigurationError.
+    """
     config = settings.backups
     if not config.database_path:
         return
     from .endpoints import routes
     from .health import health_source
+    from .manager import BackupManager
+    from .scheduler import BackupScheduler
 
     manager = BackupManager(config)
     context.components["backups"] = manager
