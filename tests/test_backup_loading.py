@@ -3,6 +3,7 @@ only when a backup stack is built, and a missing extra is named at build time.""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from test_backup_support import ROOT
+from test_backup_support import ROOT, cli, env_for
+from voyagr_wsgi.backups import BackupSettings
 
 #: make ``import boto3`` (and botocore) fail in the child as if the extra were not installed
 BLOCK_BOTO3 = "import sys; sys.modules['boto3'] = None; sys.modules['botocore'] = None\n"
@@ -120,3 +122,23 @@ def test_s3_off_builds_without_boto3(tmp_path: Path) -> None:
     )
     assert child.returncode == 0, child.stderr
     assert child.stdout.strip() == "['local'] True"
+
+
+def test_cli_names_the_missing_extra(tmp_path: Path) -> None:
+    blocker = tmp_path / "site"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(BLOCK_BOTO3)
+    config = BackupSettings(
+        database_path=str(tmp_path / "app.db"),
+        backup_dir=str(tmp_path / "backups"),
+        s3_enabled=True,
+        s3_bucket="b",
+    )
+    env = env_for(config, S3_BACKUP_ENABLED="true", S3_BUCKET="b")
+    env["PYTHONPATH"] = os.pathsep.join([str(blocker), str(ROOT / "src")])
+    done = cli(env, "list")
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "voyagr-wsgi backup list: error: S3_BACKUP_ENABLED=true needs: "
+        "pip install 'voyagr-wsgi[s3]'"
+    )
