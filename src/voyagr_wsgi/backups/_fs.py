@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 
 from ..errors import BackupError
 
-__all__ = ["atomic_write", "fsync_dir", "nospace_error", "remove_quietly"]
+__all__ = ["atomic_write", "durable_copy", "fsync_dir", "nospace_error", "remove_quietly"]
 
 
 def fsync_dir(directory: str) -> None:
@@ -36,6 +37,19 @@ def atomic_write(path: str, data: bytes) -> None:
         remove_quietly(tmp)
         raise
     fsync_dir(directory)
+
+
+def durable_copy(source: str, target: str, tmp: str) -> None:
+    """Copy ``source`` to ``target`` through ``tmp`` (same folder): fsync, rename, fsync."""
+    try:
+        shutil.copyfile(source, tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+    fsync_dir(os.path.dirname(os.path.abspath(target)))
 
 
 def remove_quietly(path: str) -> None:

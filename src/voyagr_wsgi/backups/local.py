@@ -18,11 +18,10 @@ from __future__ import annotations
 import builtins
 import os
 import re
-import shutil
 import time
 
 from ..errors import BackupError
-from ._fs import atomic_write, fsync_dir, remove_quietly
+from ._fs import atomic_write, durable_copy, fsync_dir, remove_quietly
 from .ids import ID_RE
 from .manifest import Manifest
 from .store import Listing
@@ -85,11 +84,7 @@ class LocalStore:
         target = self.data_path(manifest)
         if os.path.abspath(gz_path) != target:
             tmp = os.path.join(self.directory, f".{manifest.id}.db.gz.partial")
-            shutil.copyfile(gz_path, tmp)
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-            fsync_dir(self.directory)
+            durable_copy(gz_path, target, tmp)
         stored = manifest.with_(encryption="none")
         atomic_write(os.path.join(self.directory, manifest.manifest_name), stored.to_json())
         return stored

@@ -1,100 +1,67 @@
-"""Restore: verify a stored backup completely, then swap it in through SQLite itself.
+"""Restore: a verified copy of a backup swapped into the live database through SQLite.
 
-Nothing touches the live database until the candidate passed every check:
+:class:`Restorer` runs a restore by id, under the backup lock the manager holds:
 
-1. the data object's size and SHA-256 match the manifest, the gzip stream is complete (CRC32
-   and length trailer checked by zlib), the decompressed bytes match ``sha256_db``;
-2. ``integrity_check`` and ``foreign_key_check`` pass on the decompressed copy.
+1. unless forced, a backup whose schema or ``user_version`` differs from the live
+   database's (taken before or after a migration) is refused with
+   :class:`~voyagr_wsgi.errors.BackupIncompatible`: the running code expects the live schema;
+2. the backup is fetched and verified completely (:mod:`~voyagr_wsgi.backups.verify`):
+   nothing touches the live database until the candidate passed every check;
+3. a pinned ``pre-restore`` safety backup of the live database is taken (the caller's
+   ``safety`` function: create, upload, no retention);
+4. the candidate is swapped in and the live database checked; if that fails, the safety
+   backup is swapped back and the restore reported as failed.
 
 The swap (:func:`swap_in`) uses the backup API *into* the live database (what the sqlite3
 shell's ``.restore`` does): SQLite takes the write lock, stays WAL-aware, and every connection
 the running app holds sees the restored content on its next read transaction. Replacing the
-file instead would be silently reverted by a stale ``-wal`` (reference P2). A WAL database
+file instead would be silently reverted by a stale ``-wal`` left beside it. A WAL database
 cannot take pages of another size, so a candidate whose page size differs is first rebuilt
 with the live page size (``PRAGMA page_size`` + ``VACUUM`` on the staging copy).
 
-:func:`replace_offline` is for a stopped app whose database cannot be opened any more: the old
-files (with their ``-wal``/``-shm``/``-journal``) are moved into ``quarantine/``, never deleted.
+``offline=True`` is for a stopped app whose database cannot be opened any more (no safety
+backup can be taken): :func:`replace_offline` moves the old files (with their
+``-wal``/``-shm``/``-journal``) into ``quarantine/``, never deleting them, and puts the
+candidate in their place.
+
+Usage (the manager's ``restore(id)``)::
+
+    restorer = Restorer("/data/app.db", LocalStore("/data/backups"))
+    restorer.check_compatible(manifest)
+    restorer.restore(store, manifest, safety=take_pinned_backup, now=time.time())
 """
 
 from __future__ import annotations
 
-import hashlib
+import logging
 import os
 import shutil
 import sqlite3
-import zlib
 from collections.abc import Callable
+from typing import Any
 
-from ..errors import BackupError, BackupVerificationError
-from ._fs import fsync_dir, nospace_error, remove_quietly
+from ..errors import BackupError, BackupIncompatible, BackupVerificationError
+from ._fs import durable_copy, remove_quietly
+from .ids import new_id
+from .local import LocalStore
 from .manifest import Manifest
-from .snapshot import CHUNK, check_database, connect_existing, db_facts, deadline
+from .snapshot import connect_existing, db_facts, deadline
 from .store import BackupStore
+from .verify import fetch_verified
 
-__all__ = ["fetch_verified", "replace_offline", "schema_of", "swap_in"]
+__all__ = [
+    "Restorer",
+    "fetch_verified",
+    "live_matches",
+    "replace_offline",
+    "schema_of",
+    "swap_checked",
+    "swap_in",
+]
+
+log = logging.getLogger("voyagr_wsgi.backups")
 
 SWAP_DEADLINE_S = 120.0
-
-
-def fetch_verified(store: BackupStore, manifest: Manifest, staging_dir: str) -> str:
-    """A verified, decompressed copy of ``manifest`` in ``staging_dir`` (caller removes it)."""
-    os.makedirs(staging_dir, mode=0o700, exist_ok=True)
-    download = os.path.join(staging_dir, f"{manifest.id}.db.gz.download")
-    target = os.path.join(staging_dir, f"{manifest.id}.restore.db")
-    remove_quietly(target)
-    try:
-        source = store.fetch(manifest, download)
-        _gunzip_checked(source, target, manifest)
-        problem = check_database(target)
-        if problem is not None:
-            raise BackupVerificationError(f"backup {manifest.id} failed {problem}")
-    except BaseException as exc:
-        remove_quietly(target)
-        if isinstance(exc, OSError):
-            raise nospace_error(exc, staging_dir) or BackupError(
-                f"could not read backup {manifest.id}: {exc}"
-            ) from exc
-        raise
-    finally:
-        remove_quietly(download)
-    return target
-
-
-def _gunzip_checked(source: str, target: str, manifest: Manifest) -> None:
-    size = os.path.getsize(source)
-    if size != manifest.gz_bytes:
-        raise BackupVerificationError(
-            f"backup {manifest.id}: stored size {size} != manifest {manifest.gz_bytes}"
-        )
-    sha_gz, sha_db = hashlib.sha256(), hashlib.sha256()
-    inflate = zlib.decompressobj(31)
-    raw = 0
-    broken: zlib.error | None = None
-    with open(source, "rb", buffering=0) as fin, open(target, "wb") as fout:
-        while chunk := fin.read(CHUNK):
-            sha_gz.update(chunk)
-            if broken is not None:
-                continue  # keep hashing: a hash mismatch is the clearer report
-            try:
-                data = inflate.decompress(chunk, CHUNK)
-                while data:
-                    sha_db.update(data)
-                    raw += len(data)
-                    fout.write(data)
-                    data = inflate.decompress(inflate.unconsumed_tail, CHUNK)
-            except zlib.error as exc:
-                broken = exc
-        fout.flush()
-        os.fsync(fout.fileno())
-    if sha_gz.hexdigest() != manifest.sha256_gz:
-        raise BackupVerificationError(f"backup {manifest.id}: SHA-256 of the .gz does not match")
-    if broken is not None:
-        raise BackupVerificationError(f"backup {manifest.id}: corrupt gzip stream: {broken}")
-    if not inflate.eof or inflate.unused_data:
-        raise BackupVerificationError(f"backup {manifest.id}: truncated or trailing gzip data")
-    if raw != manifest.db_bytes or sha_db.hexdigest() != manifest.sha256_db:
-        raise BackupVerificationError(f"backup {manifest.id}: decompressed data does not match")
 
 
 def swap_in(candidate: str, live_path: str, *, deadline_s: float = SWAP_DEADLINE_S) -> None:
@@ -172,10 +139,77 @@ def replace_offline(candidate: str, live_path: str, quarantine_dir: str, stamp: 
             aside = os.path.join(quarantine_dir, f"{stamp}-{os.path.basename(old)}")
             shutil.move(old, aside)  # may cross file systems
             moved.append(aside)
-    tmp = f"{live_path}.voyagr-restore"
-    shutil.copyfile(candidate, tmp)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, live_path)
-    fsync_dir(os.path.dirname(os.path.abspath(live_path)))
+    durable_copy(candidate, live_path, f"{live_path}.voyagr-restore")
     return moved
+
+
+class Restorer:
+    def __init__(self, db_path: str, local: LocalStore) -> None:
+        self.db_path = os.path.abspath(db_path)
+        self.local = local  # its staging folder holds the candidate, quarantine/ old files
+
+    def verify(self, store: BackupStore, manifest: Manifest) -> None:
+        """Fetch and check backup ``manifest`` completely; nothing is kept."""
+        remove_quietly(fetch_verified(store, manifest, self.local.staging))
+
+    def check_compatible(self, manifest: Manifest) -> None:
+        """:class:`BackupIncompatible` unless the live DB has the backup's schema."""
+        try:
+            user_version, schema = schema_of(self.db_path)
+        except (BackupError, OSError, sqlite3.Error) as exc:
+            log.warning("live database unreadable (%s): schema not compared", exc)
+            return  # nothing to compare with (a damaged live DB is what restores are for)
+        if (user_version, schema) != (manifest.user_version, manifest.schema_sha256):
+            raise BackupIncompatible(
+                f"backup {manifest.id} has user_version {manifest.user_version} and schema "
+                f"{manifest.schema_sha256[:12]}, the live database user_version {user_version} "
+                f"and schema {schema[:12]} (a migration between them?); nothing was changed. "
+                "Restore it anyway with force (--force, ?force=1) if the code that will run "
+                "expects the backup's schema"
+            )
+
+    def restore(
+        self,
+        store: BackupStore,
+        manifest: Manifest,
+        *,
+        safety: Callable[[], Manifest],
+        now: float,
+        offline: bool = False,
+    ) -> dict[str, Any]:
+        """Verify, take the safety backup, swap; ``{"restored", "safety_backup", ...}``."""
+        candidate = fetch_verified(store, manifest, self.local.staging)
+        try:
+            return self._swap(manifest, candidate, safety, now, offline)
+        finally:
+            remove_quietly(candidate)
+
+    def _swap(
+        self,
+        manifest: Manifest,
+        candidate: str,
+        safety: Callable[[], Manifest],
+        now: float,
+        offline: bool,
+    ) -> dict[str, Any]:
+        try:
+            kept: Manifest | None = safety()
+        except BackupError:
+            if not offline:
+                raise
+            kept = None  # offline: the unreadable live files are moved aside instead
+        result: dict[str, Any] = {"restored": manifest.id, "safety_backup": kept and kept.id}
+        if kept is None:
+            result["moved_aside"] = replace_offline(
+                candidate, self.db_path, self.local.quarantine, new_id(now)
+            )
+            return result
+        safe = kept  # bound for the closure: mypy cannot narrow ``kept`` inside it
+        swap_checked(
+            candidate,
+            self.db_path,
+            manifest,
+            rollback=lambda: fetch_verified(self.local, safe, self.local.staging),
+        )
+        log.info("restored %s (safety backup %s)", manifest.id, kept.id)
+        return result

@@ -1,6 +1,6 @@
 """GFS retention with restic's semantics: a pure function from manifests to a plan.
 
-Rules (the reference's section 2.3, normative):
+Rules (1-3 are those of ``restic forget --keep-daily/-weekly/-monthly``; 4-6 add safeguards):
 
 1. only ``verified`` backups take part; unverified ones are never deleted here;
 2. buckets in UTC (or the policy's ``tz``, ``BACKUP_RETENTION_TIMEZONE``, so that "a day"

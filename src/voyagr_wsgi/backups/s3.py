@@ -198,8 +198,8 @@ class S3Store:
         - data objects named like a backup but without a manifest (a crash between the data
           upload and the manifest, or between deleting a manifest and its data);
         - incomplete multipart uploads: a process killed mid-upload leaves its parts behind,
-          invisible to listings and billed forever (reference P7); s3transfer aborts only from
-          inside a living process.
+          invisible to listings and billed until a lifecycle rule or an abort removes them;
+          s3transfer aborts only from inside a living process.
         """
         removed: builtins.list[str] = []
         try:

@@ -1,6 +1,6 @@
 """Take a snapshot through SQLite, verify it, and stream it once through gzip and SHA-256.
 
-Why this way (see the reference's section 4.2):
+Why this way:
 
 - the live database is only ever opened *by SQLite* (``mode=rw`` so a wrong path is an error,
   not a new empty database) and copied with the online backup API in one step
@@ -16,7 +16,7 @@ Why this way (see the reference's section 4.2):
   of the compressed bytes, written to a temp file, fsync, atomic rename, fsync of the folder.
   Memory stays O(chunk) whatever the database size.
 
-Usage (the manager does this under its lock)::
+Usage (``create.Creator`` does this under the backup lock)::
 
     snap = take_snapshot("/data/app.db", "/data/backups/.staging", backup_id)
     stored = compress_and_verify(snap, "/data/backups", quarantine_dir=...)
@@ -33,6 +33,7 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import quote
 
 from ..errors import BackupError, BackupVerificationError
@@ -64,9 +65,12 @@ class Stored:
     sha256_gz: str
 
 
-def connect_existing(path: str, *, timeout_s: float = 30.0) -> sqlite3.Connection:
-    """A connection to an existing database (``mode=rw``: a missing file is an error)."""
-    uri = f"file:{quote(os.path.abspath(path))}?mode=rw"
+def connect_existing(
+    path: str, *, timeout_s: float = 30.0, mode: Literal["rw", "ro"] = "rw"
+) -> sqlite3.Connection:
+    """A connection to an existing database (``mode=rw`` or ``ro``: a missing file is an
+    error, never a new empty database)."""
+    uri = f"file:{quote(os.path.abspath(path))}?mode={mode}"
     return sqlite3.connect(uri, uri=True, timeout=timeout_s, check_same_thread=False)
 
 
@@ -86,8 +90,9 @@ def db_facts(conn: sqlite3.Connection) -> tuple[int, int, str]:
 def deadline(seconds: float) -> Callable[[int, int, int], None]:
     """A backup ``progress`` callback that aborts the copy after ``seconds``.
 
-    CPython retries a busy backup step forever; writers can also restart it endlessly
-    (SQLite's backup page, reference P11). Raising here makes SQLite finish the backup object.
+    CPython retries a busy backup step forever; writers can also restart it endlessly (a
+    write by another connection restarts an online backup, see SQLite's backup API page).
+    Raising here makes SQLite finish the backup object.
     """
     end = time.monotonic() + seconds
 
@@ -149,9 +154,8 @@ def take_snapshot(
 
 def check_database(path: str) -> str | None:
     """None when ``integrity_check`` and ``foreign_key_check`` pass, else what failed."""
-    uri = f"file:{quote(os.path.abspath(path))}?mode=ro"
     try:
-        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        conn = connect_existing(path, mode="ro")
         try:
             result = [r[0] for r in conn.execute("PRAGMA integrity_check(20)")]
             if result != ["ok"]:

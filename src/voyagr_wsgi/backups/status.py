@@ -1,7 +1,10 @@
 """The backup status shared by every process: last success, last failure, pending uploads.
 
 Kept in ``BACKUP_DIR/.voyagr-backup-status.json`` (atomic rewrite under the backup lock) so
-the CLI, the scheduler in the elected worker and the health check of any worker agree.
+the CLI, the scheduler in the elected worker and the health check of any worker agree. Every
+piece of the area records its events here (:meth:`StatusFile.record`, stamped with the
+injected clock): ``create`` a success or failure, ``uploads`` a failed or done upload,
+``catalogue`` a failed retention run.
 ``BackupManager.status()`` returns::
 
     {"last_success_ts": 1767322800.0 | None,   # epoch seconds of the last verified backup
@@ -16,6 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -40,8 +45,9 @@ class Status:
 
 
 class StatusFile:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path
+        self.clock = clock  # wall clock: the timestamps are read by people and alerts
 
     def read(self) -> Status:
         try:
@@ -62,7 +68,6 @@ class StatusFile:
 
     def record(
         self,
-        now: float,
         *,
         success: Any = None,  # a Manifest
         error: str | None = None,
@@ -70,6 +75,7 @@ class StatusFile:
         uploaded: str | None = None,
     ) -> None:
         """Fold one event into the file (callers hold the backup lock)."""
+        now = self.clock()
         status = self.read()
         if success is not None:
             status.last_success_ts, status.last_backup_id = success.created_ts, success.id

@@ -1,0 +1,102 @@
+"""Create: snapshot -> verify while gzip + SHA-256 stream it -> commit in the local store.
+
+One call of :meth:`Creator.take` makes one backup of ``DATABASE_PATH``:
+
+1. :func:`~voyagr_wsgi.backups.snapshot.take_snapshot` copies the live database through
+   SQLite's online backup API into ``.staging/`` (one consistent read transaction);
+2. :func:`~voyagr_wsgi.backups.snapshot.compress_and_verify` runs ``integrity_check`` and
+   ``foreign_key_check`` on the copy while streaming it once through gzip and SHA-256; a copy
+   that fails is moved to ``quarantine/`` and nothing is kept;
+3. the ``.db.gz`` is renamed into place and the manifest written last
+   (:meth:`~voyagr_wsgi.backups.local.LocalStore.put`): the manifest is the commit marker.
+
+The outcome is recorded in the shared status file: a success clears ``last_error``; a
+failure (a full disk is reported as such) sets it and re-raises as
+:class:`~voyagr_wsgi.errors.BackupError`. Uploading and retention are the caller's next steps
+(``uploads``, ``catalogue``); the caller also holds the backup lock.
+
+Usage::
+
+    creator = Creator("/data/app.db", LocalStore("/data/backups"), set_name="app",
+                      status=status_file)
+    manifest = creator.take(now=time.time(), reason="manual")
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from ..errors import BackupError
+from ._fs import nospace_error, remove_quietly
+from .ids import new_id
+from .local import LocalStore
+from .manifest import Manifest
+from .snapshot import Progress, compress_and_verify, take_snapshot
+from .status import StatusFile
+
+__all__ = ["Creator"]
+
+log = logging.getLogger("voyagr_wsgi.backups")
+
+
+class Creator:
+    def __init__(
+        self,
+        db_path: str,
+        local: LocalStore,
+        *,
+        set_name: str,
+        status: StatusFile,
+        progress: Progress | None = None,
+    ) -> None:
+        self.db_path = os.path.abspath(db_path)
+        self.local = local
+        self.set_name = set_name
+        self.status = status
+        self.progress = progress  # called with the bytes read so far while compressing
+
+    def take(self, *, now: float, reason: str = "manual", pinned: bool = False) -> Manifest:
+        """Make, verify and commit one backup; its manifest as stored."""
+        backup_id = new_id(now)
+        try:
+            manifest = self._commit(backup_id, now, reason, pinned)
+        except BackupError as exc:
+            self.status.record(error=f"backup failed: {exc}")
+            raise
+        except OSError as exc:
+            error = nospace_error(exc, self.local.directory) or BackupError(f"{exc}")
+            self.status.record(error=f"backup failed: {error}")
+            raise error from exc
+        self.status.record(success=manifest)
+        log.info("backup %s committed (%d bytes gz)", backup_id, manifest.gz_bytes)
+        return manifest
+
+    def _commit(self, backup_id: str, now: float, reason: str, pinned: bool) -> Manifest:
+        snap = take_snapshot(self.db_path, self.local.staging, backup_id)
+        try:
+            stored = compress_and_verify(
+                snap,
+                self.local.directory,
+                quarantine_dir=self.local.quarantine,
+                progress=self.progress,
+            )
+        finally:
+            remove_quietly(snap.path)
+        manifest = Manifest(
+            backup_id,
+            now,
+            stored.db_bytes,
+            stored.gz_bytes,
+            stored.sha256_db,
+            stored.sha256_gz,
+            snap.page_size,
+            snap.user_version,
+            snap.schema_sha256,
+            snap.sqlite_version,
+            verified=True,
+            pinned=pinned,
+            reason=reason,
+            backup_set=self.set_name,
+        )
+        return self.local.put(manifest, stored.path)
