@@ -239,7 +239,7 @@ def test_dashboard_opens_with_the_server_history_a_time_axis_and_hover_values(
         page.screenshot(path=ARTIFACT, full_page=True)
         page.mouse.move(0, 0)
         assert chart(page, "chart-latency")["hovered"] is None
-        assert page.inner_text("#chart-latency-readout").startswith("latest ")
+        assert page.inner_text("#chart-latency-readout").startswith("latest p50 ")
     assert problems == []  # no dialog, no CSP violation, no script error, no external request
     assert registry.retention_s == 900.0
     assert os.path.getsize(ARTIFACT) > 10_000
