@@ -161,7 +161,12 @@ def seeded_app(token: str | None = TOKEN, minutes: int = 12) -> tuple[Any, Regis
 
 def watch(page: Any, problems: list[str], base: str) -> None:
     """Fail on any dialog, script error, CSP report or request to another origin."""
-    page.on("dialog", lambda d: problems.append(f"dialog {d.type}: {d.message}"))
+
+    def dialog(d: Any) -> None:  # recorded, then dismissed so that the page goes on
+        problems.append(f"dialog {d.type}: {d.message}")
+        d.dismiss()
+
+    page.on("dialog", dialog)
     page.on("pageerror", lambda e: problems.append(str(e)))
     page.on("request", lambda r: None if r.url.startswith(base) else problems.append(r.url))
 
