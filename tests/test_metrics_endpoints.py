@@ -81,7 +81,7 @@ def test_admin_token_protects_every_metrics_endpoint(
 def test_dashboard_page_holds_no_data_and_is_served_without_the_token(stack: Stack) -> None:
     page = call(stack, make_environ("/api/production/dashboard", remote="203.0.113.9"))
     assert page.code == 200 and page.header("Content-Type").startswith("text/html")
-    assert b'fetch("metrics"' in page.body  # it fetches the data, with the token
+    assert b'get("metrics")' in page.body  # it fetches the data, with the token
     data = call(stack, make_environ("/api/production/metrics", remote="203.0.113.9"))
     assert data.code == 401
 
@@ -142,3 +142,51 @@ def test_answers_of_inner_layers_are_counted_when_composed(tmp_path: Any) -> Non
         assert statuses == {400: 1, 301: 1, 200: 2, 429: 1}
     finally:
         set_default_registry(previous)
+
+
+class Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_history_has_a_point_per_slot_over_the_retention_and_since_trims_it() -> None:
+    from voyagr_wsgi.admin import Admin
+    from voyagr_wsgi.metrics.endpoints import admin_routes
+    from voyagr_wsgi.metrics.registry import Registry
+
+    clock = Clock(1_000_000.0)  # a slot boundary (5 s slots)
+    registry = Registry(now=clock, retention_s=600.0)
+    for minute in range(12):  # 12 minutes: the first 2 fall out of the 10-minute retention
+        clock.t = 1_000_000.0 + minute * 60
+        for k in range(minute + 1):
+            registry.observe_request("GET", "/a", 500 if k == 0 else 200, 0.002, 0.001, k == 0)
+        registry.cache_event("users", hits=3, misses=1)
+        registry.upstream_call("osrm", "timeout" if minute % 2 else "success", 0.01)
+    clock.t += 2.5  # half-way through the current slot
+    app = Admin(demo_app, token=Secret(TOKEN), routes=admin_routes(registry, None))
+    result = call(app, admin("/api/production/metrics/history"))
+    assert result.code == 200
+    doc = json.loads(result.body)
+    points = doc["points"]
+    assert (doc["slot_s"], doc["retention_s"], doc["now"]) == (5.0, 600.0, clock.t)
+    assert len(points) == 120  # every slot of the retention, idle ones included
+    assert [p["t"] for p in points] == [1_000_660.0 - 595 + 5 * i for i in range(120)]
+    busy = [p for p in points if p["requests"]]
+    assert [p["requests"] for p in busy] == list(range(3, 13))  # minutes 2..11
+    last = points[-1]
+    assert (last["requests"], last["errors"], last["span_s"], last["rate"]) == (12, 1, 2.5, 4.8)
+    assert last["error_rate"] == pytest.approx(1 / 12)
+    assert 0 < last["p50_ms"] <= last["p95_ms"] <= last["p99_ms"] <= last["max_ms"] == 2.0
+    assert last["caches"] == {"users": {"hits": 3, "misses": 1, "hit_rate": 0.75}}
+    assert last["upstreams"]["osrm"]["timeouts"] == 1
+    assert last["upstreams"]["osrm"]["success_rate"] == 0.0
+    idle = points[1]
+    assert (idle["requests"], idle["rate"], idle["p95_ms"]) == (0, 0, None)
+    assert idle["error_rate"] is None
+    recent = call(app, admin("/api/production/metrics/history", query="since=1000655"))
+    assert [p["t"] for p in json.loads(recent.body)["points"]] == [1_000_655.0, 1_000_660.0]
+    assert call(app, admin("/api/production/metrics/history", query="since=x")).code == 400
+    assert call(app, make_environ("/api/production/metrics/history")).code == 401

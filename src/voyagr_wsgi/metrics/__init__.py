@@ -7,8 +7,9 @@ and registers:
 
 - ``context.metrics`` (``stack.components["metrics"]``): the registry
   (``registry.window_snapshot(60)`` is what the alert rules read, merged across workers);
-- the admin routes ``metrics`` (JSON), ``prometheus`` (text 0.0.4) and ``dashboard`` (one
-  self-contained HTML page) under ``/api/production/``;
+- the admin routes ``metrics`` (JSON), ``metrics/history`` (one point per time slot over
+  the retention), ``prometheus`` (text 0.0.4) and ``dashboard`` (one self-contained HTML
+  page) under ``/api/production/``;
 - a health source (:mod:`.health`) and a per-worker :class:`~.multiprocess.SnapshotWriter`
   service that flushes ``<state_dir>/metrics/<pid>.json`` every second.
 

@@ -2,34 +2,47 @@
 
 - ``GET metrics``: the JSON document (:func:`~.views.json_view`) plus ``health``, merged
   across workers;
+- ``GET metrics/history``: one point per time slot over the retention
+  (``METRICS_WINDOW_RETENTION_SECONDS``, 15 minutes by default), merged across workers
+  (:func:`~.views.history`); ``?since=<unix seconds>`` keeps the slots starting at or after it;
 - ``GET prometheus``: text format 0.0.4 (:mod:`.prometheus`);
 - ``GET dashboard``: one self-contained HTML page (inline script and style, no external
-  resource) that polls ``metrics`` and draws the live charts on ``<canvas>``. It carries its
-  own ``Content-Security-Policy`` allowing exactly its inline script and style by SHA-256
-  hash (``connect-src 'self'`` for the polling), which wins over the stack's default policy.
+  resource). It opens with ``metrics/history`` (the charts show the whole retention at first
+  paint), then polls ``metrics/history?since=`` (the current slot and any newer) and
+  ``metrics`` every 2 s (``#interval=<ms>`` changes it), keeping the retention in the browser.
+  The charts (request rate, latency percentiles, error rate, cache hit rate, upstream success
+  and calls, one point per slot) have a clock-time axis and show the values under the pointer.
+  It carries its own ``Content-Security-Policy`` allowing exactly its inline script and style
+  by SHA-256 hash (``connect-src 'self'`` for the polling), which wins over the stack's
+  default policy.
 
 Browsers cannot send a bearer token on navigation, so the page is an admin *public page* route:
 it holds no data, and with a token configured it is served without one. Open
 ``/api/production/dashboard#token=...``: the page reads the token from its URL fragment
-(never sent to the server) or prompts after a 401, and sends it as ``Authorization: Bearer``
-on every poll of ``metrics``, which stays token-protected. With no token configured, the
-loopback rule applies to the page too (use an SSH tunnel).
+(never sent to the server; removed from the address bar) and sends it as
+``Authorization: Bearer`` on every request, which stays token-protected. Any 401 (a missing or
+wrong token, whatever the body) shows an in-page token form and stops polling until a token is
+entered; the page never opens a blocking dialog (``prompt``/``alert``), which would hang a
+headless browser. The token is kept in ``sessionStorage`` for the tab. With no token
+configured, the loopback rule applies to the page too (use an SSH tunnel).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import re
 from importlib import resources
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from ..admin import AdminRoute
 from ..health import Health
 from ..problem import Response, json_response
 from . import prometheus
 from .registry import Registry
-from .views import json_view
+from .views import history, json_view
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -109,6 +122,23 @@ def admin_routes(
     def metrics(environ: Environ, params: Mapping[str, str]) -> Response:
         return json_response("200 OK", metrics_document(registry, health, sections))
 
+    def points(environ: Environ, params: Mapping[str, str]) -> Response:
+        since = parse_qs(environ.get("QUERY_STRING", "")).get("since", [""])[-1]
+        try:
+            start = float(since) if since else None
+        except ValueError:
+            start = float("nan")
+        if start is not None and not math.isfinite(start):
+            return json_body("400 Bad Request", {"error": "since must be unix seconds"})
+        doc = history(
+            registry.merged(),
+            now=registry.now(),
+            slot_s=registry.slot_s,
+            retention_s=registry.retention_s,
+            since=start,
+        )
+        return json_body("200 OK", doc)
+
     def exposition(environ: Environ, params: Mapping[str, str]) -> Response:
         text = prometheus.render(registry.merged(), registry.now())
         body = "".join([text, *(section.prometheus() for section in sections)]).encode()
@@ -130,7 +160,7 @@ def admin_routes(
         ]
         return "200 OK", headers, [body]
 
-    routes = [AdminRoute("GET", "metrics", metrics)]
+    routes = [AdminRoute("GET", "metrics", metrics), AdminRoute("GET", "metrics/history", points)]
     if options is None or options.prometheus:
         routes.append(AdminRoute("GET", "prometheus", exposition))
     if options is None or options.dashboard:

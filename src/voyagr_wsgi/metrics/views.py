@@ -18,6 +18,20 @@ the same numbers.
   ``timeouts`` and ``failure_rate`` counts both. Rates are ``None`` when the window holds no
   event. Percentiles are interpolated from the OpenTelemetry buckets the way PromQL's
   ``histogram_quantile`` does, capped at the largest value seen.
+- :func:`history`: one point per slot over the retention (what the dashboard opens with)::
+
+    {"now": 1764852000.0, "slot_s": 5.0, "retention_s": 900.0, "points": [
+      {"t": 1764851100.0, "span_s": 5.0, "requests": 12, "errors": 1, "rate": 2.4,
+       "error_rate": 0.083, "p50_ms": 3.1, "p95_ms": 9.8, "p99_ms": 12.0, "max_ms": 12.4,
+       "avg_ms": 4.2, "slow_queries": 0,
+       "caches": {"routes": {"hits": 9, "misses": 1, "hit_rate": 0.9}},
+       "upstreams": {"osrm": {"calls": 4, "errors": 0, "timeouts": 1, "rate": 0.8,
+                              "success_rate": 0.75}}}, ...]}
+
+  ``t`` is the slot's start (wall clock, seconds), ``span_s`` its length (the current slot's
+  elapsed part), ``rate`` events per second of the span. Every slot from the oldest kept (or
+  the registry's start) to the current one has a point, an idle one with zero requests and
+  ``None`` rates; ``since`` keeps the points with ``t >= since`` (for polling).
 """
 
 from __future__ import annotations
@@ -27,7 +41,7 @@ from typing import Any
 
 from .registry import DB_BOUNDS, HTTP_BOUNDS, NB
 
-__all__ = ["bucket_quantile", "json_view", "ring_quantile", "window"]
+__all__ = ["bucket_quantile", "history", "json_view", "ring_quantile", "window"]
 
 
 def bucket_quantile(
@@ -119,6 +133,55 @@ def window(snap: dict[str, Any], window_s: float, now: float, slot_s: float) -> 
         },
         "slow_queries": slow,
     }
+
+
+def history(
+    snap: dict[str, Any],
+    *,
+    now: float,
+    slot_s: float,
+    retention_s: float,
+    since: float | None = None,
+) -> dict[str, Any]:
+    """The per-slot points of the retention (see the module docstring)."""
+    last = int(now // slot_s)
+    first = max(int((now - retention_s) // slot_s) + 1, int(snap["started_at"] // slot_s))
+    if since is not None:
+        first = max(first, int(since // slot_s) + (since % slot_s > 0))
+    slots = snap.get("slots", {})
+    empty: dict[str, Any] = {"r": [0, 0, 0.0, 0.0] + [0] * NB, "c": {}, "u": {}, "q": 0}
+    points = []
+    for sid in range(first, last + 1):
+        slot = slots.get(str(sid), empty)
+        r = slot["r"]
+        counts = r[4:]
+        n = int(sum(counts))
+        t = sid * slot_s
+        span = min(slot_s, max(now - t, 1e-3))
+
+        def pct(q: float, counts: Sequence[float] = counts, top: float = r[3]) -> float | None:
+            value = bucket_quantile(q, counts)
+            return None if value is None else _ms(min(value, top))
+
+        points.append(
+            {
+                "t": t, "span_s": round(span, 3), "requests": n, "errors": int(r[1]),
+                "rate": round(n / span, 3), "error_rate": _ratio(r[1], n),
+                "p50_ms": pct(0.5), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
+                "max_ms": _ms(r[3]) if n else None, "avg_ms": _ms(_ratio(r[2], n)),
+                "slow_queries": slot["q"],
+                "caches": {
+                    name: {"hits": h, "misses": m, "hit_rate": _ratio(h, h + m)}
+                    for name, (h, m) in sorted(slot["c"].items())
+                },
+                "upstreams": {
+                    name: {"calls": c, "errors": e, "timeouts": to, "rate": round(c / span, 3),
+                           "success_rate": _ratio(c - e - to, c)}
+                    for name, (c, e, to) in sorted(slot["u"].items())
+                },
+            }
+        )  # fmt: skip
+    return {"now": now, "slot_s": slot_s, "retention_s": retention_s, "points": points}
 
 
 def _routes(snap: dict[str, Any]) -> dict[str, Any]:
