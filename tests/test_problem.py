@@ -63,6 +63,17 @@ def store_down() -> Result:
         store.close()
 
 
+def history(query: str) -> Result:
+    from voyagr_wsgi.health import Health
+    from voyagr_wsgi.metrics.config import MetricsSettings
+    from voyagr_wsgi.metrics.endpoints import admin_routes as metrics_routes
+    from voyagr_wsgi.metrics.registry import Registry
+
+    routes = metrics_routes(Registry(), Health(), MetricsSettings())
+    env = make_environ("/api/production/metrics/history", query=query, headers=AUTH)
+    return call(Admin(hello_app, token=Secret(TOKEN), routes=routes), env)
+
+
 def backup_app(tmp_path: Path) -> tuple[Admin, BackupManager]:
     make_db(tmp_path / "app.db", 10)
     manager = BackupManager(backup_settings(tmp_path))
@@ -174,6 +185,7 @@ CASES: list[Any] = [
     pytest.param("unsupported-media-type", lambda p: mute(b"{}", "text/plain"), id="415"),
     pytest.param("malformed-body", lambda p: mute(b"[" * 3000), id="400 too deep"),
     pytest.param("invalid-body", lambda p: mute(b'{"seconds": 1e400}'), id="422"),
+    pytest.param("invalid-query", lambda p: history("since=yesterday"), id="400 query"),
     pytest.param(
         "invalid-backup-id",
         lambda p: restore(backup_app(p)[0], "..%2fapp.db"),

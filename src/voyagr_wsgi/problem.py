@@ -35,6 +35,8 @@ new ones may be added.
 - ``malformed-body``, 400: an admin body that is not JSON, or nests deeper than 32 levels;
 - ``invalid-body``, 422: well-formed JSON with a field missing, of the wrong type or out
   of range;
+- ``invalid-query``, 400: a query parameter of an admin endpoint that is not what it
+  accepts (``metrics/history?since=`` not a number of seconds);
 - ``invalid-backup-id``, 400: a restore id that does not match the id pattern;
 - ``backup-not-found``, 404: no listed backup has this id;
 - ``backup-busy``, 409: another backup or restore is running;
@@ -117,6 +119,7 @@ KINDS: dict[str, Kind] = dict(
         _kind("unsupported-media-type", "Unsupported Media Type", "415 Unsupported Media Type"),
         _kind("malformed-body", "Malformed Body", "400 Bad Request"),
         _kind("invalid-body", "Invalid Body", "422 Unprocessable Content"),
+        _kind("invalid-query", "Invalid Query", "400 Bad Request"),
         _kind("invalid-backup-id", "Invalid Backup Id", "400 Bad Request"),
         _kind("backup-not-found", "Backup Not Found", "404 Not Found"),
         _kind("backup-busy", "Backup Busy", "409 Conflict"),

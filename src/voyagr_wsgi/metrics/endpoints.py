@@ -39,7 +39,7 @@ from urllib.parse import parse_qs
 
 from ..admin import AdminRoute
 from ..health import Health
-from ..problem import Response, json_response
+from ..problem import ProblemError, Response, json_response
 from . import prometheus
 from .registry import Registry
 from .views import history, json_view
@@ -129,7 +129,7 @@ def admin_routes(
         except ValueError:
             start = float("nan")
         if start is not None and not math.isfinite(start):
-            return json_body("400 Bad Request", {"error": "since must be unix seconds"})
+            raise ProblemError("invalid-query", "since must be a time in unix seconds")
         doc = history(
             registry.merged(),
             now=registry.now(),
@@ -137,7 +137,7 @@ def admin_routes(
             retention_s=registry.retention_s,
             since=start,
         )
-        return json_body("200 OK", doc)
+        return json_response("200 OK", doc)
 
     def exposition(environ: Environ, params: Mapping[str, str]) -> Response:
         text = prometheus.render(registry.merged(), registry.now())
