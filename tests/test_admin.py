@@ -63,13 +63,12 @@ def test_access_rule(token: str | None, remote: str, auth: str | None, expected:
 
 
 def test_path_parameters_never_span_segments() -> None:
-    app = Admin(hello_app, routes=ROUTES)
-    ok = call(
-        app, make_environ("/api/production/backup/restore/abc", method="POST", remote="127.0.0.1")
-    )
+    app = Admin(hello_app, routes=ROUTES, token=Secret("k" * 24))
+    auth = {"Authorization": "Bearer " + "k" * 24}
+    ok = call(app, make_environ("/api/production/backup/restore/abc", method="POST", headers=auth))
     assert ok.code == 200 and b'"name":"abc"' in ok.body
     slash = call(
-        app, make_environ("/api/production/backup/restore/../x", method="POST", remote="127.0.0.1")
+        app, make_environ("/api/production/backup/restore/../x", method="POST", headers=auth)
     )
     assert slash.body == b"hello", "an unmatched path passes through to the app"
 
@@ -79,6 +78,17 @@ def test_wrong_method_is_405_with_allow() -> None:
     result = call(app, make_environ("/api/production/metrics", method="DELETE", remote="127.0.0.1"))
     assert result.code == 405 and result.header("Allow") == "GET, HEAD"
     assert result.header("Content-Type") == "application/problem+json"
+
+
+def test_a_state_change_without_a_configured_token_is_refused_even_to_loopback() -> None:
+    # behind nginx on the same host every request is loopback: restore must not be open
+    app = Admin(hello_app, routes=ROUTES)
+    env = make_environ("/api/production/backup/restore/abc", method="POST", remote="127.0.0.1")
+    result = call(app, env)
+    assert result.code == 403
+    assert result.header("Content-Type") == "application/problem+json"
+    assert b"admin-token-not-configured" in result.body
+    assert call(app, make_environ("/api/production/metrics", remote="127.0.0.1")).code == 200
 
 
 def test_head_gets_headers_without_body() -> None:

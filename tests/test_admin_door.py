@@ -283,32 +283,38 @@ def test_under_gunicorn_an_ipv4_mapped_loopback_client_is_served_and_bad_bodies_
     from conftest import free_port
     from gunicorn_apps.harness import gunicorn
 
+    def request(
+        port: int, method: str, path: str, body: bytes = b"", token: str = ""
+    ) -> tuple[int, str, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            headers = {"Content-Type": "application/json"} if body else {}
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            conn.request(method, path, body=body or None, headers=headers)
+            answer = conn.getresponse()
+            return answer.status, answer.getheader("Content-Type") or "", answer.read()
+        finally:
+            conn.close()
+
+    def serve(token: str) -> Any:
+        env = {"VOYAGR_STATE_DIR": str(tmp_path), "VOYAGR_ADMIN_TOKEN": token}
+        return gunicorn(
+            "stack_app:application", port=port, env=env, workers=1, log_dir=str(tmp_path),
+            host="[::ffff:127.0.0.1]",
+        )  # fmt: skip
+
     port = free_port()
-    env = {"VOYAGR_STATE_DIR": str(tmp_path), "VOYAGR_ADMIN_TOKEN": ""}
-    with gunicorn(
-        "stack_app:application",
-        port=port,
-        env=env,
-        workers=1,
-        log_dir=str(tmp_path),
-        host="[::ffff:127.0.0.1]",
-    ):
-
-        def request(method: str, path: str, body: bytes = b"") -> tuple[int, str, bytes]:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            try:
-                headers = {"Content-Type": "application/json"} if body else {}
-                conn.request(method, path, body=body or None, headers=headers)
-                answer = conn.getresponse()
-                return answer.status, answer.getheader("Content-Type") or "", answer.read()
-            finally:
-                conn.close()
-
-        status, _, body = request("GET", "/api/production/metrics")
+    with serve(""):  # no token: the loopback rule, and no state change for anyone
+        status, _, body = request(port, "GET", "/api/production/metrics")
         assert status == 200, body[:300]
+        status, _, body = request(port, "POST", "/api/production/alerts/mute", b'{"seconds": 1}')
+        assert status == 403 and b"admin-token-not-configured" in body, body[:300]
+    port = free_port()
+    with serve(TOKEN):
         for hostile, code in ((b'{"seconds": ' + b"9" * 400 + b"}", 422), (b"[" * 3000, 400)):
-            status, content_type, body = request("POST", "/api/production/alerts/mute", hostile)
-            assert (status, content_type) == (code, "application/problem+json"), body[:300]
+            answer = request(port, "POST", "/api/production/alerts/mute", hostile, TOKEN)
+            assert answer[:2] == (code, "application/problem+json"), answer[2][:300]
 
 
 def test_werkzeug_loads_only_when_an_admin_request_arrives(tmp_path: Any) -> None:

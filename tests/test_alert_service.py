@@ -222,20 +222,21 @@ def test_admin_route_lists_active_alerts_and_channel_stats(harness: Harness) -> 
     ],
 )
 def test_admin_mute_endpoint(harness: Harness, body: bytes, code: int) -> None:
-    admin = Admin(routes=admin_routes(harness.service)).bind(lambda e, s: [])
+    token = "t" * 32  # state changes need the admin token
+    auth = {"Authorization": f"Bearer {token}"}
+    admin = Admin(routes=admin_routes(harness.service), token=Secret(token)).bind(lambda e, s: [])
     env = make_environ(
         "/api/production/alerts/mute",
         method="POST",
-        remote="127.0.0.1",
         body=body,
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **auth},
     )
     result = call(admin, env)
     assert result.code == code
     muted = harness.service.muted()
     assert (muted is not None) is (code == 200)
     if muted:
-        delete = make_environ("/api/production/alerts/mute", method="DELETE", remote="127.0.0.1")
+        delete = make_environ("/api/production/alerts/mute", method="DELETE", headers=auth)
         assert call(admin, delete).code == 200 and harness.service.muted() is None
 
 

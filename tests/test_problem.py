@@ -77,12 +77,12 @@ def history(query: str) -> Result:
 def backup_app(tmp_path: Path) -> tuple[Admin, BackupManager]:
     make_db(tmp_path / "app.db", 10)
     manager = BackupManager(backup_settings(tmp_path))
-    return Admin(hello_app, routes=backup_routes(manager)), manager
+    return Admin(hello_app, routes=backup_routes(manager), token=Secret(TOKEN)), manager
 
 
 def restore(app: Admin, name: str) -> Result:
     path = "/api/production/backup/restore/" + name
-    return call(app, make_environ(path, method="POST", remote="127.0.0.1"))
+    return call(app, make_environ(path, method="POST", headers=AUTH))
 
 
 def backup_busy(tmp_path: Path) -> Result:
@@ -126,8 +126,8 @@ def raised(exc: Exception) -> Callable[[Path], Result]:
 
             return _errors(boom)
 
-        app = Admin(hello_app, routes=[AdminRoute("POST", "x", fail)])
-        return call(app, make_environ("/api/production/x", method="POST", remote="127.0.0.1"))
+        app = Admin(hello_app, routes=[AdminRoute("POST", "x", fail)], token=Secret(TOKEN))
+        return call(app, make_environ("/api/production/x", method="POST", headers=AUTH))
 
     return run
 
@@ -180,6 +180,14 @@ CASES: list[Any] = [
         "method-not-allowed",
         lambda p: call(Probe(hello_app), make_environ("/api/production/livez", method="POST")),
         id="probe 405",
+    ),
+    pytest.param(
+        "admin-token-not-configured",
+        lambda p: call(
+            Admin(hello_app, routes=alert_routes(Mute())),  # type: ignore[arg-type]
+            make_environ("/api/production/alerts/mute", method="POST", remote="127.0.0.1"),
+        ),
+        id="admin 403, a state change without a configured token",
     ),
     pytest.param("body-too-large", lambda p: mute(b" " * 5000), id="413"),
     pytest.param("unsupported-media-type", lambda p: mute(b"{}", "text/plain"), id="415"),

@@ -20,6 +20,7 @@ from voyagr_wsgi.backups import BackupManager
 from voyagr_wsgi.backups import cli as backup_cli
 from voyagr_wsgi.backups.endpoints import routes
 from voyagr_wsgi.errors import BackupError, BackupVerificationError
+from voyagr_wsgi.secret import Secret
 
 
 class ItemsApp:
@@ -44,13 +45,17 @@ def app_and_manager(tmp_path: Path) -> Iterator[tuple[Admin, ItemsApp, BackupMan
     manager = BackupManager(backup_settings(tmp_path))
     items = ItemsApp(tmp_path / "app.db")
     try:
-        yield Admin(items, routes=routes(manager)), items, manager
+        yield Admin(items, routes=routes(manager), token=Secret(TOKEN)), items, manager
     finally:
         items.conn.close()
 
 
+TOKEN = "restore-token-" + "x" * 16  # state changes need the admin token
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
 def post(app: Admin, path: str) -> Any:
-    return call(app, make_environ("/api/production/" + path, method="POST", remote="127.0.0.1"))
+    return call(app, make_environ("/api/production/" + path, method="POST", headers=AUTH))
 
 
 def fingerprint(db: Path) -> tuple[int, int, int, str]:
@@ -316,7 +321,7 @@ def test_a_backup_from_before_a_migration_needs_force(
     assert listed(tmp_path / "backups") == backups, "refused before any safety backup"
 
     path = f"/api/production/backup/restore/{old.id}"
-    forced = call(app, make_environ(path, method="POST", remote="127.0.0.1", query="force=1"))
+    forced = call(app, make_environ(path, method="POST", headers=AUTH, query="force=1"))
     assert forced.code == 200, forced.body
     conn = sqlite3.connect(tmp_path / "app.db")
     try:

@@ -17,8 +17,11 @@ Access rule (deny by default):
   printable ASCII, at least 16 characters; ``ConfigurationError`` naming
   ``VOYAGR_ADMIN_TOKEN`` otherwise);
 - with no token configured, only loopback clients (the *trusted* client IP resolved by
-  ProxyTrust, never a forwarded header; IPv4-mapped ``::ffff:127.0.0.1`` counts) are served;
-  everyone else gets ``404``, as if the endpoints did not exist.
+  ProxyTrust, never a forwarded header; IPv4-mapped ``::ffff:127.0.0.1`` counts) are served
+  the read-only endpoints (GET, HEAD); everyone else gets ``404``, as if the endpoints did not
+  exist. A state change (any other method: backup create and restore, alert mute) is refused
+  with ``403`` (``admin-token-not-configured``) whoever asks: behind a reverse proxy on the
+  same host every request comes from loopback, so without a token anyone could restore.
 
 A route marked ``public_page=True`` serves a page that holds no data (the dashboard's HTML, which
 then fetches the JSON with the token): with a token configured it is served without one, so
@@ -98,6 +101,10 @@ _UNAUTHORIZED = prepare(
     "admin-token-required",
     "send Authorization: Bearer <VOYAGR_ADMIN_TOKEN>",
     headers=[("WWW-Authenticate", 'Bearer realm="voyagr"')],
+)
+_NO_TOKEN = prepare(
+    "admin-token-not-configured",
+    "state-changing admin endpoints need VOYAGR_ADMIN_TOKEN to be set; send it as a bearer token",
 )
 _TOO_LARGE = prepare("body-too-large", f"the body is limited to {MAX_BODY} bytes")
 
@@ -221,6 +228,8 @@ class Admin(Layer):
                 headers=[("Allow", ", ".join(allowed))],
             )
             return self._answer(send(start_response, refused), head)
+        if self.token is None and not head and method != "GET":  # a state change
+            return self._answer(send(start_response, _NO_TOKEN), head)
         if self._declared_length(environ) > self.max_body:
             return self._answer(send(start_response, self._too_large), head)
         try:

@@ -28,6 +28,8 @@ new ones may be added.
   ``Retry-After`` and the ``RateLimit`` field;
 - ``temporary-reduced-capacity``, 503 (IANA): RateLimit, store down under a ``closed`` policy;
 - ``admin-token-required``, 401: Admin, no or wrong bearer token (``WWW-Authenticate``);
+- ``admin-token-not-configured``, 403: Admin, a state change (POST, DELETE...) while no
+  ``VOYAGR_ADMIN_TOKEN`` is set, whoever asks;
 - ``not-found``, 404: Admin, no token configured and the client is not loopback;
 - ``method-not-allowed``, 405: Admin and Probe, with ``Allow``;
 - ``body-too-large``, 413: an admin request body over the cap (64 KiB);
@@ -113,6 +115,7 @@ KINDS: dict[str, Kind] = dict(
             _IANA,
         ),
         _kind("admin-token-required", "Admin Token Required", "401 Unauthorized"),
+        _kind("admin-token-not-configured", "Admin Token Not Configured", "403 Forbidden"),
         _kind("not-found", "Not Found", "404 Not Found"),
         _kind("method-not-allowed", "Method Not Allowed", "405 Method Not Allowed"),
         _kind("body-too-large", "Body Too Large", "413 Content Too Large"),

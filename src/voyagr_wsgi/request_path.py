@@ -133,7 +133,9 @@ def _findings(settings: Settings) -> Iterable[Finding]:
         yield Finding(
             "WARNING",
             "voyagr.W006",
-            "VOYAGR_ADMIN_TOKEN is not set: admin endpoints answer loopback clients only",
+            "VOYAGR_ADMIN_TOKEN is not set: read-only admin endpoints answer loopback clients "
+            "only, and state changes (backup create/restore, alert mute) are refused to "
+            "everyone; behind a proxy on the same host every client looks like loopback",
         )
     elif len(settings.admin_token.reveal()) < 24:
         yield Finding("WARNING", "voyagr.W007", "VOYAGR_ADMIN_TOKEN is shorter than 24 characters")
