@@ -15,7 +15,6 @@ import pytest
 from conftest import free_port, require_tool
 from metrics_apps import demo_app, serve
 from voyagr_wsgi import Secret, Settings, Stack, compose
-from voyagr_wsgi.metrics import default_registry, set_default_registry
 from voyagr_wsgi.metrics.config import MetricsSettings
 from voyagr_wsgi.ratelimit.config import RateLimitSettings
 
@@ -86,13 +85,6 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
-@pytest.fixture
-def registry_restored() -> Iterator[None]:
-    previous = default_registry()
-    yield
-    set_default_registry(previous)
-
-
 def wait_for_data(page: Any, polls: int = 3) -> None:
     page.wait_for_function(
         """([charts, polls]) =>
@@ -106,7 +98,7 @@ def wait_for_data(page: Any, polls: int = 3) -> None:
 
 
 def test_dashboard_draws_live_charts_from_a_loaded_server(
-    tmp_path: Any, registry_restored: None
+    tmp_path: Any
 ) -> None:
     stack = make_stack(tmp_path)
     port = free_port()
@@ -143,7 +135,7 @@ def test_dashboard_draws_live_charts_from_a_loaded_server(
 
 
 def test_dashboard_uses_the_token_from_the_url_fragment(
-    tmp_path: Any, registry_restored: None
+    tmp_path: Any
 ) -> None:
     token = "dash-token-0123456789abcdef"
     stack = make_stack(tmp_path, token)

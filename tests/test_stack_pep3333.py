@@ -10,13 +10,11 @@ import pytest
 
 from conftest import call, make_environ
 from voyagr_wsgi import Settings, compose
-from voyagr_wsgi.metrics import default_registry, set_default_registry
 from wsgi_apps import CloseCounter, exc_info_app, lazy_streaming_app
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Any:
-    previous = default_registry()
     yield Settings.from_env(
         {
             "ALLOWED_HOSTS": "example.com",
@@ -26,7 +24,6 @@ def settings(tmp_path: Path) -> Any:
             "CSP_NONCE": "true",
         }
     )
-    set_default_registry(previous)
 
 
 def test_every_layer_is_in_the_default_stack(settings: Settings) -> None:

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import cachetools
 import pytest
 
+from conftest import call, make_environ
+from voyagr_wsgi import Settings, compose
+from voyagr_wsgi.layers import Metrics
 from voyagr_wsgi.metrics import (
+    MetricsWarning,
     Registry,
     cache_stats,
     cachetools_stats,
     connect,
-    default_registry,
+    current_registry,
     lru_cache_stats,
-    set_default_registry,
     track_query,
     track_upstream,
+    use_registry,
 )
 from voyagr_wsgi.metrics.trackers import normalize_sql
 
@@ -95,21 +102,80 @@ def test_track_upstream_as_decorator_counts_each_call() -> None:
     assert tuple(upstream(registry, "graphhopper")[:3]) == (1, 1, 0)
 
 
-def test_trackers_without_registry_use_the_default_installed_later() -> None:
-    @track_upstream("osrm")  # decorated before any registry exists
-    def call() -> None:
-        return None
+def osrm_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+    """Calls the upstream in the view and again while the server iterates the body."""
+    with track_upstream("osrm"):
+        pass
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"a"
+    with track_upstream("osrm"):
+        pass
+    yield b"b"
 
+
+def test_trackers_in_a_view_record_into_the_serving_stack_and_two_stacks_share_nothing(
+    tmp_path: Path,
+) -> None:
+    one = compose(osrm_app, Settings(state_dir=str(tmp_path / "one")))
+    two = compose(osrm_app, Settings(state_dir=str(tmp_path / "two")))
+    for stack in (one, two, one):
+        assert call(stack, make_environ("/")).body == b"ab"
+    assert one.metrics is one.components["metrics"] and one.metrics is not two.metrics
+    assert upstream(one.metrics, "osrm")[0] == 4  # two requests, two calls each
+    assert upstream(two.metrics, "osrm")[0] == 2
+
+
+def test_metrics_layer_without_registry_owns_one_that_binding_keeps() -> None:
+    layer = Metrics()
+    stack = compose(osrm_app, layer)
+    assert call(stack, make_environ("/")).body == b"ab"
+    assert stack.metrics is layer.registry is stack.layer("Metrics").registry
+    assert upstream(layer.registry, "osrm")[0] == 2
+
+
+def test_a_tracker_outside_a_request_without_registry_warns_and_records_nothing() -> None:
+    def outside() -> None:
+        assert current_registry() is None
+        with pytest.warns(MetricsWarning, match="track_upstream"), track_upstream("osrm"):
+            pass
+        with pytest.warns(MetricsWarning, match="cache_stats"):
+            cache_stats("c").hit()
+        with pytest.warns(MetricsWarning, match="track_query"), track_query("SELECT 1"):
+            pass
+
+    contextvars.Context().run(outside)  # a fresh context: no request ever entered it
+
+
+@pytest.mark.parametrize(
+    "attach",
+    [
+        pytest.param(lambda: lru_cache_stats("r", functools.lru_cache(len)), id="lru_cache"),
+        pytest.param(lambda: cachetools_stats("t", cachetools.LRUCache(2)), id="cachetools"),
+    ],
+)
+def test_a_cache_poller_without_registry_outside_a_request_is_a_configuration_error(
+    attach: Callable[[], Any],
+) -> None:
+    from voyagr_wsgi import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=r"registry=stack\.metrics"):
+        contextvars.Context().run(attach)
+
+
+def test_use_registry_makes_one_current_for_a_block_then_restores() -> None:
     registry = Registry()
-    previous = default_registry()
-    set_default_registry(registry)
-    try:
-        call()
-        cache_stats("c").hit()
-        assert registry.snapshot()["upstreams"]["osrm"][0] == 1
-        assert registry.snapshot()["caches"]["c"][0] == 1
-    finally:
-        set_default_registry(previous)
+
+    def outside() -> None:
+        with use_registry(registry):
+            assert current_registry() is registry
+            with track_upstream("osrm"):
+                pass
+            cache_stats("c").hit()
+        assert current_registry() is None
+
+    contextvars.Context().run(outside)
+    assert upstream(registry, "osrm")[0] == 1
+    assert registry.snapshot()["caches"]["c"][0] == 1
 
 
 def test_manual_cache_stats_give_hit_and_eviction_rates() -> None:

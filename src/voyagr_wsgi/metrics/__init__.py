@@ -1,9 +1,9 @@
 """Metrics: request figures, trackers, health, admin endpoints, merged across workers.
 
 ``compose(app, settings)`` calls :func:`setup`, which builds one
-:class:`~.registry.Registry` from ``settings.metrics``, installs it as the process default
-(so ``track_upstream("osrm")`` in app code lands in the same place as the layer's figures)
-and registers:
+:class:`~.registry.Registry` from ``settings.metrics`` for that stack (``stack.metrics``;
+there is no process-wide default registry, so two stacks in one process share nothing) and
+registers:
 
 - ``context.components["metrics"]``: the registry (``registry.window_snapshot(60)`` is what
   the alert rules read, merged across workers);
@@ -15,8 +15,15 @@ and registers:
 App code::
 
     from voyagr_wsgi.metrics import track_upstream, track_query, lru_cache_stats
-    with track_upstream("osrm"):
+    with track_upstream("osrm"):              # in a view: the serving stack's registry
         route = osrm.route(a, b)
+    lru_cache_stats("routes", plan_route, registry=application.metrics)  # outside a request
+
+Inside a request the trackers find the registry of the stack serving it: the Metrics layer
+makes it current (a ``ContextVar``, compared and set only when it changes: about 25 ns per
+request, see :mod:`.context`). Outside a request pass ``registry=`` or use
+``with use_registry(application.metrics):``; a tracker with no registry records nothing and
+warns :class:`MetricsWarning`.
 
 Modules: :mod:`.registry` (data model), :mod:`.layer` (the WSGI layer), :mod:`.routes`
 (route templates, Flask/Django helpers), :mod:`.trackers` (upstreams, caches, queries),
@@ -30,7 +37,8 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from .registry import Registry, default_registry, set_default_registry
+from .context import MetricsWarning, current_registry, use_registry
+from .registry import Registry
 from .trackers import (
     CacheStats,
     cache_stats,
@@ -48,17 +56,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CacheStats",
+    "MetricsWarning",
     "Registry",
     "cache_stats",
     "cachetools_stats",
     "connect",
-    "default_registry",
+    "current_registry",
     "deploy_checks",
     "lru_cache_stats",
-    "set_default_registry",
     "setup",
     "track_query",
     "track_upstream",
+    "use_registry",
 ]
 
 
@@ -77,7 +86,6 @@ def setup(settings: Settings, context: BuildContext) -> None:
         state_dir=settings.state_dir,
         retention_s=options.retention_s,
     )
-    set_default_registry(registry)
     context.components["metrics"] = registry
     context.health.add(HealthSource(registry, options.health))
     routes = admin_routes(registry, context.health, options, sections=context.metrics_sections)

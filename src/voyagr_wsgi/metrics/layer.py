@@ -6,8 +6,9 @@ answers of inner layers are counted too::
     from voyagr_wsgi.layers import Metrics
     application = Metrics(app, routes=["/users/{id}", "/trips/{id}/legs"])
 
-Per request it records, into a :class:`~voyagr_wsgi.metrics.registry.Registry` (the
-process-wide :func:`~voyagr_wsgi.metrics.default_registry` unless you pass ``registry=``):
+Per request it records, into its :class:`~voyagr_wsgi.metrics.registry.Registry` (``registry=``,
+or a new one: ``layer.registry``), which it also makes the *current* registry of the request
+(:mod:`.context`), so ``track_upstream("osrm")`` in the app records there:
 
 - ``method`` (the nine RFC 9110 methods, anything else as ``_OTHER``, OpenTelemetry's rule),
   ``route`` (a template, never the raw path: see :mod:`.routes`) and ``status``;
@@ -42,7 +43,8 @@ from .._wsgi import Environ, StartResponse, WSGIApplication
 from ..admin import PREFIX
 from ..request import REQUEST_ID, ROUTE
 from . import accesslog
-from .registry import UNMATCHED, Registry, default_registry
+from .context import CURRENT
+from .registry import UNMATCHED, Registry
 from .routes import RoutePatterns
 
 if TYPE_CHECKING:
@@ -57,6 +59,8 @@ _new_id = accesslog.new_request_id
 _Ids = accesslog._Ids
 _Observe = Callable[[str, str, int, float, float, bool, float], None]
 _HEADER = accesslog.HEADER
+_current = CURRENT.get
+_make_current = CURRENT.set
 METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
@@ -90,7 +94,8 @@ class Metrics(Layer):
                 "clock": clock,
             },
         )
-        self.registry = registry if registry is not None else default_registry()
+        self.registry = registry if registry is not None else Registry()
+        self._options["registry"] = self.registry  # bind() keeps the same registry
         self.patterns = RoutePatterns(routes, setting="Metrics(routes=)")
         self.match = self.patterns.match if self.patterns else None
         self.exclude = tuple(exclude)
@@ -121,6 +126,9 @@ class Metrics(Layer):
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith(self._skip):
             return self._next(environ, start_response)
+        registry = self.registry
+        if _current() is not registry:  # compared, not set per request: see .context
+            _make_current(registry)
         call = _Call()  # no Python __init__: list's, in C (cheaper than list.__new__)
         call.layer = self
         call.environ = environ

@@ -40,8 +40,6 @@ __all__ = [
     "UNMATCHED",
     "CacheInfo",
     "Registry",
-    "default_registry",
-    "set_default_registry",
 ]
 
 #: OpenTelemetry semconv advisory buckets for http.server.request.duration (seconds), with
@@ -435,34 +433,3 @@ def _type_name(exc: BaseException) -> str:
     cls = type(exc)
     module = cls.__module__
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
-
-
-_default: Registry | None = None
-_default_lock = threading.Lock()
-
-
-def default_registry() -> Registry:
-    """The process-wide registry trackers use without an explicit ``registry=``.
-
-    Created on first use (nothing happens at import). ``compose(app, settings)`` installs the
-    registry it builds from the settings with :func:`set_default_registry`, so the layer and
-    ``track_upstream("osrm")`` in app code record into the same place.
-    """
-    global _default
-    registry = _default
-    if registry is None:
-        with _default_lock:
-            if _default is None:
-                _default = Registry()
-            registry = _default
-    return registry
-
-
-def set_default_registry(registry: Registry | None) -> None:
-    """Install ``registry`` as the default (cache pollers of the previous one carry over)."""
-    global _default
-    with _default_lock:
-        previous, _default = _default, registry
-        if previous is not None and registry is not None and previous is not registry:
-            for name, poll in previous.pollers.items():
-                registry.pollers.setdefault(name, poll)
