@@ -97,9 +97,7 @@ def wait_for_data(page: Any, polls: int = 3) -> None:
     )
 
 
-def test_dashboard_draws_live_charts_from_a_loaded_server(
-    tmp_path: Any
-) -> None:
+def test_dashboard_draws_live_charts_from_a_loaded_server(tmp_path: Any) -> None:
     stack = make_stack(tmp_path)
     port = free_port()
     problems: list[str] = []
@@ -134,9 +132,7 @@ def test_dashboard_draws_live_charts_from_a_loaded_server(
     assert os.path.getsize(ARTIFACT) > 10_000
 
 
-def test_dashboard_uses_the_token_from_the_url_fragment(
-    tmp_path: Any
-) -> None:
+def test_dashboard_uses_the_token_from_the_url_fragment(tmp_path: Any) -> None:
     token = "dash-token-0123456789abcdef"
     stack = make_stack(tmp_path, token)
     port = free_port()

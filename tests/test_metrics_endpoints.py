@@ -129,5 +129,5 @@ def test_answers_of_inner_layers_are_counted_when_composed(tmp_path: Any) -> Non
         *[call(stack, make_environ("/users/1", scheme="https")).code for _ in range(3)],
     ]
     assert codes == [400, 301, 200, 200, 429]
-    statuses = {row[2]: row[3] for row in stack.components["metrics"].snapshot()["series"]}
+    statuses = {row.status: row.requests for row in stack.metrics.snapshot().series}
     assert statuses == {400: 1, 301: 1, 200: 2, 429: 1}

@@ -102,5 +102,4 @@ def test_app_exception_propagates_and_is_counted(settings: Settings) -> None:
     stack = compose(app, settings)
     with pytest.raises(KeyError):
         stack(make_environ("/", scheme="https"), lambda *a: None)
-    metrics = stack.components["metrics"].merged()
-    assert "KeyError" in str(metrics)
+    assert "KeyError" in stack.metrics.snapshot().exceptions

@@ -101,11 +101,16 @@ def setup(settings: Settings, context: BuildContext) -> None:
     alerts = settings.alerts
     if not alerts.enabled:
         return
-    metrics = context.components.get("metrics")
+    registry = context.components.get("metrics")
+    metrics: MetricsSource | None = None
+    if registry is not None:  # the rules read it merged across workers
+        from ..metrics.reader import MetricsReader
+
+        metrics = MetricsReader(registry)
     backups = context.components.get("backups")
     service = AlertService(
         alerts,
-        metrics=metrics if isinstance(metrics, MetricsSource) else None,
+        metrics=metrics,
         backups=backups if isinstance(backups, BackupSource) else None,
         state_dir=settings.state_dir,
     )

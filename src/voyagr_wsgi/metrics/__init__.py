@@ -5,8 +5,8 @@
 there is no process-wide default registry, so two stacks in one process share nothing) and
 registers:
 
-- ``context.components["metrics"]``: the registry (``registry.window_snapshot(60)`` is what
-  the alert rules read, merged across workers);
+- ``context.components["metrics"]``: the registry (the alert rules read it through
+  :class:`~.reader.MetricsReader`, merged across workers);
 - the admin routes ``metrics`` (JSON), ``prometheus`` (text 0.0.4) and ``dashboard`` (one
   self-contained HTML page) under ``/api/production/``;
 - a health source (:mod:`.health`) and a per-worker :class:`~.multiprocess.SnapshotWriter`

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ..admin import AdminRoute, Response, json_body
 from ..health import Health
 from . import prometheus
+from .reader import merged
 from .registry import Registry
 from .views import json_view
 
@@ -47,7 +48,7 @@ def metrics_document(
 ) -> dict[str, Any]:
     now = registry.now()
     doc = json_view(
-        registry.merged(),
+        merged(registry),
         now=now,
         slot_s=registry.slot_s,
         threshold_s=registry.slow_query_threshold_s,
@@ -109,7 +110,7 @@ def admin_routes(
         return json_body("200 OK", metrics_document(registry, health, sections))
 
     def exposition(environ: Environ, params: Mapping[str, str]) -> Response:
-        text = prometheus.render(registry.merged(), registry.now())
+        text = prometheus.render(merged(registry), registry.now())
         body = "".join([text, *(section.prometheus() for section in sections)]).encode()
         headers = [
             ("Content-Type", prometheus.CONTENT_TYPE),

@@ -1,18 +1,19 @@
-"""The metrics data model: one thread-safe :class:`Registry` per process.
+"""The metrics data model: one thread-safe :class:`Registry` per stack.
 
 Everything the metrics area records lands here: HTTP requests (per ``method, route, status``
-series with OpenTelemetry's latency buckets), exceptions, named caches, upstream calls and
-database queries, plus time *slots* (``slot_s`` wide, kept for ``retention_s``) from which
-windowed figures (``window_snapshot``) are computed. One lock guards it all; the request
-path does a dict lookup and a few adds under it. A series' request count is not kept: it is
-the sum of its duration buckets, added up when read. The request path finds its slot without
-reading the wall clock when the caller passes its ``time.perf_counter()`` reading: each
-rotation maps the slot's wall-clock bounds onto ``perf_counter`` (so the wall clock is read
-once per slot, not per request; a wall-clock step shows at the next slot boundary).
+series with OpenTelemetry's latency buckets), exceptions, and, through the families of
+:mod:`.families`, named caches, upstream calls and database queries; plus time *slots*
+(``slot_s`` wide, kept for ``retention_s``) from which windowed figures are computed. One
+lock guards it all; the request path does a dict lookup and a few adds under it. A series'
+request count is not kept: it is the sum of its duration buckets, added up when read. The
+request path finds its slot without reading the wall clock when the caller passes its
+``time.perf_counter()`` reading: each rotation maps the slot's wall-clock bounds onto
+``perf_counter`` (so the wall clock is read once per slot, not per request; a wall-clock step
+shows at the next slot boundary).
 
-:meth:`Registry.snapshot` returns a plain JSON-able dict; :mod:`.multiprocess` writes it to
-``<state_dir>/metrics/<pid>.json`` and merges those files, :mod:`.views` turns a (merged)
-snapshot into the JSON endpoint, the windowed view and the Prometheus text.
+:meth:`Registry.snapshot` returns a typed :class:`~.snapshot.Snapshot` (named fields). The
+registry knows nothing of its readers: :mod:`.reader` merges it across workers and computes
+windows, :mod:`.views` / :mod:`.prometheus` / :mod:`.health` turn snapshots into documents.
 
 Cardinality is bounded: at most ``max_routes`` distinct routes (more go to ``"__other__"``),
 at most ``max_routes * 10`` series, 100 exception types, 100 caches and 100 upstreams.
@@ -33,6 +34,28 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
+from .families import (
+    DB_BOUNDS,
+    HTTP_BOUNDS,
+    MAX_NAMES,
+    NB,
+    OVERFLOW,
+    UNMATCHED,
+    CacheInfo,
+    Caches,
+    Queries,
+    Upstreams,
+)
+from .snapshot import (
+    CacheWindow,
+    ExceptionRoute,
+    Series,
+    Slot,
+    SlotRequests,
+    Snapshot,
+    UpstreamWindow,
+)
+
 __all__ = [
     "DB_BOUNDS",
     "HTTP_BOUNDS",
@@ -42,28 +65,9 @@ __all__ = [
     "Registry",
 ]
 
-#: OpenTelemetry semconv advisory buckets for http.server.request.duration (seconds), with
-#: three below its first 5 ms bound: a WSGI app often answers in well under 5 ms, and with 5 ms
-#: as the lowest bound every such route's p50/p95/p99 read 2.5/4.75/4.95 ms (interpolated
-#: inside 0..5 ms) whatever it really took (the bounds are advisory; PromQL reads any)
-HTTP_BOUNDS: tuple[float, ...] = (
-    0.0005, 0.001, 0.0025,
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-)  # fmt: skip
-#: semconv buckets for db.client.operation.duration (seconds)
-DB_BOUNDS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
-NB = len(HTTP_BOUNDS) + 1  # buckets incl. +Inf
-UNMATCHED = "__unmatched__"
-OVERFLOW = "__other__"
-_MAX_NAMES = 100
-#: what a cache poller returns: cumulative (hits, misses, evictions) or None each when the
-#: counters come from events, then entries and memory_bytes (None: unknown)
-CacheInfo = tuple[int | None, int | None, int | None, int, int | None]
-
-# series layout: count (kept 0: the bucket sum, filled in by snapshot()), errors, sum_s,
-# ttfb_sum_s, NB duration buckets
-_S_HIST = 4
-# slot layout: (unused: the bucket sum), errors, sum_s, max_s, NB buckets
+# a series' list: count (kept 0: the bucket sum, added up by snapshot()), errors, sum_s,
+# ttfb_sum_s, NB duration buckets; a slot's requests: (unused), errors, sum_s, max_s, buckets
+_ERRORS, _SUM, _TTFB, _MAX, _S_HIST = 1, 2, 3, 3, 4
 _W_HIST = _S_HIST  # observe_request uses one index for both
 _FIRST = HTTP_BOUNDS[0]
 _wall = time.time  # the default ``now``: slots can then be found from perf_counter readings
@@ -75,6 +79,27 @@ _fork_hook = False
 def _after_fork() -> None:
     for registry in list(_registries):
         registry._forget()
+
+
+class _Slot:
+    """One time slot being filled (read out as a :class:`~.snapshot.Slot`)."""
+
+    __slots__ = ("caches", "requests", "slow_queries", "upstreams")
+
+    def __init__(self) -> None:
+        self.requests: list[float] = [0, 0, 0.0, 0.0] + [0] * NB
+        self.caches: dict[str, list[int]] = {}  # hits, misses
+        self.upstreams: dict[str, list[int]] = {}  # calls, errors, timeouts
+        self.slow_queries = 0
+
+    def figures(self) -> Slot:
+        r = self.requests
+        return Slot(
+            SlotRequests(int(r[_ERRORS]), r[_SUM], r[_MAX], tuple(int(x) for x in r[_W_HIST:])),
+            {n: CacheWindow(*c) for n, c in self.caches.items()},
+            {n: UpstreamWindow(*u) for n, u in self.upstreams.items()},
+            self.slow_queries,
+        )
 
 
 class Registry:
@@ -139,16 +164,16 @@ class Registry:
         self._exceptions: dict[str, int] = {}
         self._exc_routes: dict[tuple[str, str], int] = {}
         self._recent_errors: deque[dict[str, Any]] = deque(maxlen=self.recent)
-        self._caches: dict[str, list[int]] = {}  # hits, misses, evictions, entries, bytes|-1
+        self._caches = Caches()
         self._polled: dict[str, tuple[int, int, int]] = {}
-        self._upstreams: dict[str, list[float]] = {}  # ok, err, timeout, sum, max, NB buckets
-        self._db: dict[str, list[float]] = {}  # queries, slow, sum, len(DB_BOUNDS)+1 buckets
+        self._upstreams = Upstreams()
+        self._db = Queries()
         self._recent_slow: deque[dict[str, Any]] = deque(maxlen=self.recent)
-        self._slots: dict[int, dict[str, Any]] = {}
+        self._slots: dict[int, _Slot] = {}
         self._sid = -1
         self._slot_start = self._slot_end = 0.0
         self._perf_start = self._perf_end = 0.0  # the current slot on perf_counter (or empty)
-        self._slot: dict[str, Any] = {}
+        self._slot = _Slot()
         self._wreq: list[float] = []
 
     # -- slots ---------------------------------------------------------------------------
@@ -156,14 +181,13 @@ class Registry:
         """Switch the current slot (caller holds the lock)."""
         slot = self._slots.get(sid)
         if slot is None:
-            slot = {"r": [0, 0, 0.0, 0.0] + [0] * NB, "c": {}, "u": {}, "q": 0}
-            self._slots[sid] = slot
+            slot = self._slots[sid] = _Slot()
             oldest = sid - int(self.retention_s / self.slot_s) - 1
             for old in [k for k in self._slots if k < oldest]:
                 del self._slots[old]
         self._sid = sid
         self._slot = slot
-        self._wreq = slot["r"]
+        self._wreq = slot.requests
         self._slot_start = sid * self.slot_s
         self._slot_end = self._slot_start + self.slot_s
         if self.now is _wall:  # the same slot on perf_counter, for observe_request(end=)
@@ -171,7 +195,7 @@ class Registry:
             self._perf_start = self._slot_start + offset
             self._perf_end = self._slot_end + offset
 
-    def _current(self) -> dict[str, Any]:
+    def _current(self) -> _Slot:
         sid = int(self.now() // self.slot_s)
         if sid != self._sid:
             self._rotate(sid)
@@ -278,7 +302,7 @@ class Registry:
             "traceback": [f"{f.filename}:{f.lineno} in {f.name}" for f in frames],
         }
         with self._lock:
-            if name not in self._exceptions and len(self._exceptions) >= _MAX_NAMES:
+            if name not in self._exceptions and len(self._exceptions) >= MAX_NAMES:
                 name = OVERFLOW
             self._exceptions[name] = self._exceptions.get(name, 0) + 1
             key = (name, route)
@@ -287,29 +311,13 @@ class Registry:
             self._recent_errors.append(entry)
 
     # -- caches ------------------------------------------------------------------------------
-    def _cache(self, name: str) -> list[int]:
-        c = self._caches.get(name)
-        if c is None:
-            if len(self._caches) >= _MAX_NAMES:
-                name = OVERFLOW
-            c = self._caches.setdefault(name, [0, 0, 0, 0, -1])
-        return c
-
     def cache_event(self, name: str, hits: int = 0, misses: int = 0, evictions: int = 0) -> None:
         with self._lock:
-            c = self._cache(name)
-            c[0] += hits
-            c[1] += misses
-            c[2] += evictions
-            w = self._current()["c"].setdefault(name, [0, 0])
-            w[0] += hits
-            w[1] += misses
+            self._caches.event(name, hits, misses, evictions, self._current())
 
     def cache_size(self, name: str, entries: int, memory_bytes: int | None = None) -> None:
         with self._lock:
-            c = self._cache(name)
-            c[3] = entries
-            c[4] = -1 if memory_bytes is None else memory_bytes
+            self._caches.size(name, entries, memory_bytes)
 
     def add_cache_poller(self, name: str, poll: Callable[[], CacheInfo]) -> None:
         """``poll()`` returns cumulative (hits, misses, evictions, entries, bytes|None)."""
@@ -336,38 +344,15 @@ class Registry:
     # -- upstreams and queries --------------------------------------------------------------
     def upstream_call(self, name: str, outcome: str, duration_s: float) -> None:
         """``outcome``: ``success``, ``error`` or ``timeout``."""
-        col = 0 if outcome == "success" else 2 if outcome == "timeout" else 1
-        i = bisect_left(HTTP_BOUNDS, duration_s)
         with self._lock:
-            u = self._upstreams.get(name)
-            if u is None:
-                if len(self._upstreams) >= _MAX_NAMES:
-                    name = OVERFLOW
-                u = self._upstreams.setdefault(name, [0, 0, 0, 0.0, 0.0] + [0] * NB)
-            u[col] += 1
-            u[3] += duration_s
-            if duration_s > u[4]:
-                u[4] = duration_s
-            u[5 + i] += 1
-            w = self._current()["u"].setdefault(name, [0, 0, 0])
-            w[0] += 1
-            if col:
-                w[col] += 1
+            self._upstreams.call(name, outcome, duration_s, self._current())
 
     def query(self, statement: str, duration_s: float, system: str = "sqlite") -> bool:
         """Count one statement; returns True (and keeps it) when it was slow."""
         slow = duration_s >= self.slow_query_threshold_s
-        i = bisect_left(DB_BOUNDS, duration_s)
         with self._lock:
-            d = self._db.get(system)
-            if d is None:
-                d = self._db.setdefault(system, [0, 0, 0.0] + [0] * (len(DB_BOUNDS) + 1))
-            d[0] += 1
-            d[2] += duration_s
-            d[3 + i] += 1
+            self._db.query(system, duration_s, slow, self._current())
             if slow:
-                d[1] += 1
-                self._current()["q"] += 1
                 self._recent_slow.append(
                     {
                         "time": time.time(),
@@ -379,54 +364,37 @@ class Registry:
         return slow
 
     # -- reading -------------------------------------------------------------------------------
-    def snapshot(self) -> dict[str, Any]:
-        """This process's figures as a JSON-able dict (see :mod:`.multiprocess`)."""
+    def snapshot(self) -> Snapshot:
+        """This process's figures, named (see :mod:`.snapshot`)."""
         self.poll_caches()
         with self._lock:
             self._current()
-            return {
-                "version": 1,
-                "pid": self.pid,
-                "instance": self.instance,
-                "started_at": self.started_at,
-                "written_at": self.now(),
-                "in_flight": self._started_count() - self._started_base - self._total(),
-                "total": self._total(),
-                "errors": int(sum(s[1] for s in self._series.values())),
-                "overflow": self.overflow,
-                "series": [[*k, sum(v[_S_HIST:]), *v[1:]] for k, v in self._series.items()],
-                "ring": [round(x, 6) for x in self._ring],
-                "exceptions": dict(self._exceptions),
-                "exc_routes": [[t, r, n] for (t, r), n in self._exc_routes.items()],
-                "recent_errors": list(self._recent_errors),
-                "caches": {k: list(v) for k, v in self._caches.items()},
-                "upstreams": {k: list(v) for k, v in self._upstreams.items()},
-                "db": {k: list(v) for k, v in self._db.items()},
-                "recent_slow": list(self._recent_slow),
-                "slots": {
-                    str(k): {
-                        "r": list(v["r"]),
-                        "c": {n: list(x) for n, x in v["c"].items()},
-                        "u": {n: list(x) for n, x in v["u"].items()},
-                        "q": v["q"],
-                    }
-                    for k, v in self._slots.items()
-                },
-            }
-
-    def merged(self) -> dict[str, Any]:
-        """This process plus every other worker (when sharing is on), merged."""
-        if not (self.shared and self.state_dir):
-            return self.snapshot()
-        from .multiprocess import read_merged
-
-        return read_merged(self)
-
-    def window_snapshot(self, window_s: float) -> dict[str, Any]:
-        """Figures of the last ``window_s`` seconds, merged across workers (for alerts)."""
-        from .views import window
-
-        return window(self.merged(), window_s, self.now(), self.slot_s)
+            series = tuple(
+                Series(method, route, status, int(sum(v[_S_HIST:])), int(v[_ERRORS]), v[_SUM],
+                       v[_TTFB], tuple(int(x) for x in v[_S_HIST:]))
+                for (method, route, status), v in self._series.items()
+            )  # fmt: skip
+            total = sum(s.requests for s in series)
+            return Snapshot(
+                pid=self.pid,
+                instance=self.instance,
+                started_at=self.started_at,
+                written_at=self.now(),
+                in_flight=self._started_count() - self._started_base - total,
+                total=total,
+                errors=sum(s.errors for s in series),
+                overflow=self.overflow,
+                series=series,
+                ring=tuple(round(x, 6) for x in self._ring),
+                exceptions=dict(self._exceptions),
+                exc_routes=tuple(ExceptionRoute(t, r, n) for (t, r), n in self._exc_routes.items()),
+                recent_errors=tuple(self._recent_errors),
+                caches=self._caches.figures(),
+                upstreams=self._upstreams.figures(),
+                db=self._db.figures(),
+                recent_slow=tuple(self._recent_slow),
+                slots={k: v.figures() for k, v in self._slots.items()},
+            )
 
 
 def _type_name(exc: BaseException) -> str:
