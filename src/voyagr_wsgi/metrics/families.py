@@ -12,10 +12,22 @@ more are folded into :data:`OVERFLOW`.
 
 from __future__ import annotations
 
+import time
+import traceback
 from bisect import bisect_left
+from collections import deque
 from typing import Any
 
-from .snapshot import CacheFigures, QueryFigures, UpstreamFigures
+from .snapshot import (
+    CacheFigures,
+    CacheWindow,
+    ExceptionRoute,
+    QueryFigures,
+    Slot,
+    SlotRequests,
+    UpstreamFigures,
+    UpstreamWindow,
+)
 
 __all__ = [
     "DB_BOUNDS",
@@ -26,6 +38,8 @@ __all__ = [
     "UNMATCHED",
     "CacheInfo",
     "Caches",
+    "Exceptions",
+    "OpenSlot",
     "Queries",
     "Upstreams",
 ]
@@ -49,6 +63,7 @@ MAX_NAMES = 100
 CacheInfo = tuple[int | None, int | None, int | None, int, int | None]
 
 _HITS, _MISSES, _EVICTIONS, _ENTRIES, _BYTES = range(5)  # a cache's list
+_RERR, _RSUM, _RMAX, _RHIST = 1, 2, 3, 4  # a slot's requests list
 _OK, _ERR, _TIMEOUT, _SUM, _MAX, _HIST = range(6)  # an upstream's list
 _QUERIES, _SLOW, _QSUM, _QHIST = range(4)  # a database system's list
 
@@ -62,6 +77,15 @@ class Caches:
 
     def __init__(self) -> None:
         self.counters: dict[str, list[int]] = {}  # bytes -1: unknown
+        self._polled: dict[str, tuple[int, int, int]] = {}  # last cumulative poll readings
+
+    def delta(self, name: str, hits: int, misses: int, evictions: int | None) -> list[int]:
+        """A poller's cumulative (hits, misses, evictions) as the change since its last."""
+        cum = (hits, misses, evictions or 0)
+        last = self._polled.get(name, (0, 0, 0))
+        self._polled[name] = cum
+        delta = [c - p for c, p in zip(cum, last, strict=True)]
+        return list(cum) if min(delta) < 0 else delta  # cache_clear(): counters restarted
 
     def _get(self, name: str) -> list[int]:
         return self.counters.setdefault(_capped(self.counters, name), [0, 0, 0, 0, -1])
@@ -123,10 +147,11 @@ class Upstreams:
 class Queries:
     """Database statements per system: count, slow count, a latency histogram."""
 
-    def __init__(self) -> None:
+    def __init__(self, recent: int = 50) -> None:
         self.counters: dict[str, list[float]] = {}  # queries, slow, sum, DB buckets
+        self.recent: deque[dict[str, Any]] = deque(maxlen=recent)  # slow statements
 
-    def query(self, system: str, duration_s: float, slow: bool, slot: Any) -> None:
+    def query(self, system: str, statement: str, duration_s: float, slow: bool, slot: Any) -> None:
         d = self.counters.get(system)
         if d is None:
             d = self.counters.setdefault(
@@ -138,6 +163,10 @@ class Queries:
         if slow:
             d[_SLOW] += 1
             slot.slow_queries += 1
+            self.recent.append(
+                {"time": time.time(), "db": system, "statement": statement,
+                 "duration_s": round(duration_s, 6)}
+            )  # fmt: skip
 
     def figures(self) -> dict[str, QueryFigures]:
         return {
@@ -145,3 +174,60 @@ class Queries:
                             tuple(int(x) for x in d[_QHIST:]))
             for n, d in self.counters.items()
         }  # fmt: skip
+
+
+class OpenSlot:
+    """The time slot being filled (read out as a :class:`~.snapshot.Slot`)."""
+
+    __slots__ = ("caches", "requests", "slow_queries", "upstreams")
+
+    def __init__(self) -> None:
+        self.requests: list[float] = [0, 0, 0.0, 0.0] + [0] * NB  # the registry adds to it
+        self.caches: dict[str, list[int]] = {}  # hits, misses
+        self.upstreams: dict[str, list[int]] = {}  # calls, errors, timeouts
+        self.slow_queries = 0
+
+    def figures(self) -> Slot:
+        r = self.requests
+        return Slot(
+            SlotRequests(int(r[_RERR]), r[_RSUM], r[_RMAX], tuple(int(x) for x in r[_RHIST:])),
+            {n: CacheWindow(*c) for n, c in self.caches.items()},
+            {n: UpstreamWindow(*u) for n, u in self.upstreams.items()},
+            self.slow_queries,
+        )
+
+
+class Exceptions:
+    """Exceptions by type and by (type, route), and the most recent ones in full."""
+
+    def __init__(self, recent: int) -> None:
+        self.by_type: dict[str, int] = {}
+        self.by_route: dict[tuple[str, str], int] = {}
+        self.recent: deque[dict[str, Any]] = deque(maxlen=recent)
+
+    @staticmethod
+    def entry(exc: BaseException, route: str) -> dict[str, Any]:
+        """What is kept of one exception (the last five frames, 200 characters)."""
+        cls = type(exc)
+        name = cls.__qualname__
+        if cls.__module__ != "builtins":
+            name = f"{cls.__module__}.{name}"
+        frames = traceback.extract_tb(exc.__traceback__)[-5:]
+        return {
+            "time": time.time(),
+            "type": name,
+            "route": route,
+            "message": str(exc)[:200],
+            "traceback": [f"{f.filename}:{f.lineno} in {f.name}" for f in frames],
+        }
+
+    def record(self, entry: dict[str, Any], max_routes: int) -> None:
+        name = _capped(self.by_type, entry["type"])
+        self.by_type[name] = self.by_type.get(name, 0) + 1
+        key = (name, entry["route"])
+        if key in self.by_route or len(self.by_route) < max_routes:
+            self.by_route[key] = self.by_route.get(key, 0) + 1
+        self.recent.append(entry)
+
+    def figures(self) -> tuple[ExceptionRoute, ...]:
+        return tuple(ExceptionRoute(t, r, n) for (t, r), n in self.by_route.items())

@@ -26,35 +26,26 @@ import os
 import secrets
 import threading
 import time
-import traceback
 import weakref
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from time import perf_counter
-from typing import Any
 
 from .families import (
     DB_BOUNDS,
     HTTP_BOUNDS,
-    MAX_NAMES,
-    NB,
     OVERFLOW,
     UNMATCHED,
     CacheInfo,
     Caches,
+    Exceptions,
+    OpenSlot,
     Queries,
     Upstreams,
 )
-from .snapshot import (
-    CacheWindow,
-    ExceptionRoute,
-    Series,
-    Slot,
-    SlotRequests,
-    Snapshot,
-    UpstreamWindow,
-)
+from .series import RequestSeries
+from .snapshot import Snapshot
 
 __all__ = [
     "DB_BOUNDS",
@@ -65,10 +56,10 @@ __all__ = [
     "Registry",
 ]
 
-# a series' list: count (kept 0: the bucket sum, added up by snapshot()), errors, sum_s,
-# ttfb_sum_s, NB duration buckets; a slot's requests: (unused), errors, sum_s, max_s, buckets
-_ERRORS, _SUM, _TTFB, _MAX, _S_HIST = 1, 2, 3, 3, 4
-_W_HIST = _S_HIST  # observe_request uses one index for both
+# a series' list (the request path indexes it with literals): count (kept 0: the bucket
+# sum, added up by snapshot()), errors, sum_s, ttfb_sum_s, NB duration buckets; a slot's
+# requests list (OpenSlot.requests) has the same shape with max_s in place of ttfb_sum_s
+_S_HIST = 4
 _FIRST = HTTP_BOUNDS[0]
 _wall = time.time  # the default ``now``: slots can then be found from perf_counter readings
 
@@ -79,27 +70,6 @@ _fork_hook = False
 def _after_fork() -> None:
     for registry in list(_registries):
         registry._forget()
-
-
-class _Slot:
-    """One time slot being filled (read out as a :class:`~.snapshot.Slot`)."""
-
-    __slots__ = ("caches", "requests", "slow_queries", "upstreams")
-
-    def __init__(self) -> None:
-        self.requests: list[float] = [0, 0, 0.0, 0.0] + [0] * NB
-        self.caches: dict[str, list[int]] = {}  # hits, misses
-        self.upstreams: dict[str, list[int]] = {}  # calls, errors, timeouts
-        self.slow_queries = 0
-
-    def figures(self) -> Slot:
-        r = self.requests
-        return Slot(
-            SlotRequests(int(r[_ERRORS]), r[_SUM], r[_MAX], tuple(int(x) for x in r[_W_HIST:])),
-            {n: CacheWindow(*c) for n, c in self.caches.items()},
-            {n: UpstreamWindow(*u) for n, u in self.upstreams.items()},
-            self.slow_queries,
-        )
 
 
 class Registry:
@@ -119,7 +89,6 @@ class Registry:
     ) -> None:
         global _fork_hook
         self.max_routes = max_routes
-        self.max_series = max_routes * 10
         self.slow_query_threshold_s = slow_query_threshold_s
         self.state_dir = state_dir
         self.slot_s = slot_s
@@ -152,28 +121,20 @@ class Registry:
         self.started_at = self.now()
         self.shared = False
         self._started_base = self._started_count()
-        self.overflow = 0
-        self._series: dict[tuple[str, str, int], list[float]] = {}
-        #: route -> status -> method -> its series (the same lists as ``_series``): the request
-        #: path finds a series by three dict subscripts, no key tuple; a request counted in an
-        #: overflow series is never indexed (each one counts in ``overflow``)
-        self._index: dict[str, dict[int, dict[str, list[float]]]] = {}
-        self._routes: set[str] = set()
+        self._http = RequestSeries(self.max_routes)
+        self._index = self._http.index  # the request path's three dict subscripts
+        self._find = self._http.find
         self._ring: deque[float] = deque(maxlen=self.ring_size)
         self._ring_append = self._ring.append
-        self._exceptions: dict[str, int] = {}
-        self._exc_routes: dict[tuple[str, str], int] = {}
-        self._recent_errors: deque[dict[str, Any]] = deque(maxlen=self.recent)
+        self._exceptions = Exceptions(self.recent)
         self._caches = Caches()
-        self._polled: dict[str, tuple[int, int, int]] = {}
         self._upstreams = Upstreams()
-        self._db = Queries()
-        self._recent_slow: deque[dict[str, Any]] = deque(maxlen=self.recent)
-        self._slots: dict[int, _Slot] = {}
+        self._db = Queries(self.recent)
+        self._slots: dict[int, OpenSlot] = {}
         self._sid = -1
         self._slot_start = self._slot_end = 0.0
         self._perf_start = self._perf_end = 0.0  # the current slot on perf_counter (or empty)
-        self._slot = _Slot()
+        self._slot = OpenSlot()
         self._wreq: list[float] = []
 
     # -- slots ---------------------------------------------------------------------------
@@ -181,7 +142,7 @@ class Registry:
         """Switch the current slot (caller holds the lock)."""
         slot = self._slots.get(sid)
         if slot is None:
-            slot = self._slots[sid] = _Slot()
+            slot = self._slots[sid] = OpenSlot()
             oldest = sid - int(self.retention_s / self.slot_s) - 1
             for old in [k for k in self._slots if k < oldest]:
                 del self._slots[old]
@@ -195,7 +156,7 @@ class Registry:
             self._perf_start = self._slot_start + offset
             self._perf_end = self._slot_end + offset
 
-    def _current(self) -> _Slot:
+    def _current(self) -> OpenSlot:
         sid = int(self.now() // self.slot_s)
         if sid != self._sid:
             self._rotate(sid)
@@ -218,7 +179,7 @@ class Registry:
             return self._total()
 
     def _total(self) -> int:
-        return int(sum(sum(s[_S_HIST:]) for s in self._series.values()))
+        return self._http.total()
 
     def observe_request(
         self,
@@ -242,7 +203,7 @@ class Registry:
             try:
                 s = self._index[route][status][method]
             except KeyError:
-                s = self._series_for(method, route, status)
+                s = self._find(method, route, status)
             s[2] += duration_s
             s[3] += ttfb_s
             s[i] += 1
@@ -262,53 +223,10 @@ class Registry:
         finally:
             self._release()
 
-    def _series_for(self, method: str, route: str, status: int) -> list[float]:
-        """The series of a request the index does not know (caller holds the lock)."""
-        key = (method, route, status)
-        s = self._series.get(key)
-        if s is None:
-            s = self._new_series(method, route, status)
-        if self._series.get(key) is s:  # its own series, not an overflow one: index it
-            self._index.setdefault(route, {}).setdefault(status, {})[method] = s
-        return s
-
-    def _new_series(self, method: str, route: str, status: int) -> list[float]:
-        if route not in self._routes:
-            if len(self._routes) < self.max_routes:
-                self._routes.add(route)
-            else:
-                route = OVERFLOW
-                self.overflow += 1
-        key = (method, route, status)
-        s = self._series.get(key)
-        if s is None:
-            if len(self._series) >= self.max_series:
-                self.overflow += 1
-                key = ("_OTHER", OVERFLOW, 0)
-                s = self._series.get(key)
-            if s is None:
-                s = [0, 0, 0.0, 0.0] + [0] * NB
-                self._series[key] = s
-        return s
-
     def record_exception(self, exc: BaseException, route: str) -> None:
-        name = _type_name(exc)
-        frames = traceback.extract_tb(exc.__traceback__)[-5:]
-        entry = {
-            "time": time.time(),
-            "type": name,
-            "route": route,
-            "message": str(exc)[:200],
-            "traceback": [f"{f.filename}:{f.lineno} in {f.name}" for f in frames],
-        }
+        entry = Exceptions.entry(exc, route)  # the traceback is read outside the lock
         with self._lock:
-            if name not in self._exceptions and len(self._exceptions) >= MAX_NAMES:
-                name = OVERFLOW
-            self._exceptions[name] = self._exceptions.get(name, 0) + 1
-            key = (name, route)
-            if key in self._exc_routes or len(self._exc_routes) < self.max_series:
-                self._exc_routes[key] = self._exc_routes.get(key, 0) + 1
-            self._recent_errors.append(entry)
+            self._exceptions.record(entry, self._http.max_series)
 
     # -- caches ------------------------------------------------------------------------------
     def cache_event(self, name: str, hits: int = 0, misses: int = 0, evictions: int = 0) -> None:
@@ -326,20 +244,11 @@ class Registry:
     def poll_caches(self) -> None:
         """Fold the pollers' cumulative counters in as deltas (one poller run at a time)."""
         with self._poll_lock:
-            self._poll_caches()
-
-    def _poll_caches(self) -> None:
-        for name, poll in list(self.pollers.items()):
-            hits, misses, evictions, entries, nbytes = poll()
-            if hits is not None and misses is not None:
-                cum = (hits, misses, evictions or 0)
-                last = self._polled.get(name, (0, 0, 0))
-                self._polled[name] = cum
-                delta = [c - p for c, p in zip(cum, last, strict=True)]
-                if min(delta) < 0:  # cache_clear(): the cumulative counters restarted
-                    delta = list(cum)
-                self.cache_event(name, *delta)
-            self.cache_size(name, entries, nbytes)
+            for name, poll in list(self.pollers.items()):
+                hits, misses, evictions, entries, nbytes = poll()
+                if hits is not None and misses is not None:
+                    self.cache_event(name, *self._caches.delta(name, hits, misses, evictions))
+                self.cache_size(name, entries, nbytes)
 
     # -- upstreams and queries --------------------------------------------------------------
     def upstream_call(self, name: str, outcome: str, duration_s: float) -> None:
@@ -351,16 +260,7 @@ class Registry:
         """Count one statement; returns True (and keeps it) when it was slow."""
         slow = duration_s >= self.slow_query_threshold_s
         with self._lock:
-            self._db.query(system, duration_s, slow, self._current())
-            if slow:
-                self._recent_slow.append(
-                    {
-                        "time": time.time(),
-                        "db": system,
-                        "statement": statement,
-                        "duration_s": round(duration_s, 6),
-                    }
-                )
+            self._db.query(system, statement, duration_s, slow, self._current())
         return slow
 
     # -- reading -------------------------------------------------------------------------------
@@ -369,11 +269,7 @@ class Registry:
         self.poll_caches()
         with self._lock:
             self._current()
-            series = tuple(
-                Series(method, route, status, int(sum(v[_S_HIST:])), int(v[_ERRORS]), v[_SUM],
-                       v[_TTFB], tuple(int(x) for x in v[_S_HIST:]))
-                for (method, route, status), v in self._series.items()
-            )  # fmt: skip
+            series = self._http.figures()
             total = sum(s.requests for s in series)
             return Snapshot(
                 pid=self.pid,
@@ -383,21 +279,15 @@ class Registry:
                 in_flight=self._started_count() - self._started_base - total,
                 total=total,
                 errors=sum(s.errors for s in series),
-                overflow=self.overflow,
+                overflow=self._http.overflow,
                 series=series,
                 ring=tuple(round(x, 6) for x in self._ring),
-                exceptions=dict(self._exceptions),
-                exc_routes=tuple(ExceptionRoute(t, r, n) for (t, r), n in self._exc_routes.items()),
-                recent_errors=tuple(self._recent_errors),
+                exceptions=dict(self._exceptions.by_type),
+                exc_routes=self._exceptions.figures(),
+                recent_errors=tuple(self._exceptions.recent),
                 caches=self._caches.figures(),
                 upstreams=self._upstreams.figures(),
                 db=self._db.figures(),
-                recent_slow=tuple(self._recent_slow),
+                recent_slow=tuple(self._db.recent),
                 slots={k: v.figures() for k, v in self._slots.items()},
             )
-
-
-def _type_name(exc: BaseException) -> str:
-    cls = type(exc)
-    module = cls.__module__
-    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
