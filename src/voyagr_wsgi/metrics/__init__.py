@@ -25,10 +25,24 @@ request, see :mod:`.context`). Outside a request pass ``registry=`` or use
 ``with use_registry(application.metrics):``; a tracker with no registry records nothing and
 warns :class:`MetricsWarning`.
 
-Modules: :mod:`.registry` (data model), :mod:`.layer` (the WSGI layer), :mod:`.routes`
-(route templates, Flask/Django helpers), :mod:`.trackers` (upstreams, caches, queries),
-:mod:`.multiprocess` (per-worker files), :mod:`.merge` (summing snapshots), :mod:`.views`
-(JSON and windows), :mod:`.prometheus`, :mod:`.endpoints`, :mod:`.health`, :mod:`.accesslog`.
+Modules, by role (the way prometheus_client keeps ``metrics.py`` apart from
+``exposition.py``), each importing only from the rows before it:
+
+1. the snapshot (:mod:`.snapshot`): the typed figures, named fields (``row.errors``,
+   ``cache.hits``), and their JSON form; imports nothing of the area;
+2. the data model: :mod:`.families` (bounds, label caps; caches, upstreams, queries,
+   exceptions), :mod:`.series` (the HTTP series), :mod:`.registry` (the :class:`Registry`
+   that records, under one lock, and returns a :class:`~.snapshot.Snapshot`);
+3. the writers: :mod:`.context` (the current request's registry), :mod:`.trackers`,
+   :mod:`.layer` (the WSGI layer), :mod:`.routes`, :mod:`.accesslog`;
+4. the readers: :mod:`.merge`, :mod:`.views` (JSON and windows), :mod:`.multiprocess`
+   (per-worker files), :mod:`.reader` (merged, windowed: what the alert rules poll),
+   :mod:`.prometheus`, :mod:`.health`;
+5. the endpoints: :mod:`.endpoints` (admin routes), and this module's :func:`setup`.
+
+``snapshot <- model <- writers, readers <- endpoints``: the model never imports a reader
+(its snapshot type sits below it, as prometheus_client's ``Metric`` sits below
+``metrics.py``), and readers never import the layer.
 """
 
 from __future__ import annotations

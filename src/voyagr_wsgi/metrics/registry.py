@@ -1,8 +1,8 @@
 """The metrics data model: one thread-safe :class:`Registry` per stack.
 
 Everything the metrics area records lands here: HTTP requests (per ``method, route, status``
-series with OpenTelemetry's latency buckets), exceptions, and, through the families of
-:mod:`.families`, named caches, upstream calls and database queries; plus time *slots*
+series with OpenTelemetry's latency buckets, :mod:`.series`), and, through the families of
+:mod:`.families`, exceptions, named caches, upstream calls and database queries; plus time *slots*
 (``slot_s`` wide, kept for ``retention_s``) from which windowed figures are computed. One
 lock guards it all; the request path does a dict lookup and a few adds under it. A series'
 request count is not kept: it is the sum of its duration buckets, added up when read. The
