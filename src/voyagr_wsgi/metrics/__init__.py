@@ -20,7 +20,7 @@ App code::
     lru_cache_stats("routes", plan_route, registry=application.metrics)  # outside a request
 
 Inside a request the trackers find the registry of the stack serving it: the Metrics layer
-makes it current (a ``ContextVar``, compared and set only when it changes: about 25 ns per
+makes it current (a ``ContextVar``, compared and set only when it changes: 30 to 45 ns per
 request, see :mod:`.context`). Outside a request pass ``registry=`` or use
 ``with use_registry(application.metrics):``; a tracker with no registry records nothing and
 warns :class:`MetricsWarning`.

@@ -2,7 +2,7 @@
 
 :meth:`Registry.snapshot() <.registry.Registry.snapshot>` returns a :class:`Snapshot`; the
 readers (:mod:`.merge`, :mod:`.multiprocess`, :mod:`.views`, :mod:`.prometheus`,
-:mod:`.health`) read its fields by name (``row.errors``, ``cache.hit``...), never by
+:mod:`.health`) read its fields by name (``row.errors``, ``cache.hits``...), never by
 position. Rows are ``NamedTuple``s (cheap to build, immutable), histogram buckets a tuple of
 counts per bound of :data:`~.families.HTTP_BOUNDS` (or ``DB_BOUNDS``) plus ``+Inf``.
 
