@@ -31,7 +31,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from voyagr_wsgi import Settings, compose
-from voyagr_wsgi.metrics.trackers import connect, lru_cache_stats, track_upstream
+from voyagr_wsgi.metrics import connect, lru_cache_stats, track_upstream, use_registry
 
 DATABASE_PATH = os.environ.get("DATABASE_PATH", "demo/var/voyagr.db")
 DB_TIMEOUT_S = float(os.environ.get("DEMO_DB_TIMEOUT_S", "5"))  # waiting for a lock
@@ -148,6 +148,7 @@ def demo_app(environ: dict[str, Any], start_response: Any) -> Any:
     return response(environ, start_response)
 
 
-db()  # the demo creates its schema when gunicorn imports it, before the first backup
 application = compose(demo_app, Settings.from_env())
-lru_cache_stats("routes", _distance)  # into the registry compose installed: the hit rate
+with use_registry(application.metrics):  # outside a request: name the registry
+    db()  # the demo creates its schema when gunicorn imports it, before the first backup
+lru_cache_stats("routes", _distance, registry=application.metrics)  # the hit rate

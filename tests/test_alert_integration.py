@@ -16,7 +16,7 @@ from conftest import call, make_environ
 from test_alert_support import Receiver, Reply, poll, serve
 from voyagr_wsgi import Settings, compose
 from voyagr_wsgi.alerts import AlertService
-from voyagr_wsgi.metrics import cache_stats, default_registry, track_upstream
+from voyagr_wsgi.metrics import cache_stats, current_registry, track_upstream
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,9 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[byt
         except Boom:
             pass  # the app degrades gracefully: 200 without the engine
     elif path == "/query":
-        default_registry().query("SELECT * FROM trips", 2.0)
+        registry = current_registry()  # the serving stack's, made current by its Metrics layer
+        assert registry is not None
+        registry.query("SELECT * FROM trips", 2.0)
     start_response(status, [("Content-Type", "text/plain")])
     return [b"ok"]
 

@@ -149,7 +149,7 @@ class FakeClock:
 
 
 class FakeMetrics:
-    """A metrics source shaped like the registry's ``window_snapshot``."""
+    """A metrics source shaped like ``MetricsReader.window_snapshot``."""
 
     def __init__(self) -> None:
         self.snap = snapshot()

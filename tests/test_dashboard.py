@@ -27,7 +27,6 @@ from conftest import free_port, require_tool
 from metrics_apps import demo_app, serve
 from voyagr_wsgi import Secret, Settings, Stack, compose
 from voyagr_wsgi.admin import Admin
-from voyagr_wsgi.metrics import default_registry, set_default_registry
 from voyagr_wsgi.metrics.config import MetricsSettings
 from voyagr_wsgi.metrics.endpoints import admin_routes
 from voyagr_wsgi.metrics.layer import Metrics
@@ -102,13 +101,6 @@ def browser() -> Iterator[Any]:
             yield b
         finally:
             b.close()
-
-
-@pytest.fixture
-def registry_restored() -> Iterator[None]:
-    previous = default_registry()
-    yield
-    set_default_registry(previous)
 
 
 def wait_for_data(page: Any, points: int = 2) -> None:
@@ -200,7 +192,6 @@ def history(base: str, token: str = TOKEN) -> list[dict[str, Any]]:
 
 
 def test_dashboard_opens_with_the_server_history_a_time_axis_and_hover_values(
-    registry_restored: None,
 ) -> None:
     app, registry = seeded_app()
     port = free_port()
@@ -250,7 +241,7 @@ def test_dashboard_opens_with_the_server_history_a_time_axis_and_hover_values(
     assert os.path.getsize(ARTIFACT) > 10_000
 
 
-def test_a_401_shows_a_token_form_and_the_token_loads_the_data(registry_restored: None) -> None:
+def test_a_401_shows_a_token_form_and_the_token_loads_the_data() -> None:
     app, _ = seeded_app()
     port = free_port()
     problems: list[str] = []
@@ -296,7 +287,7 @@ def test_the_page_has_no_blocking_dialog() -> None:
 
 
 def test_dashboard_draws_live_charts_from_a_loaded_server(
-    tmp_path: Any, registry_restored: None
+    tmp_path: Any
 ) -> None:
     stack = make_stack(tmp_path)
     port = free_port()
@@ -320,7 +311,7 @@ def test_dashboard_draws_live_charts_from_a_loaded_server(
 
 
 def test_dashboard_uses_the_token_from_the_url_fragment(
-    tmp_path: Any, registry_restored: None
+    tmp_path: Any
 ) -> None:
     stack = make_stack(tmp_path, TOKEN)
     port = free_port()

@@ -14,16 +14,13 @@ import pytest
 from conftest import call, make_environ
 from metrics_apps import demo_app
 from voyagr_wsgi import Secret, Settings, Stack, compose
-from voyagr_wsgi.metrics import default_registry, set_default_registry
 
 TOKEN = "metrics-token-0123456789abcdef"
 
 
 @pytest.fixture
 def stack(tmp_path: Any) -> Iterator[Stack]:
-    previous = default_registry()
     yield compose(demo_app, Settings(state_dir=str(tmp_path), admin_token=Secret(TOKEN)))
-    set_default_registry(previous)
 
 
 def admin(path: str, **kw: Any) -> dict[str, Any]:
@@ -91,13 +88,9 @@ def test_dashboard_page_holds_no_data_and_is_served_without_the_token(stack: Sta
     [pytest.param("127.0.0.1", 200, id="loopback"), pytest.param("203.0.113.9", 404, id="other")],
 )
 def test_without_token_only_loopback_is_served(tmp_path: Any, remote: str, code: int) -> None:
-    previous = default_registry()
-    try:
-        stack = compose(demo_app, Settings(state_dir=str(tmp_path)))
-        result = call(stack, make_environ("/api/production/metrics", remote=remote))
-        assert result.code == code
-    finally:
-        set_default_registry(previous)
+    stack = compose(demo_app, Settings(state_dir=str(tmp_path)))
+    result = call(stack, make_environ("/api/production/metrics", remote=remote))
+    assert result.code == code
 
 
 def test_dashboard_is_self_contained_with_its_own_csp(stack: Stack) -> None:
@@ -123,25 +116,21 @@ def test_head_on_metrics_answers_without_body(stack: Stack) -> None:
 def test_answers_of_inner_layers_are_counted_when_composed(tmp_path: Any) -> None:
     from voyagr_wsgi.ratelimit.config import RateLimitSettings
 
-    previous = default_registry()
-    try:
-        settings = Settings(
-            state_dir=str(tmp_path),
-            allowed_hosts=("example.com",),
-            enforce_https=True,
-            ratelimit=RateLimitSettings(requests=2, window_s=60),
-        )
-        stack = compose(demo_app, settings)
-        codes = [
-            call(stack, make_environ("/users/1", host="evil.example")).code,  # HostCheck
-            call(stack, make_environ("/users/1")).code,  # HTTPSRedirect
-            *[call(stack, make_environ("/users/1", scheme="https")).code for _ in range(3)],
-        ]
-        assert codes == [400, 301, 200, 200, 429]
-        statuses = {row[2]: row[3] for row in stack.components["metrics"].snapshot()["series"]}
-        assert statuses == {400: 1, 301: 1, 200: 2, 429: 1}
-    finally:
-        set_default_registry(previous)
+    settings = Settings(
+        state_dir=str(tmp_path),
+        allowed_hosts=("example.com",),
+        enforce_https=True,
+        ratelimit=RateLimitSettings(requests=2, window_s=60),
+    )
+    stack = compose(demo_app, settings)
+    codes = [
+        call(stack, make_environ("/users/1", host="evil.example")).code,  # HostCheck
+        call(stack, make_environ("/users/1")).code,  # HTTPSRedirect
+        *[call(stack, make_environ("/users/1", scheme="https")).code for _ in range(3)],
+    ]
+    assert codes == [400, 301, 200, 200, 429]
+    statuses = {row.status: row.requests for row in stack.metrics.snapshot().series}
+    assert statuses == {400: 1, 301: 1, 200: 2, 429: 1}
 
 
 class Clock:

@@ -8,6 +8,7 @@ from time import perf_counter
 import pytest
 
 from voyagr_wsgi.metrics import registry as registry_module
+from voyagr_wsgi.metrics.reader import window
 from voyagr_wsgi.metrics.registry import Registry
 
 SLOT_S = 5.0
@@ -32,10 +33,10 @@ def wall_clock(monkeypatch: pytest.MonkeyPatch, t: float) -> Clock:
     return clock
 
 
-def request_counts(reg: Registry) -> dict[str, int]:
+def request_counts(reg: Registry) -> dict[int, int]:
     """Requests per slot id, from the slots' duration buckets."""
-    slots = reg.snapshot()["slots"]
-    return {sid: sum(slot["r"][4:]) for sid, slot in slots.items() if sum(slot["r"][4:])}
+    slots = reg.snapshot().slots
+    return {sid: slot.requests.total for sid, slot in slots.items() if slot.requests.total}
 
 
 def test_perf_counter_readings_record_the_same_figures_as_wall_clock_reads() -> None:
@@ -49,9 +50,9 @@ def test_perf_counter_readings_record_the_same_figures_as_wall_clock_reads() -> 
         )
         without.observe_request("GET", "/r", 200 + i % 2, duration, duration / 2, False)
     a, b = with_end.snapshot(), without.snapshot()
-    assert a["series"] == b["series"]
-    assert [row[3] for row in a["series"]] == [100, 100]  # the count: the bucket sum
-    assert (a["total"], a["in_flight"]) == (200, 0)
+    assert a.series == b.series
+    assert [row.requests for row in a.series] == [100, 100]  # the bucket sum
+    assert (a.total, a.in_flight) == (200, 0)
     assert sum(request_counts(with_end).values()) == 200
 
 
@@ -97,9 +98,9 @@ def test_an_injected_clock_ignores_perf_counter_readings() -> None:
     reg.observe_request("GET", "/r", 200, 0.01, 0.0, False, perf_counter())
     clock.t += 120  # the injected clock moved; perf_counter barely did
     reg.observe_request("GET", "/r", 200, 0.01, 0.0, False, perf_counter())
-    assert sorted(request_counts(reg)) == [str(int(1_000_000.0 // SLOT_S)),
-                                           str(int(1_000_120.0 // SLOT_S))]  # fmt: skip
-    assert reg.window_snapshot(60)["requests"]["total"] == 1
+    assert sorted(request_counts(reg)) == [int(1_000_000.0 // SLOT_S),
+                                           int(1_000_120.0 // SLOT_S)]  # fmt: skip
+    assert window(reg, 60)["requests"]["total"] == 1
 
 
 def test_the_real_wall_clock_finds_the_current_slot() -> None:
@@ -136,8 +137,8 @@ def test_every_request_past_a_cap_counts_as_overflow_and_in_the_overflow_series(
     for _ in range(5):
         reg.observe_request("GET", *repeated, 0.01, 0.0, False, perf_counter())
     snap = reg.snapshot()
-    counts = {tuple(row[:3]): row[3] for row in snap["series"]}
-    assert snap["overflow"] == 5
+    counts = {(row.method, row.route, row.status): row.requests for row in snap.series}
+    assert snap.overflow == 5
     assert counts[overflow_series] == 5
     assert all(counts[("GET", route, status)] == 2 for route, status in admitted)
-    assert snap["total"] == 2 * len(admitted) + 5
+    assert snap.total == 2 * len(admitted) + 5

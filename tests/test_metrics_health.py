@@ -12,10 +12,9 @@ from conftest import call, make_environ
 from voyagr_wsgi import ConfigurationError, Secret, Settings, Stack, compose
 from voyagr_wsgi.metrics import (
     cache_stats,
-    default_registry,
-    set_default_registry,
     track_query,
     track_upstream,
+    use_registry,
 )
 from voyagr_wsgi.metrics.config import HealthThresholds, MetricsSettings
 from voyagr_wsgi.metrics.registry import Registry
@@ -31,14 +30,12 @@ def flaky_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> li
 
 @pytest.fixture
 def stack(tmp_path: Any) -> Iterator[Stack]:
-    previous = default_registry()
     settings = Settings(
         state_dir=str(tmp_path),
         admin_token=Secret(TOKEN),
         metrics=MetricsSettings(health=HealthThresholds(min_requests=20)),
     )
     yield compose(flaky_app, settings)
-    set_default_registry(previous)
 
 
 def load(stack: Stack, ok: int, failed: int) -> None:
@@ -46,20 +43,20 @@ def load(stack: Stack, ok: int, failed: int) -> None:
         call(stack, make_environ(path))
 
 
-def upstream_calls(ok: int, failed: int) -> None:
+def upstream_calls(stack: Stack, ok: int, failed: int) -> None:
     for i in range(ok + failed):
         try:
-            with track_upstream("osrm"):
+            with use_registry(stack.metrics), track_upstream("osrm"):
                 if i < failed:
                     raise ConnectionError("refused")
         except ConnectionError:
             pass
 
 
-def slow_query() -> None:
-    registry = default_registry()
+def slow_query(stack: Stack) -> None:
+    registry = stack.metrics
     registry.slow_query_threshold_s = 0.0
-    with track_query("SELECT 1"):
+    with track_query("SELECT 1", registry=registry):
         pass
 
 
@@ -76,15 +73,17 @@ SCENARIOS = [
     pytest.param(lambda s: load(s, 27, 3), "warn", {"http:errorRate": "warn"}, id="10% errors"),
     pytest.param(lambda s: load(s, 15, 15), "fail", {"http:errorRate": "fail"}, id="50% errors"),
     pytest.param(slow_responses, "warn", {"http:responseTime": "warn"}, id="p95 over 1 s"),
-    pytest.param(lambda s: (cache_stats("routes").hit(3), cache_stats("routes").miss(27)),
+    pytest.param(lambda s: (cache_stats("routes", registry=s.metrics).hit(3),
+                           cache_stats("routes", registry=s.metrics).miss(27)),
                  "fail", {"cache:hitRate": "fail"}, id="cache hit rate 10%"),
-    pytest.param(lambda s: (cache_stats("routes").hit(12), cache_stats("routes").miss(13)),
+    pytest.param(lambda s: (cache_stats("routes", registry=s.metrics).hit(12),
+                           cache_stats("routes", registry=s.metrics).miss(13)),
                  "warn", {"cache:hitRate": "warn"}, id="cache hit rate 48%"),
-    pytest.param(lambda s: upstream_calls(18, 12), "fail", {"upstream:failureRate": "fail"},
+    pytest.param(lambda s: upstream_calls(s, 18, 12), "fail", {"upstream:failureRate": "fail"},
                  id="upstream 40% failing"),
-    pytest.param(lambda s: upstream_calls(27, 3), "warn", {"upstream:failureRate": "warn"},
+    pytest.param(lambda s: upstream_calls(s, 27, 3), "warn", {"upstream:failureRate": "warn"},
                  id="upstream 10% failing"),
-    pytest.param(lambda s: slow_query(), "warn", {"database:slowQueries": "warn"},
+    pytest.param(slow_query, "warn", {"database:slowQueries": "warn"},
                  id="one slow query"),
 ]  # fmt: skip
 

@@ -14,7 +14,9 @@ import pytest
 from conftest import call, hello_app, make_environ
 from voyagr_wsgi import ConfigurationError
 from voyagr_wsgi.layers import Metrics
+from voyagr_wsgi.metrics import reader
 from voyagr_wsgi.metrics.registry import OVERFLOW, UNMATCHED, Registry
+from voyagr_wsgi.metrics.snapshot import Series
 from wsgi_apps import CloseCounter, exc_info_app, lazy_streaming_app
 
 
@@ -26,8 +28,8 @@ class FakeClock:
         return self.t
 
 
-def series(registry: Registry) -> dict[tuple[str, str, int], list[Any]]:
-    return {tuple(row[:3]): row[3:] for row in registry.snapshot()["series"]}  # type: ignore[misc]
+def series(registry: Registry) -> dict[tuple[str, str, int], Series]:
+    return {(row.method, row.route, row.status): row for row in registry.snapshot().series}
 
 
 def status_app(status: str, route: str | None = None) -> Callable[..., list[bytes]]:
@@ -68,8 +70,8 @@ def test_request_is_labelled_by_method_route_and_status(
     call(Metrics(app, registry=registry, routes=routes), environ)
     got = series(registry)
     assert list(got) == [expected]
-    assert got[expected][0] == 1
-    assert got[expected][1] == (1 if expected[2] >= 500 else 0)
+    assert got[expected].requests == 1
+    assert got[expected].errors == (1 if expected[2] >= 500 else 0)
 
 
 def test_streamed_body_is_timed_until_close_and_ttfb_at_start_response() -> None:
@@ -86,8 +88,8 @@ def test_streamed_body_is_timed_until_close_and_ttfb_at_start_response() -> None
     result = call(Metrics(app, registry=registry, now=clock), make_environ("/"))
     assert result.body == b"abc"
     (row,) = series(registry).values()
-    assert row[2] == pytest.approx(0.61)  # duration includes the stream
-    assert row[3] == pytest.approx(0.01)  # time to first byte
+    assert row.sum_s == pytest.approx(0.61)  # duration includes the stream
+    assert row.ttfb_sum_s == pytest.approx(0.01)  # time to first byte
 
 
 @pytest.mark.parametrize(
@@ -116,8 +118,8 @@ def test_an_event_stream_is_timed_to_its_first_byte_not_its_lifetime(
     with caplog.at_level(logging.INFO, logger="voyagr_wsgi.access"):
         call(Metrics(app, registry=registry, now=clock), make_environ("/events"))
     (row,) = series(registry).values()
-    assert (row[2], row[3]) == (pytest.approx(recorded), pytest.approx(0.01))
-    window = registry.window_snapshot(600)["latency_s"]
+    assert (row.sum_s, row.ttfb_sum_s) == (pytest.approx(recorded), pytest.approx(0.01))
+    window = reader.window(registry, 600)["latency_s"]
     assert window["max"] == pytest.approx(recorded)
     (line,) = [vars(r) for r in caplog.records if r.name == "voyagr_wsgi.access"]
     assert line["duration_ms"] == pytest.approx(60010.0)  # the log keeps the lifetime
@@ -161,9 +163,9 @@ def test_exception_from_app_is_recorded_then_reraised() -> None:
     with pytest.raises(KeyError):
         call(Metrics(app, registry=registry), make_environ("/boom"))
     snap = registry.snapshot()
-    assert snap["exceptions"] == {"KeyError": 1}
-    assert snap["errors"] == 1
-    (recent,) = snap["recent_errors"]
+    assert snap.exceptions == {"KeyError": 1}
+    assert snap.errors == 1
+    (recent,) = snap.recent_errors
     assert recent["type"] == "KeyError" and recent["route"] == "/boom"
     assert len(recent["message"]) == 200
     assert recent["traceback"][-1].endswith("in app")
@@ -180,7 +182,8 @@ def test_exception_after_start_response_but_before_any_body_counts_as_500() -> N
 
     with pytest.raises(OSError):
         call(Metrics(app, registry=registry), make_environ("/"))
-    assert series(registry)[("GET", UNMATCHED, 500)][:2] == [1, 1]
+    row = series(registry)[("GET", UNMATCHED, 500)]
+    assert (row.requests, row.errors) == (1, 1)
 
 
 def test_exception_while_iterating_body_is_recorded_reraised_and_closed() -> None:
@@ -203,9 +206,9 @@ def test_exception_while_iterating_body_is_recorded_reraised_and_closed() -> Non
         call(Metrics(app, registry=registry), make_environ("/"))
     assert closed == [True]
     snap = registry.snapshot()
-    assert snap["exceptions"] == {"ValueError": 1}
-    assert snap["errors"] == 1
-    assert series(registry)[("GET", UNMATCHED, 200)][1] == 1  # an error, status as sent
+    assert snap.exceptions == {"ValueError": 1}
+    assert snap.errors == 1
+    assert series(registry)[("GET", UNMATCHED, 200)].errors == 1  # an error, status as sent
 
 
 def test_file_wrapper_body_is_returned_as_is_and_still_counted(tmp_path: Any) -> None:
@@ -381,10 +384,10 @@ def test_route_cap_sends_new_routes_to_overflow_and_memory_stays_flat() -> None:
     hit(100_000)
     grown = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    routes = {row[1] for row in registry.snapshot()["series"]}
+    routes = {row.route for row in registry.snapshot().series}
     assert len(routes) == 51 and OVERFLOW in routes
     assert registry.total == 101_000
-    assert registry.snapshot()["overflow"] == 101_000 - 50
+    assert registry.snapshot().overflow == 101_000 - 50
     assert grown < 512 * 1024, f"grew {grown} bytes over 100k random paths"
 
 
@@ -423,8 +426,8 @@ def test_concurrent_requests_from_many_threads_are_all_counted() -> None:
     for t in threads:
         t.join()
     snap = registry.snapshot()
-    assert snap["total"] == 40_000 and snap["in_flight"] == 0
-    assert sum(snap["slots"][k]["r"][4 + i] for k in snap["slots"] for i in range(15)) == 40_000
+    assert snap.total == 40_000 and snap.in_flight == 0
+    assert sum(slot.requests.total for slot in snap.slots.values()) == 40_000
 
 
 def test_a_body_closed_before_iteration_is_accounted_without_headers() -> None:

@@ -12,10 +12,11 @@ import pytest
 
 from conftest import call, hello_app, make_environ
 from voyagr_wsgi.layers import Metrics
-from voyagr_wsgi.metrics import multiprocess
+from voyagr_wsgi.metrics import multiprocess, reader
 from voyagr_wsgi.metrics.merge import merge
 from voyagr_wsgi.metrics.multiprocess import SnapshotWriter, worker_exited
 from voyagr_wsgi.metrics.registry import HTTP_BOUNDS, Registry
+from voyagr_wsgi.metrics.snapshot import CacheFigures, from_json, to_json
 from voyagr_wsgi.metrics.views import bucket_quantile, ring_quantile, window
 
 WINDOW_KEYS = {"window_s", "requests", "latency_s", "caches", "upstreams", "slow_queries"}
@@ -42,7 +43,7 @@ def dead_pid() -> int:
 
 
 def test_window_snapshot_has_the_documented_shape_and_none_rates_when_empty() -> None:
-    w = Registry(now=Clock()).window_snapshot(60)
+    w = reader.window(Registry(now=Clock()), 60)
     assert set(w) == WINDOW_KEYS
     assert w == {
         "window_s": 60.0,
@@ -65,7 +66,7 @@ def test_window_only_counts_slots_inside_the_window() -> None:
     reg.cache_event("c", hits=3, misses=1)
     reg.upstream_call("osrm", "success", 0.1)
     reg.upstream_call("osrm", "error", 0.1)
-    recent = reg.window_snapshot(60)
+    recent = reader.window(reg, 60)
     assert recent["requests"] == {"total": 30, "errors": 0, "error_rate": 0.0}
     assert recent["caches"] == {"c": {"hits": 3, "misses": 1, "hit_rate": 0.75}}
     assert recent["upstreams"] == {
@@ -73,7 +74,7 @@ def test_window_only_counts_slots_inside_the_window() -> None:
     }
     assert recent["latency_s"]["avg"] == pytest.approx(0.2)
     assert recent["latency_s"]["max"] == pytest.approx(0.2)
-    both = reg.window_snapshot(300)
+    both = reader.window(reg, 300)
     assert both["requests"] == {"total": 40, "errors": 10, "error_rate": 0.25}
     assert both["upstreams"]["osrm"]["failure_rate"] == pytest.approx(2 / 3)
     assert both["latency_s"]["max"] == pytest.approx(0.2)
@@ -85,7 +86,7 @@ def test_slots_older_than_retention_are_dropped() -> None:
     observe(reg, 1)
     clock.t += 600
     observe(reg, 1)
-    assert len(reg.snapshot()["slots"]) == 1
+    assert len(reg.snapshot().slots) == 1
 
 
 @pytest.mark.parametrize(
@@ -110,10 +111,10 @@ def test_ring_quantile_and_seed_ring_of_last_1000() -> None:
     for i in range(1500):
         reg.started()
         reg.observe_request("GET", "/", 200, i / 1000, 0.0, False)
-    ring = reg.snapshot()["ring"]
+    ring = reg.snapshot().ring
     assert len(ring) == 1000 and ring[0] == 0.5 and ring[-1] == 1.499
     assert ring_quantile(0.5, ring) == pytest.approx(0.9995)
-    assert ring_quantile(0.5, []) is None
+    assert ring_quantile(0.5, ()) is None
 
 
 def test_merge_sums_counters_and_keeps_max_and_newest_errors() -> None:
@@ -126,12 +127,13 @@ def test_merge_sums_counters_and_keeps_max_and_newest_errors() -> None:
     for i in range(40):
         (a if i % 2 else b).record_exception(ValueError(str(i)), "/r")
     merged = merge([a.snapshot(), b.snapshot()])
-    assert (merged["total"], merged["errors"], merged["workers"]) == (5, 2, 2)
-    (ok_series,) = [s for s in merged["series"] if s[2] == 200]
-    assert ok_series[:4] == ["GET", "/r", 200, 3]
-    assert merged["upstreams"]["osrm"][:5] == [1, 1, 0, 2.5, 2.0]
-    assert merged["exceptions"] == {"ValueError": 40}
-    assert len(merged["recent_errors"]) == 40
+    assert (merged.total, merged.errors, merged.workers) == (5, 2, 2)
+    (ok_series,) = [s for s in merged.series if s.status == 200]
+    assert (ok_series.method, ok_series.route, ok_series.requests) == ("GET", "/r", 3)
+    osrm = merged.upstreams["osrm"]
+    assert (osrm.success, osrm.errors, osrm.timeouts, osrm.sum_s, osrm.max_s) == (1, 1, 0, 2.5, 2.0)
+    assert merged.exceptions == {"ValueError": 40}
+    assert len(merged.recent_errors) == 40
     w = window(merged, 60, clock.t, 5.0)
     assert w["requests"]["total"] == 5 and w["latency_s"]["max"] == 3.0
 
@@ -144,10 +146,10 @@ def test_two_workers_sharing_a_state_dir_see_each_others_totals(tmp_path: Any) -
     observe(me, 4)
     observe(other, 6, status=500)
     multiprocess.write_snapshot(other)
-    assert me.merged()["total"] == 10
-    assert me.window_snapshot(60)["requests"] == {"total": 10, "errors": 6, "error_rate": 0.6}
+    assert reader.merged(me).total == 10
+    assert reader.window(me, 60)["requests"] == {"total": 10, "errors": 6, "error_rate": 0.6}
     observe(other, 1)  # not flushed yet: not visible, never double counted
-    assert me.merged()["total"] == 10
+    assert reader.merged(me).total == 10
 
 
 def test_a_dead_workers_file_is_folded_into_the_archive_and_totals_never_go_back(
@@ -163,17 +165,17 @@ def test_a_dead_workers_file_is_folded_into_the_archive_and_totals_never_go_back
     gone.cache_event("c", hits=2)
     multiprocess.write_snapshot(gone)
     observe(me, 1)
-    totals = [me.merged()["total"]]
+    totals = [reader.merged(me).total]
     assert sorted(os.listdir(directory)) == sorted(
         ["archive.json", "archive.lock", f"{me.pid}.json"]
     )
     for _ in range(3):
-        totals.append(me.merged()["total"])
+        totals.append(reader.merged(me).total)
     assert totals == [8, 8, 8, 8]
-    archive = json.loads((directory / "archive.json").read_text())
-    assert archive["in_flight"] == 0 and archive["ring"] == []
-    assert archive["caches"]["c"] == [2, 0, 0, 0, -1]  # counters kept, gauges dropped
-    assert me.window_snapshot(60)["requests"]["total"] == 8  # slots kept too
+    archive = from_json(json.loads((directory / "archive.json").read_text()))
+    assert archive.in_flight == 0 and archive.ring == ()
+    assert archive.caches["c"] == CacheFigures(2, 0, 0, 0, None)  # gauges dropped
+    assert reader.window(me, 60)["requests"]["total"] == 8  # slots kept too
 
 
 def test_worker_exited_hook_folds_the_file(tmp_path: Any) -> None:
@@ -183,10 +185,10 @@ def test_worker_exited_hook_folds_the_file(tmp_path: Any) -> None:
     worker_exited(str(tmp_path), worker.pid)
     files = os.listdir(tmp_path / "metrics")
     assert f"{worker.pid}.json" not in files
-    reader = Registry(state_dir=str(tmp_path))
-    reader.pid = dead_pid()  # any other process
-    reader.shared = True
-    assert reader.merged()["total"] == 5
+    other = Registry(state_dir=str(tmp_path))
+    other.pid = dead_pid()  # any other process
+    other.shared = True
+    assert reader.merged(other).total == 5
     worker_exited(str(tmp_path), 123456789)  # no file: nothing happens
 
 
@@ -197,7 +199,7 @@ def test_a_recycled_pid_archives_the_previous_owners_file_first(tmp_path: Any) -
     second = Registry(state_dir=str(tmp_path))  # same pid, new instance (as after reuse)
     second.shared = True
     observe(second, 2)
-    assert second.merged()["total"] == 5
+    assert reader.merged(second).total == 5
 
 
 def test_reset_removes_every_metrics_file(tmp_path: Any) -> None:
@@ -251,7 +253,7 @@ def test_a_layer_built_before_a_fork_keeps_in_flight_right_in_the_child() -> Non
         os.close(read)
         call(app, make_environ("/x"))
         call(app, make_environ("/y"))
-        figures = [reg.in_flight, reg.total, reg.snapshot()["in_flight"]]
+        figures = [reg.in_flight, reg.total, reg.snapshot().in_flight]
         os.write(write, json.dumps(figures).encode())
         os._exit(0)
     os.close(write)
@@ -270,7 +272,7 @@ def test_merge_caps_routes_that_different_workers_admitted() -> None:
                 reg.started()
                 reg.observe_request("GET", f"/w{w}/r{r}", 200, 0.01, 0.0, False)
     merged = merge([reg.snapshot() for reg in workers], max_routes=3)
-    routes = {row[1]: row[3] for row in merged["series"]}
+    routes = {row.route: row.requests for row in merged.series}
     assert len(routes) == 4  # the 3 busiest plus the overflow bucket
     assert routes["__other__"] == sum(routes.values()) - 9
     assert sum(routes.values()) == 24
@@ -295,5 +297,37 @@ def test_fast_routes_get_percentiles_below_the_otel_5ms_bound(duration: float, m
     ]
     assert duration * 1000 <= route["p95_ms"] <= most * 1000
     assert route["p50_ms"] <= route["p95_ms"] <= route["p99_ms"] <= most * 1000
-    window_p95 = reg.window_snapshot(60)["latency_s"]["p95"]
+    window_p95 = reader.window(reg, 60)["latency_s"]["p95"]
     assert window_p95 is not None and window_p95 <= most
+
+
+def test_snapshot_json_form_has_named_keys_and_reads_back_equal(tmp_path: Any) -> None:
+    clock = Clock()
+    reg = Registry(now=clock)
+    observe(reg, 3, status=503)
+    reg.cache_event("c", hits=2, misses=1)
+    reg.cache_size("c", 5)
+    reg.upstream_call("osrm", "timeout", 0.3)
+    reg.query("SELECT ?", 2.0)
+    reg.record_exception(ValueError("x"), "/r")
+    snap = reg.snapshot()
+    doc = json.loads(json.dumps(to_json(snap)))  # what a worker's file holds
+    assert doc["version"] == 2
+    assert doc["series"][0] | {"buckets": None} == {
+        "method": "GET", "route": "/r", "status": 503, "requests": 3, "errors": 3,
+        "sum_s": pytest.approx(0.06), "ttfb_sum_s": pytest.approx(0.03), "buckets": None,
+    }  # fmt: skip
+    assert doc["caches"]["c"] == {
+        "hits": 2, "misses": 1, "evictions": 0, "entries": 5, "memory_bytes": None,
+    }  # fmt: skip
+    assert from_json(doc) == snap
+
+
+def test_a_file_of_another_format_version_is_skipped_not_merged(tmp_path: Any) -> None:
+    me = Registry(state_dir=str(tmp_path))
+    me.shared = True
+    observe(me, 2)
+    old = tmp_path / "metrics" / f"{os.getppid()}.json"  # a live pid, old positional format
+    old.parent.mkdir()
+    old.write_text(json.dumps({"version": 1, "total": 50, "series": [["GET", "/", 200, 50]]}))
+    assert reader.merged(me).total == 2

@@ -13,7 +13,7 @@ from voyagr_wsgi.metrics.routes import RoutePatterns, flask_route
 
 
 def routes_of(registry: Registry) -> dict[tuple[str, int], int]:
-    return {(row[1], row[2]): row[3] for row in registry.snapshot()["series"]}
+    return {(row.route, row.status): row.requests for row in registry.snapshot().series}
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from conftest import call, hello_app, make_environ, require_tool
 from voyagr_wsgi import Settings, compose
-from voyagr_wsgi.metrics import default_registry, set_default_registry
 
 
 def stack(tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -16,24 +15,16 @@ def stack(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_metrics_json_has_the_alert_channel_counters(tmp_path: Path) -> None:
-    previous = default_registry()
-    try:
-        result = call(stack(tmp_path), make_environ("/api/production/metrics", remote="127.0.0.1"))
-    finally:
-        set_default_registry(previous)
+    result = call(stack(tmp_path), make_environ("/api/production/metrics", remote="127.0.0.1"))
     doc = json.loads(result.body)
     assert set(doc["alerts"]["channels"]["log"]) >= {"sent", "failed", "dropped"}
 
 
 def test_prometheus_output_with_alert_families_passes_promtool(tmp_path: Path) -> None:
     promtool = require_tool("promtool", "apt-get install prometheus")
-    previous = default_registry()
-    try:
-        app = stack(tmp_path)
-        call(app, make_environ("/"))
-        result = call(app, make_environ("/api/production/prometheus", remote="127.0.0.1"))
-    finally:
-        set_default_registry(previous)
+    app = stack(tmp_path)
+    call(app, make_environ("/"))
+    result = call(app, make_environ("/api/production/prometheus", remote="127.0.0.1"))
     text = result.body.decode()
     assert 'voyagr_alert_notifications_total{channel="log",outcome="sent"} 0' in text
     assert "http_server_request_duration_seconds_bucket{" in text

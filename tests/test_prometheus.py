@@ -17,16 +17,13 @@ from conftest import call, free_port, make_environ, require_tool
 from gunicorn_apps.harness import stop_process
 from metrics_apps import demo_app, serve
 from voyagr_wsgi import Settings, Stack, compose
-from voyagr_wsgi.metrics import default_registry, set_default_registry
 from voyagr_wsgi.metrics.prometheus import CONTENT_TYPE, VoyagrCollector, render
 from voyagr_wsgi.metrics.registry import Registry
 
 
 @pytest.fixture
 def stack(tmp_path: Any) -> Iterator[Stack]:
-    previous = default_registry()
     yield compose(demo_app, Settings(state_dir=str(tmp_path)))
-    set_default_registry(previous)
 
 
 def drive(stack: Stack) -> None:

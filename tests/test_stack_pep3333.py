@@ -10,13 +10,11 @@ import pytest
 
 from conftest import call, make_environ
 from voyagr_wsgi import Settings, compose
-from voyagr_wsgi.metrics import default_registry, set_default_registry
 from wsgi_apps import CloseCounter, exc_info_app, lazy_streaming_app
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Any:
-    previous = default_registry()
     yield Settings.from_env(
         {
             "ALLOWED_HOSTS": "example.com",
@@ -26,7 +24,6 @@ def settings(tmp_path: Path) -> Any:
             "CSP_NONCE": "true",
         }
     )
-    set_default_registry(previous)
 
 
 def test_every_layer_is_in_the_default_stack(settings: Settings) -> None:
@@ -105,5 +102,4 @@ def test_app_exception_propagates_and_is_counted(settings: Settings) -> None:
     stack = compose(app, settings)
     with pytest.raises(KeyError):
         stack(make_environ("/", scheme="https"), lambda *a: None)
-    metrics = stack.components["metrics"].merged()
-    assert "KeyError" in str(metrics)
+    assert "KeyError" in stack.metrics.snapshot().exceptions

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import cachetools
 import pytest
 
+from conftest import call, make_environ
+from voyagr_wsgi import Settings, compose
+from voyagr_wsgi.layers import Metrics
 from voyagr_wsgi.metrics import (
+    MetricsWarning,
     Registry,
     cache_stats,
     cachetools_stats,
     connect,
-    default_registry,
+    current_registry,
     lru_cache_stats,
-    set_default_registry,
     track_query,
     track_upstream,
+    use_registry,
 )
+from voyagr_wsgi.metrics.reader import window
+from voyagr_wsgi.metrics.snapshot import UpstreamFigures
 from voyagr_wsgi.metrics.trackers import normalize_sql
 
 
@@ -34,8 +43,8 @@ class SubTimeout(ReadTimeout):
     pass
 
 
-def upstream(registry: Registry, name: str) -> list[Any]:
-    return registry.snapshot()["upstreams"][name]  # type: ignore[no-any-return]
+def upstream(registry: Registry, name: str) -> UpstreamFigures:
+    return registry.snapshot().upstreams[name]
 
 
 @pytest.mark.parametrize(
@@ -58,9 +67,9 @@ def test_track_upstream_records_outcome_and_reraises(
                 raise raised
     except Exception as exc:
         assert exc is raised
-    ok, err, tmo, total, mx, *buckets = upstream(registry, "osrm")
-    assert (ok, err, tmo) == expected
-    assert sum(buckets) == 1 and total >= 0 and mx == total
+    u = upstream(registry, "osrm")
+    assert (u.success, u.errors, u.timeouts) == expected
+    assert sum(u.buckets) == 1 and u.sum_s >= 0 and u.max_s == u.sum_s
 
 
 @pytest.mark.parametrize(
@@ -76,7 +85,8 @@ def test_track_upstream_fail_marks_a_call_that_raised_nothing(
     registry = Registry()
     with track_upstream("valhalla", registry=registry) as call:
         call.fail(timeout=timeout)
-    assert tuple(upstream(registry, "valhalla")[:3]) == expected
+    u = upstream(registry, "valhalla")
+    assert (u.success, u.errors, u.timeouts) == expected
 
 
 def test_track_upstream_as_decorator_counts_each_call() -> None:
@@ -92,24 +102,84 @@ def test_track_upstream_as_decorator_counts_each_call() -> None:
     assert route.__name__ == "route"
     with pytest.raises(HTTPError):
         route(True)
-    assert tuple(upstream(registry, "graphhopper")[:3]) == (1, 1, 0)
+    u = upstream(registry, "graphhopper")
+    assert (u.success, u.errors, u.timeouts) == (1, 1, 0)
 
 
-def test_trackers_without_registry_use_the_default_installed_later() -> None:
-    @track_upstream("osrm")  # decorated before any registry exists
-    def call() -> None:
-        return None
+def osrm_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+    """Calls the upstream in the view and again while the server iterates the body."""
+    with track_upstream("osrm"):
+        pass
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"a"
+    with track_upstream("osrm"):
+        pass
+    yield b"b"
 
+
+def test_trackers_in_a_view_record_into_the_serving_stack_and_two_stacks_share_nothing(
+    tmp_path: Path,
+) -> None:
+    one = compose(osrm_app, Settings(state_dir=str(tmp_path / "one")))
+    two = compose(osrm_app, Settings(state_dir=str(tmp_path / "two")))
+    for stack in (one, two, one):
+        assert call(stack, make_environ("/")).body == b"ab"
+    assert one.metrics is one.components["metrics"] and one.metrics is not two.metrics
+    assert upstream(one.metrics, "osrm").success == 4  # two requests, two calls each
+    assert upstream(two.metrics, "osrm").success == 2
+
+
+def test_metrics_layer_without_registry_owns_one_that_binding_keeps() -> None:
+    layer = Metrics()
+    stack = compose(osrm_app, layer)
+    assert call(stack, make_environ("/")).body == b"ab"
+    assert stack.metrics is layer.registry is stack.layer("Metrics").registry
+    assert upstream(layer.registry, "osrm").success == 2
+
+
+def test_a_tracker_outside_a_request_without_registry_warns_and_records_nothing() -> None:
+    def outside() -> None:
+        assert current_registry() is None
+        with pytest.warns(MetricsWarning, match="track_upstream"), track_upstream("osrm"):
+            pass
+        with pytest.warns(MetricsWarning, match="cache_stats"):
+            cache_stats("c").hit()
+        with pytest.warns(MetricsWarning, match="track_query"), track_query("SELECT 1"):
+            pass
+
+    contextvars.Context().run(outside)  # a fresh context: no request ever entered it
+
+
+@pytest.mark.parametrize(
+    "attach",
+    [
+        pytest.param(lambda: lru_cache_stats("r", functools.lru_cache(len)), id="lru_cache"),
+        pytest.param(lambda: cachetools_stats("t", cachetools.LRUCache(2)), id="cachetools"),
+    ],
+)
+def test_a_cache_poller_without_registry_outside_a_request_is_a_configuration_error(
+    attach: Callable[[], Any],
+) -> None:
+    from voyagr_wsgi import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=r"registry=stack\.metrics"):
+        contextvars.Context().run(attach)
+
+
+def test_use_registry_makes_one_current_for_a_block_then_restores() -> None:
     registry = Registry()
-    previous = default_registry()
-    set_default_registry(registry)
-    try:
-        call()
-        cache_stats("c").hit()
-        assert registry.snapshot()["upstreams"]["osrm"][0] == 1
-        assert registry.snapshot()["caches"]["c"][0] == 1
-    finally:
-        set_default_registry(previous)
+
+    def outside() -> None:
+        with use_registry(registry):
+            assert current_registry() is registry
+            with track_upstream("osrm"):
+                pass
+            cache_stats("c").hit()
+        assert current_registry() is None
+
+    contextvars.Context().run(outside)
+    assert upstream(registry, "osrm").success == 1
+    assert registry.snapshot().caches["c"].hits == 1
 
 
 def test_manual_cache_stats_give_hit_and_eviction_rates() -> None:
@@ -138,12 +208,12 @@ def test_lru_cache_adapter_polls_cache_info_and_derives_evictions() -> None:
     lru_cache_stats("squares", square, registry=registry, memory_bytes=lambda: 100)
     for x in (1, 1, 2, 3, 1):  # hits: 1; misses: 1, 2, 3, 1; evicts 1 then 2
         square(x)
-    assert registry.snapshot()["caches"]["squares"] == [1, 4, 2, 2, 100]
+    assert registry.snapshot().caches["squares"] == (1, 4, 2, 2, 100)
     square(1)
-    assert registry.snapshot()["caches"]["squares"] == [2, 4, 2, 2, 100]  # deltas, not doubled
+    assert registry.snapshot().caches["squares"] == (2, 4, 2, 2, 100)  # deltas, not doubled
     square.cache_clear()
     square(5)
-    assert registry.snapshot()["caches"]["squares"] == [2, 5, 2, 1, 100]  # restart after clear
+    assert registry.snapshot().caches["squares"] == (2, 5, 2, 1, 100)  # restart after clear
 
 
 def test_lru_cache_adapter_rejects_a_plain_function() -> None:
@@ -165,8 +235,8 @@ def test_cachetools_adapter_counts_hits_misses_and_size_evictions() -> None:
         tile(n)
     assert cache.get(99) is None
     assert cache.get(cachetools.keys.hashkey(1)) == "tile1"
-    hits, misses, evictions, entries, _bytes = registry.snapshot()["caches"]["tiles"]
-    assert (hits, misses, evictions, entries) == (2, 5, 2, 2)
+    c = registry.snapshot().caches["tiles"]
+    assert (c.hits, c.misses, c.evictions, c.entries) == (2, 5, 2, 2)
     assert isinstance(cache, cachetools.LRUCache)
 
 
@@ -177,7 +247,7 @@ def test_cachetools_adapter_reports_memory_when_sized() -> None:
     )
     cache["a"] = b"x" * 10
     cache["b"] = b"y" * 30
-    assert registry.snapshot()["caches"]["blobs"][3:] == [2, 40]
+    assert registry.snapshot().caches["blobs"][3:] == (2, 40)
 
 
 @pytest.mark.parametrize(
@@ -213,9 +283,8 @@ def test_sqlite_connection_times_every_statement_and_keeps_slow_ones() -> None:
     assert cur.fetchall() == [("b",)]
     db.executescript("UPDATE t SET name = 'z' WHERE id = 1;")
     snap = registry.snapshot()
-    queries, slow, *_ = snap["db"]["sqlite"]
-    assert (queries, slow) == (4, 4)
-    statements = [q["statement"] for q in snap["recent_slow"]]
+    assert (snap.db["sqlite"].queries, snap.db["sqlite"].slow) == (4, 4)
+    statements = [q["statement"] for q in snap.recent_slow]
     assert statements[2] == "SELECT name FROM t WHERE id = ? AND name = ?"
     assert statements[3] == "UPDATE t SET name = ? WHERE id = ?;"
     db.close()
@@ -226,8 +295,8 @@ def test_fast_statements_are_counted_but_not_kept() -> None:
     db = connect(":memory:", registry=registry)
     db.execute("SELECT 1")
     snap = registry.snapshot()
-    assert snap["db"]["sqlite"][:2] == [1, 0]
-    assert snap["recent_slow"] == []
+    assert (snap.db["sqlite"].queries, snap.db["sqlite"].slow) == (1, 0)
+    assert snap.recent_slow == ()
     db.close()
 
 
@@ -237,13 +306,13 @@ def test_track_query_generic_records_system_and_only_50_recent() -> None:
         with track_query(f"SELECT {i}", system="postgresql", registry=registry):
             pass
     snap = registry.snapshot()
-    assert snap["db"]["postgresql"][:2] == [60, 60]
-    assert len(snap["recent_slow"]) == 50
-    assert {q["statement"] for q in snap["recent_slow"]} == {"SELECT ?"}
+    assert (snap.db["postgresql"].queries, snap.db["postgresql"].slow) == (60, 60)
+    assert len(snap.recent_slow) == 50
+    assert {q["statement"] for q in snap.recent_slow} == {"SELECT ?"}
 
 
 def test_slow_query_counted_in_window() -> None:
     registry = Registry(slow_query_threshold_s=0.0)
     with track_query("SELECT 1", registry=registry):
         pass
-    assert registry.window_snapshot(60)["slow_queries"] == 1
+    assert window(registry, 60)["slow_queries"] == 1

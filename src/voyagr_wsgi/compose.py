@@ -90,6 +90,16 @@ class Stack:
     def services(self) -> list[Service]:
         return self.supervisor.services
 
+    @property
+    def metrics(self) -> Any:
+        """This stack's metrics registry (None without a Metrics layer): pass it as
+        ``registry=`` to trackers used outside a request."""
+        registry = self.components.get("metrics")
+        if registry is None:
+            registry = next((getattr(x, "registry", None) for x in self.layers
+                             if type(x).__name__ == "Metrics"), None)  # fmt: skip
+        return registry
+
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         # one Python frame over the outermost layer (~50 ns); it calls that layer's bound
         # __call__, skipping the slower call-an-instance slot

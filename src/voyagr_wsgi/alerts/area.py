@@ -28,8 +28,13 @@ def contribute(settings: Settings, context: BuildContext) -> None:
     from .evaluator import AlertService
     from .exposition import json_section, prometheus_text
 
+    metrics = None
+    if context.metrics is not None:  # the rules read it merged across workers
+        from ..metrics.reader import MetricsReader
+
+        metrics = MetricsReader(context.metrics)
     service = AlertService(
-        alerts, metrics=context.metrics, backups=context.backups, state_dir=settings.state_dir
+        alerts, metrics=metrics, backups=context.backups, state_dir=settings.state_dir
     )
     context.alerts = service
     context.services.append(service)

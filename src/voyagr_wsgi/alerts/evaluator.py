@@ -16,7 +16,8 @@ it as ``stack.components["alerts"]``::
 
 Used without compose::
 
-    service = AlertService(AlertSettings(), metrics=registry, channels=[LogChannel()])
+    service = AlertService(AlertSettings(), metrics=MetricsReader(registry),
+                           channels=[LogChannel()])   # voyagr_wsgi.metrics.reader
     service.start(); ...; service.stop(timeout=10)
 """
 

@@ -1,7 +1,8 @@
 """The metrics area: what ``METRICS_*`` settings contribute to a stack.
 
-With ``METRICS_ENABLED`` (default on): one :class:`~.registry.Registry` (``context.metrics``,
-also the process default for the trackers), the ``Metrics`` layer, the admin routes
+With ``METRICS_ENABLED`` (default on): one :class:`~.registry.Registry` for the stack
+(``context.metrics``; the Metrics layer makes it current for the trackers inside a request),
+the ``Metrics`` layer, the admin routes
 ``metrics``, ``prometheus`` and ``dashboard``, the metrics health source and the per-worker
 snapshot writer service. The deploy checks: metrics off, bad route patterns, an unwritable
 state folder, too many routes.
@@ -29,7 +30,7 @@ def contribute(settings: Settings, context: BuildContext) -> None:
     from .health import HealthSource
     from .layer import Metrics
     from .multiprocess import SnapshotWriter
-    from .registry import Registry, set_default_registry
+    from .registry import Registry
 
     registry = Registry(
         max_routes=options.max_routes,
@@ -37,7 +38,6 @@ def contribute(settings: Settings, context: BuildContext) -> None:
         state_dir=settings.state_dir,
         retention_s=options.retention_s,
     )
-    set_default_registry(registry)
     context.metrics = registry
     context.health.add(HealthSource(registry, options.health))
     routes = admin_routes(registry, context.health, options, sections=context.metrics_sections)

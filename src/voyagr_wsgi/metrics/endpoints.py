@@ -41,6 +41,7 @@ from ..admin import AdminRoute
 from ..health import Health
 from ..problem import ProblemError, Response, json_response
 from . import prometheus
+from .reader import merged
 from .registry import Registry
 from .views import history, json_view
 
@@ -61,7 +62,7 @@ def metrics_document(
 ) -> dict[str, Any]:
     now = registry.now()
     doc = json_view(
-        registry.merged(),
+        merged(registry),
         now=now,
         slot_s=registry.slot_s,
         threshold_s=registry.slow_query_threshold_s,
@@ -131,7 +132,7 @@ def admin_routes(
         if start is not None and not math.isfinite(start):
             raise ProblemError("invalid-query", "since must be a time in unix seconds")
         doc = history(
-            registry.merged(),
+            merged(registry),
             now=registry.now(),
             slot_s=registry.slot_s,
             retention_s=registry.retention_s,
@@ -140,7 +141,7 @@ def admin_routes(
         return json_response("200 OK", doc)
 
     def exposition(environ: Environ, params: Mapping[str, str]) -> Response:
-        text = prometheus.render(registry.merged(), registry.now())
+        text = prometheus.render(merged(registry), registry.now())
         body = "".join([text, *(section.prometheus() for section in sections)]).encode()
         headers = [
             ("Content-Type", prometheus.CONTENT_TYPE),

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..health import Check, Status
 from .config import HealthThresholds
+from .reader import merged
 from .registry import Registry
 from .views import window
 
@@ -53,9 +54,9 @@ class HealthSource:
 
     def __call__(self) -> list[Check]:
         reg = self.registry
-        snap = reg.merged()
+        snap = merged(reg)
         now = reg.now()
-        return self.checks(window(snap, self.t.window_s, now, reg.slot_s), now - snap["started_at"])
+        return self.checks(window(snap, self.t.window_s, now, reg.slot_s), now - snap.started_at)
 
     def checks(self, w: dict[str, Any], uptime_s: float) -> list[Check]:
         t = self.t

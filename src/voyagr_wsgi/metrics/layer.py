@@ -6,8 +6,9 @@ answers of inner layers are counted too::
     from voyagr_wsgi.layers import Metrics
     application = Metrics(app, routes=["/users/{id}", "/trips/{id}/legs"])
 
-Per request it records, into a :class:`~voyagr_wsgi.metrics.registry.Registry` (the
-process-wide :func:`~voyagr_wsgi.metrics.default_registry` unless you pass ``registry=``):
+Per request it records, into its :class:`~voyagr_wsgi.metrics.registry.Registry` (``registry=``,
+or a new one: ``layer.registry``), which it also makes the *current* registry of the request
+(:mod:`.context`), so ``track_upstream("osrm")`` in the app records there:
 
 - ``method`` (the nine RFC 9110 methods, anything else as ``_OTHER``, OpenTelemetry's rule),
   ``route`` (a template, never the raw path: see :mod:`.routes`) and ``status``;
@@ -46,7 +47,8 @@ from .._wsgi import Environ, StartResponse, WSGIApplication
 from ..admin import PREFIX
 from ..request import REQUEST_ID, ROUTE, app_path
 from . import accesslog
-from .registry import UNMATCHED, Registry, default_registry
+from .context import CURRENT
+from .registry import UNMATCHED, Registry
 from .routes import RoutePatterns
 
 __all__ = ["EXC_INFO", "METHODS", "Metrics"]
@@ -57,6 +59,8 @@ _new_id = accesslog.new_request_id
 _Ids = accesslog._Ids
 _Observe = Callable[[str, str, int, float, float, bool, float], None]
 _HEADER = accesslog.HEADER
+_current = CURRENT.get
+_make_current = CURRENT.set
 #: environ key of a ``sys.exc_info()`` triple a framework caught and answered with a 5xx
 EXC_INFO = "voyagr.exc_info"
 METHODS = frozenset(
@@ -92,7 +96,8 @@ class Metrics(Layer):
                 "now": now,
             },
         )
-        self.registry = registry if registry is not None else default_registry()
+        self.registry = registry if registry is not None else Registry()
+        self._options["registry"] = self.registry  # bind() keeps the same registry
         self.patterns = RoutePatterns(routes, setting="Metrics(routes=)")
         self.match = self.patterns.match if self.patterns else None
         self.exclude = tuple(exclude)
@@ -112,6 +117,9 @@ class Metrics(Layer):
             if self.access_log and _log_enabled(INFO):  # logged, not counted
                 return self._log_only(environ, start_response)
             return self._next(environ, start_response)
+        registry = self.registry
+        if _current() is not registry:  # compared, not set per request: see .context
+            _make_current(registry)
         call = _Call()  # no Python __init__: list's, in C (cheaper than list.__new__)
         call.layer = self
         call.environ = environ

@@ -1,103 +1,149 @@
 """Merging per-worker snapshots: sum counters, keep the newest events, cap the routes.
 
-Pure functions over the dicts :meth:`~.registry.Registry.snapshot` returns, used by
-:mod:`.multiprocess` for the live view and for the archive of exited workers. A snapshot
-without a ``pid`` (the archive) carries counters only: :func:`as_archive` drops its gauges
-(in flight, cache entries and memory) and its ring of recent durations.
+Pure functions over :class:`~.snapshot.Snapshot` (rows are summed field by field, by name),
+used by :mod:`.multiprocess` for the live view and for the archive of exited workers. A
+snapshot without a ``pid`` (the archive) carries counters only: :func:`as_archive` drops its
+gauges (in flight, cache entries and memory) and its ring of recent durations.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any, TypeVar
 
-from .registry import OVERFLOW
+from .families import OVERFLOW
+from .snapshot import CacheFigures, ExceptionRoute, Series, Slot, Snapshot
 
-__all__ = ["as_archive", "merge"]
+__all__ = ["as_archive", "merge", "plus"]
 
-
-def _add(into: list[Any], more: list[Any], max_at: int = -1) -> None:
-    if len(into) < len(more):
-        into.extend([0] * (len(more) - len(into)))
-    for i, value in enumerate(more):
-        into[i] = max(into[i], value) if i == max_at else into[i] + value
-
-
-def _add_map(into: dict[str, list[Any]], more: dict[str, list[Any]], max_at: int = -1) -> None:
-    for key, values in more.items():
-        _add(into.setdefault(key, []), values, max_at)
+Row = TypeVar("Row", bound=tuple[Any, ...])
+_LABELS = frozenset({"method", "route", "status"})  # a series' key: kept, not summed
+_PEAKS = frozenset({"max_s"})  # the largest wins
 
 
-def merge(snaps: list[dict[str, Any]], recent: int = 50, max_routes: int = 200) -> dict[str, Any]:
+def _counts(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    if len(a) < len(b):
+        a, b = b, a
+    return tuple(x + (b[i] if i < len(b) else 0) for i, x in enumerate(a))
+
+
+def plus(a: Row, b: Row) -> Row:
+    """Two rows of one kind added up field by field (labels kept, ``max_s`` the larger,
+    buckets element-wise, a ``None`` gauge counting as unknown)."""
+    values: dict[str, Any] = {}
+    for name in a._fields:  # type: ignore[attr-defined]
+        x, y = getattr(a, name), getattr(b, name)
+        if name in _LABELS:
+            values[name] = x
+        elif name in _PEAKS:
+            values[name] = max(x, y)
+        elif isinstance(x, tuple):
+            values[name] = _counts(x, y)
+        elif x is None or y is None:
+            values[name] = y if x is None else x
+        else:
+            values[name] = x + y
+    return type(a)(**values)
+
+
+def _add(into: dict[Any, Row], key: Any, row: Row) -> None:
+    have = into.get(key)
+    into[key] = row if have is None else plus(have, row)
+
+
+def _add_slot(a: Slot | None, b: Slot) -> Slot:
+    if a is None:
+        return b
+    caches, upstreams = dict(a.caches), dict(a.upstreams)
+    for name, c in b.caches.items():
+        _add(caches, name, c)
+    for name, u in b.upstreams.items():
+        _add(upstreams, name, u)
+    return Slot(plus(a.requests, b.requests), caches, upstreams, a.slow_queries + b.slow_queries)
+
+
+def merge(snaps: Iterable[Snapshot], recent: int = 50, max_routes: int = 200) -> Snapshot:
     """Sum counters, sum live gauges, keep the newest ``recent`` errors and slow queries.
 
     Each worker caps its routes, but two workers may admit different ones: the merge keeps
     the ``max_routes`` busiest and folds the rest into ``"__other__"``, so the archive of
     many recycled workers stays bounded.
     """
-    out: dict[str, Any] = {
-        "version": 1, "started_at": min((s["started_at"] for s in snaps), default=0.0),
-        "written_at": max((s["written_at"] for s in snaps), default=0.0),
-        "workers": sum(1 for s in snaps if s.get("pid") is not None),
-        "in_flight": 0, "total": 0, "errors": 0, "overflow": 0, "ring": [], "exceptions": {},
-        "recent_errors": [], "caches": {}, "upstreams": {}, "db": {}, "recent_slow": [],
-    }  # fmt: skip
-    series: dict[tuple[Any, ...], list[Any]] = {}
-    exc_routes: dict[tuple[Any, ...], int] = {}
-    slots: dict[str, dict[str, Any]] = {}
+    snaps = list(snaps)
+    series: dict[tuple[str, str, int], Series] = {}
+    exc_routes: dict[tuple[str, str], int] = {}
+    exceptions: dict[str, int] = {}
+    caches: dict[str, CacheFigures] = {}
+    upstreams: dict[str, Any] = {}
+    db: dict[str, Any] = {}
+    slots: dict[int, Slot] = {}
     for s in snaps:
-        for key in ("in_flight", "total", "errors", "overflow"):
-            out[key] += s[key]
-        out["ring"].extend(s["ring"])
-        for name, n in s["exceptions"].items():
-            out["exceptions"][name] = out["exceptions"].get(name, 0) + n
-        for t, r, n in s["exc_routes"]:
-            exc_routes[(t, r)] = exc_routes.get((t, r), 0) + n
-        for row in s["series"]:
-            _add(series.setdefault(tuple(row[:3]), []), row[3:])
-        out["recent_errors"].extend(s["recent_errors"])
-        out["recent_slow"].extend(s["recent_slow"])
-        _add_map(out["upstreams"], s["upstreams"], max_at=4)
-        _add_map(out["db"], s["db"])
-        for name, c in s["caches"].items():
-            have = out["caches"].setdefault(name, [0, 0, 0, 0, -1])
-            _add(have, c[:4])
-            if c[4] >= 0:
-                have[4] = max(have[4], 0) + c[4]
-        for sid, slot in s["slots"].items():
-            have = slots.setdefault(sid, {"r": [], "c": {}, "u": {}, "q": 0})
-            _add(have["r"], slot["r"], max_at=3)
-            _add_map(have["c"], slot["c"])
-            _add_map(have["u"], slot["u"])
-            have["q"] += slot["q"]
-    keep = _busiest_routes(series, max_routes)
-    capped: dict[tuple[Any, ...], list[Any]] = {}
-    for (method, route, status), values in series.items():
-        row_key = (method, route if route in keep else OVERFLOW, status)
-        _add(capped.setdefault(row_key, []), values)
-    out["series"] = [[*k, *v] for k, v in capped.items()]
+        for row in s.series:
+            _add(series, (row.method, row.route, row.status), row)
+        for name, n in s.exceptions.items():
+            exceptions[name] = exceptions.get(name, 0) + n
+        for e in s.exc_routes:
+            exc_routes[(e.type, e.route)] = exc_routes.get((e.type, e.route), 0) + e.raised
+        for name, c in s.caches.items():
+            _add(caches, name, c)
+        for name, u in s.upstreams.items():
+            _add(upstreams, name, u)
+        for name, q in s.db.items():
+            _add(db, name, q)
+        for sid, slot in s.slots.items():
+            slots[sid] = _add_slot(slots.get(sid), slot)
+    keep = _busiest_routes(series.values(), max_routes)
+    capped: dict[tuple[str, str, int], Series] = {}
+    for row in series.values():
+        if row.route not in keep:
+            row = row._replace(route=OVERFLOW)
+        _add(capped, (row.method, row.route, row.status), row)
     exc_capped: dict[tuple[str, str], int] = {}
     for (t, r), n in exc_routes.items():
         exc_key = (t, r if r in keep else OVERFLOW)
         exc_capped[exc_key] = exc_capped.get(exc_key, 0) + n
-    out["exc_routes"] = [[t, r, n] for (t, r), n in exc_capped.items()]
-    out["slots"] = slots
-    for key in ("recent_errors", "recent_slow"):
-        out[key] = sorted(out[key], key=lambda e: e["time"])[-recent:]
-    return out
+    return Snapshot(
+        started_at=min((s.started_at for s in snaps), default=0.0),
+        written_at=max((s.written_at for s in snaps), default=0.0),
+        workers=sum(1 for s in snaps if s.pid is not None),
+        in_flight=sum(s.in_flight for s in snaps),
+        total=sum(s.total for s in snaps),
+        errors=sum(s.errors for s in snaps),
+        overflow=sum(s.overflow for s in snaps),
+        series=tuple(capped.values()),
+        ring=tuple(x for s in snaps for x in s.ring),
+        exceptions=exceptions,
+        exc_routes=tuple(ExceptionRoute(t, r, n) for (t, r), n in exc_capped.items()),
+        recent_errors=_newest((e for s in snaps for e in s.recent_errors), recent),
+        caches=caches,
+        upstreams=upstreams,
+        db=db,
+        recent_slow=_newest((e for s in snaps for e in s.recent_slow), recent),
+        slots=slots,
+    )
 
 
-def _busiest_routes(series: dict[tuple[Any, ...], list[Any]], limit: int) -> set[str]:
-    counts: dict[str, float] = {}
-    for (_method, route, _status), values in series.items():
-        counts[route] = counts.get(route, 0) + values[0]
+def _newest(events: Iterable[dict[str, Any]], limit: int) -> tuple[dict[str, Any], ...]:
+    return tuple(sorted(events, key=lambda e: e["time"])[-limit:])
+
+
+def _busiest_routes(series: Iterable[Series], limit: int) -> set[str]:
+    counts: dict[str, int] = {}
+    for row in series:
+        counts[row.route] = counts.get(row.route, 0) + row.requests
     if len(counts) <= limit:
         return set(counts)
     return set(sorted(counts, key=lambda r: -counts[r])[:limit])
 
 
-def as_archive(snap: dict[str, Any], oldest_slot: int) -> dict[str, Any]:
+def as_archive(snap: Snapshot, oldest_slot: int) -> Snapshot:
     """A dead worker's counters, without its live gauges and its ring."""
-    snap = dict(snap, pid=None, in_flight=0, ring=[])
-    snap["caches"] = {n: [*c[:3], 0, -1] for n, c in snap["caches"].items()}
-    snap["slots"] = {k: v for k, v in snap["slots"].items() if int(k) >= oldest_slot}
-    return snap
+    return replace(
+        snap,
+        pid=None,
+        in_flight=0,
+        ring=(),
+        caches={n: c._replace(entries=0, memory_bytes=None) for n, c in snap.caches.items()},
+        slots={k: v for k, v in snap.slots.items() if k >= oldest_slot},
+    )

@@ -3,7 +3,9 @@
 Each worker keeps its own :class:`~.registry.Registry`. Its :class:`SnapshotWriter` service
 (a per-process service that ``Stack.start()`` runs in every worker) writes the registry's
 snapshot every second, and on stop, to ``<state_dir>/metrics/<pid>.json`` (temp file +
-``os.replace``, so readers never see half a file). A reader (the JSON endpoint, the
+``os.replace``, so readers never see half a file), in the named-key JSON form of
+:func:`.snapshot.to_json`; a file of another release's format is skipped with a warning. A
+reader (the JSON endpoint, the
 Prometheus scrape, the alert rules) first writes its own snapshot, then merges every file:
 
 - counters never go backwards: every value a reader sees was flushed to a file, files only
@@ -38,6 +40,7 @@ from typing import Any
 from .._jsonfile import write_json
 from .merge import as_archive, merge
 from .registry import Registry
+from .snapshot import Snapshot, from_json, to_json
 
 __all__ = ["SnapshotWriter", "read_merged", "reset", "worker_exited", "write_snapshot"]
 
@@ -61,15 +64,14 @@ def _flock(state_dir: str, mode: int) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def _load(path: str) -> dict[str, Any] | None:
+def _load(path: str) -> Snapshot | None:
     try:
         with open(path, encoding="utf-8") as f:
-            data: dict[str, Any] = json.load(f)
-            return data
+            return from_json(json.load(f))
     except FileNotFoundError:
         return None
-    except ValueError:
-        log.warning("ignoring unreadable metrics file %s", path)
+    except (ValueError, KeyError, TypeError) as exc:  # torn, foreign or another version
+        log.warning("ignoring unreadable metrics file %s: %s", path, exc)
         return None
 
 
@@ -84,7 +86,7 @@ def _alive(pid: int) -> bool:
 
 
 # -- files ------------------------------------------------------------------------------------
-def write_snapshot(registry: Registry) -> dict[str, Any]:
+def write_snapshot(registry: Registry) -> Snapshot:
     """Write this process's snapshot atomically; returns it."""
     state_dir = registry.state_dir
     if state_dir is None:
@@ -94,11 +96,11 @@ def write_snapshot(registry: Registry) -> dict[str, Any]:
         if registry.claimed != registry.instance:  # first write of this process life
             os.makedirs(metrics_dir(state_dir), exist_ok=True)
             old = _load(path)
-            if old is not None and old.get("instance") != registry.instance:
+            if old is not None and old.instance != registry.instance:
                 _fold(state_dir, [path], registry)  # a previous process had our pid
             registry.claimed = registry.instance
         snap = registry.snapshot()
-        write_json(path, snap)
+        write_json(path, to_json(snap))
     return snap
 
 
@@ -117,7 +119,7 @@ def _fold(state_dir: str, paths: list[str], registry: Registry | None = None) ->
         if archive is not None:
             parts.insert(0, archive)
         limit = registry.max_routes if registry else 200
-        write_json(archive_path, as_archive(merge(parts, max_routes=limit), oldest))
+        write_json(archive_path, to_json(as_archive(merge(parts, max_routes=limit), oldest)))
         for p in paths:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(p)
@@ -134,7 +136,7 @@ def reset(state_dir: str) -> None:
     shutil.rmtree(metrics_dir(state_dir), ignore_errors=True)
 
 
-def read_merged(registry: Registry) -> dict[str, Any]:
+def read_merged(registry: Registry) -> Snapshot:
     """Own snapshot (flushed first) + every other worker's file + the archive, merged."""
     own = write_snapshot(registry)
     state_dir = registry.state_dir

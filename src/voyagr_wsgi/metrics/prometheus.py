@@ -37,7 +37,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .._version import __version__
-from .registry import DB_BOUNDS, HTTP_BOUNDS, NB, Registry
+from .families import DB_BOUNDS, HTTP_BOUNDS
+from .reader import merged
+from .registry import Registry
+from .snapshot import Snapshot
 
 __all__ = ["CONTENT_TYPE", "VoyagrCollector", "families", "render"]
 
@@ -62,52 +65,54 @@ def _hist(
     return out
 
 
-def families(snap: dict[str, Any], now: float) -> list[Family]:
+def families(snap: Snapshot, now: float) -> list[Family]:
     """Every metric family of a (merged) snapshot."""
     http: list[Sample] = []
-    ttfb: dict[tuple[str, str], list[float]] = {}
-    for method, route, status, count, _errors, total, ttfb_sum, *buckets in snap["series"]:
+    ttfb: dict[tuple[str, str], list[float]] = {}  # (method, route) -> [sum_s, count]
+    for row in snap.series:
         labels = {
-            "http_request_method": method,
-            "http_route": route,
-            "http_response_status_code": str(status),
+            "http_request_method": row.method,
+            "http_route": row.route,
+            "http_response_status_code": str(row.status),
         }
-        http += _hist(labels, buckets[:NB], HTTP_BOUNDS, total)
-        t = ttfb.setdefault((method, route), [0.0, 0])
-        t[0] += ttfb_sum
-        t[1] += count
+        http += _hist(labels, row.buckets, HTTP_BOUNDS, row.sum_s)
+        t = ttfb.setdefault((row.method, row.route), [0.0, 0])
+        t[0] += row.ttfb_sum_s
+        t[1] += row.requests
     first_byte: list[Sample] = []
     for (method, route), (total, count) in ttfb.items():
         labels = {"http_request_method": method, "http_route": route}
         first_byte += [("_sum", labels, total), ("_count", labels, count)]
-    exceptions = [("", {"error_type": t, "http_route": r}, n) for t, r, n in snap["exc_routes"]]
+    exceptions: list[Sample] = [
+        ("", {"error_type": e.type, "http_route": e.route}, e.raised) for e in snap.exc_routes
+    ]
     cache_req: list[Sample] = []
     cache_ev: list[Sample] = []
     cache_n: list[Sample] = []
     cache_mem: list[Sample] = []
-    for name, (hits, misses, evictions, entries, nbytes) in sorted(snap["caches"].items()):
-        cache_req += [("", {"cache": name, "result": "hit"}, hits),
-                      ("", {"cache": name, "result": "miss"}, misses)]  # fmt: skip
-        cache_ev.append(("", {"cache": name}, evictions))
-        cache_n.append(("", {"cache": name}, entries))
-        if nbytes >= 0:
-            cache_mem.append(("", {"cache": name}, nbytes))
+    for name, c in sorted(snap.caches.items()):
+        cache_req += [("", {"cache": name, "result": "hit"}, c.hits),
+                      ("", {"cache": name, "result": "miss"}, c.misses)]  # fmt: skip
+        cache_ev.append(("", {"cache": name}, c.evictions))
+        cache_n.append(("", {"cache": name}, c.entries))
+        if c.memory_bytes is not None:
+            cache_mem.append(("", {"cache": name}, c.memory_bytes))
     up_hist: list[Sample] = []
     up_req: list[Sample] = []
-    for name, (ok, err, tmo, total, _max, *buckets) in sorted(snap["upstreams"].items()):
-        up_hist += _hist({"upstream": name}, buckets, HTTP_BOUNDS, total)
-        for outcome, n in (("success", ok), ("error", err), ("timeout", tmo)):
+    for name, u in sorted(snap.upstreams.items()):
+        up_hist += _hist({"upstream": name}, u.buckets, HTTP_BOUNDS, u.sum_s)
+        for outcome, n in (("success", u.success), ("error", u.errors), ("timeout", u.timeouts)):
             up_req.append(("", {"upstream": name, "outcome": outcome}, n))
     db_hist: list[Sample] = []
     db_slow: list[Sample] = []
-    for system, (_queries, slow, total, *buckets) in sorted(snap["db"].items()):
-        db_hist += _hist({"db_system_name": system}, buckets, DB_BOUNDS, total)
-        db_slow.append(("", {"db_system_name": system}, slow))
+    for system, q in sorted(snap.db.items()):
+        db_hist += _hist({"db_system_name": system}, q.buckets, DB_BOUNDS, q.sum_s)
+        db_slow.append(("", {"db_system_name": system}, q.slow))
     return [
         ("http_server_request_duration_seconds", "histogram",
          "Duration of HTTP server requests, until the body is closed.", http),
         ("http_server_active_requests", "gauge", "Number of active HTTP server requests.",
-         [("", {}, snap["in_flight"])]),
+         [("", {}, snap.in_flight)]),
         ("voyagr_http_time_to_first_byte_seconds", "summary",
          "Time until the application started the response.", first_byte),
         ("voyagr_exceptions_total", "counter", "Exceptions raised by the application.",
@@ -124,12 +129,12 @@ def families(snap: dict[str, Any], now: float) -> list[Family]:
         ("voyagr_db_slow_queries_total", "counter",
          "Statements over the slow-query threshold.", db_slow),
         ("voyagr_uptime_seconds", "gauge", "Seconds since the oldest worker started.",
-         [("", {}, round(max(0.0, now - snap["started_at"]), 3))]),
+         [("", {}, round(max(0.0, now - snap.started_at), 3))]),
         ("voyagr_workers", "gauge", "Worker processes whose figures are merged.",
-         [("", {}, snap.get("workers", 1))]),
+         [("", {}, snap.workers)]),
         ("voyagr_metric_label_overflow_total", "counter",
          "Requests labelled __other__ because a label cap was reached.",
-         [("", {}, snap["overflow"])]),
+         [("", {}, snap.overflow)]),
         ("voyagr_build_info", "gauge", "Always 1; the versions serving, as labels.",
          [("", _BUILD, 1)]),
     ]  # fmt: skip
@@ -152,7 +157,7 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
-def render(snap: dict[str, Any], now: float) -> str:
+def render(snap: Snapshot, now: float) -> str:
     """The text exposition format 0.0.4."""
     lines: list[str] = []
     for name, kind, text, samples in families(snap, now):
@@ -178,7 +183,7 @@ class VoyagrCollector:
         from prometheus_client.core import Metric
 
         reg = self.registry
-        for name, kind, text, samples in families(reg.merged(), reg.now()):
+        for name, kind, text, samples in families(merged(reg), reg.now()):
             base = name[: -len("_total")] if kind == "counter" else name
             metric = Metric(base, text, kind)
             for suffix, labels, value in samples:

@@ -6,41 +6,25 @@ a :class:`PrometheusBridge` and the same scrape also carries voyagr's families (
 
     from prometheus_client import REGISTRY
     from voyagr_wsgi.metrics.prometheus_bridge import PrometheusBridge
-    REGISTRY.register(PrometheusBridge(registry))  # voyagr's metrics Registry
+    REGISTRY.register(PrometheusBridge(application.metrics))  # the stack's Registry
 
-Each collection renders voyagr's text exposition and hands it to prometheus_client's own
-parser, so the two expositions cannot drift apart. Needs ``pip install
-'voyagr-wsgi[prometheus]'``; without it the constructor raises ``ConfigurationError``.
+It is :class:`~.prometheus.VoyagrCollector` (built from the same family list as voyagr's own
+exposition, so the two cannot drift apart), checking for the extra when it is built: without
+``pip install 'voyagr-wsgi[prometheus]'`` the constructor raises ``ConfigurationError``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
-
-from ..errors import ConfigurationError
-from .prometheus import render
+from .._extras import require
+from .prometheus import VoyagrCollector
 from .registry import Registry
 
 __all__ = ["PrometheusBridge"]
 
 
-class PrometheusBridge:
+class PrometheusBridge(VoyagrCollector):
     """A ``prometheus_client`` custom collector yielding voyagr's metric families."""
 
     def __init__(self, registry: Registry) -> None:
-        try:
-            from prometheus_client.parser import text_string_to_metric_families
-        except ImportError as exc:
-            raise ConfigurationError(
-                "PrometheusBridge needs prometheus_client: pip install 'voyagr-wsgi[prometheus]'"
-            ) from exc
-        self.registry = registry
-        self._parse: Callable[[str], Iterable[Any]] = text_string_to_metric_families
-
-    def describe(self) -> list[Any]:
-        return []  # nothing up front: the families depend on what was recorded
-
-    def collect(self) -> Iterator[Any]:
-        registry = self.registry
-        yield from self._parse(render(registry.merged(), registry.now()))
+        require("prometheus_client", "PrometheusBridge", extra="prometheus")
+        super().__init__(registry)

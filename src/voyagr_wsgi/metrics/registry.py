@@ -1,18 +1,19 @@
-"""The metrics data model: one thread-safe :class:`Registry` per process.
+"""The metrics data model: one thread-safe :class:`Registry` per stack.
 
 Everything the metrics area records lands here: HTTP requests (per ``method, route, status``
-series with OpenTelemetry's latency buckets), exceptions, named caches, upstream calls and
-database queries, plus time *slots* (``slot_s`` wide, kept for ``retention_s``) from which
-windowed figures (``window_snapshot``) are computed. One lock guards it all; the request
-path does a dict lookup and a few adds under it. A series' request count is not kept: it is
-the sum of its duration buckets, added up when read. The request path finds its slot without
-reading the wall clock when the caller passes its ``time.perf_counter()`` reading: each
-rotation maps the slot's wall-clock bounds onto ``perf_counter`` (so the wall clock is read
-once per slot, not per request; a wall-clock step shows at the next slot boundary).
+series with OpenTelemetry's latency buckets, :mod:`.series`), and, through the families of
+:mod:`.families`, exceptions, named caches, upstream calls and database queries; plus time *slots*
+(``slot_s`` wide, kept for ``retention_s``) from which windowed figures are computed. One
+lock guards it all; the request path does a dict lookup and a few adds under it. A series'
+request count is not kept: it is the sum of its duration buckets, added up when read. The
+request path finds its slot without reading the wall clock when the caller passes its
+``time.perf_counter()`` reading: each rotation maps the slot's wall-clock bounds onto
+``perf_counter`` (so the wall clock is read once per slot, not per request; a wall-clock step
+shows at the next slot boundary).
 
-:meth:`Registry.snapshot` returns a plain JSON-able dict; :mod:`.multiprocess` writes it to
-``<state_dir>/metrics/<pid>.json`` and merges those files, :mod:`.views` turns a (merged)
-snapshot into the JSON endpoint, the windowed view and the Prometheus text.
+:meth:`Registry.snapshot` returns a typed :class:`~.snapshot.Snapshot` (named fields). The
+registry knows nothing of its readers: :mod:`.reader` merges it across workers and computes
+windows, :mod:`.views` / :mod:`.prometheus` / :mod:`.health` turn snapshots into documents.
 
 Cardinality is bounded: at most ``max_routes`` distinct routes (more go to ``"__other__"``),
 at most ``max_routes * 10`` series, 100 exception types, 100 caches and 100 upstreams.
@@ -25,13 +26,26 @@ import os
 import secrets
 import threading
 import time
-import traceback
 import weakref
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from time import perf_counter
-from typing import Any
+
+from .families import (
+    DB_BOUNDS,
+    HTTP_BOUNDS,
+    OVERFLOW,
+    UNMATCHED,
+    CacheInfo,
+    Caches,
+    Exceptions,
+    OpenSlot,
+    Queries,
+    Upstreams,
+)
+from .series import RequestSeries
+from .snapshot import Snapshot
 
 __all__ = [
     "DB_BOUNDS",
@@ -40,33 +54,12 @@ __all__ = [
     "UNMATCHED",
     "CacheInfo",
     "Registry",
-    "default_registry",
-    "set_default_registry",
 ]
 
-#: OpenTelemetry semconv advisory buckets for http.server.request.duration (seconds), with
-#: three below its first 5 ms bound: a WSGI app often answers in well under 5 ms, and with 5 ms
-#: as the lowest bound every such route's p50/p95/p99 read 2.5/4.75/4.95 ms (interpolated
-#: inside 0..5 ms) whatever it really took (the bounds are advisory; PromQL reads any)
-HTTP_BOUNDS: tuple[float, ...] = (
-    0.0005, 0.001, 0.0025,
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-)  # fmt: skip
-#: semconv buckets for db.client.operation.duration (seconds)
-DB_BOUNDS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
-NB = len(HTTP_BOUNDS) + 1  # buckets incl. +Inf
-UNMATCHED = "__unmatched__"
-OVERFLOW = "__other__"
-_MAX_NAMES = 100
-#: what a cache poller returns: cumulative (hits, misses, evictions) or None each when the
-#: counters come from events, then entries and memory_bytes (None: unknown)
-CacheInfo = tuple[int | None, int | None, int | None, int, int | None]
-
-# series layout: count (kept 0: the bucket sum, filled in by snapshot()), errors, sum_s,
-# ttfb_sum_s, NB duration buckets
+# a series' list (the request path indexes it with literals): count (kept 0: the bucket
+# sum, added up by snapshot()), errors, sum_s, ttfb_sum_s, NB duration buckets; a slot's
+# requests list (OpenSlot.requests) has the same shape with max_s in place of ttfb_sum_s
 _S_HIST = 4
-# slot layout: (unused: the bucket sum), errors, sum_s, max_s, NB buckets
-_W_HIST = _S_HIST  # observe_request uses one index for both
 _FIRST = HTTP_BOUNDS[0]
 _wall = time.time  # the default ``now``: slots can then be found from perf_counter readings
 
@@ -96,7 +89,6 @@ class Registry:
     ) -> None:
         global _fork_hook
         self.max_routes = max_routes
-        self.max_series = max_routes * 10
         self.slow_query_threshold_s = slow_query_threshold_s
         self.state_dir = state_dir
         self.slot_s = slot_s
@@ -129,28 +121,20 @@ class Registry:
         self.started_at = self.now()
         self.shared = False
         self._started_base = self._started_count()
-        self.overflow = 0
-        self._series: dict[tuple[str, str, int], list[float]] = {}
-        #: route -> status -> method -> its series (the same lists as ``_series``): the request
-        #: path finds a series by three dict subscripts, no key tuple; a request counted in an
-        #: overflow series is never indexed (each one counts in ``overflow``)
-        self._index: dict[str, dict[int, dict[str, list[float]]]] = {}
-        self._routes: set[str] = set()
+        self._http = RequestSeries(self.max_routes)
+        self._index = self._http.index  # the request path's three dict subscripts
+        self._find = self._http.find
         self._ring: deque[float] = deque(maxlen=self.ring_size)
         self._ring_append = self._ring.append
-        self._exceptions: dict[str, int] = {}
-        self._exc_routes: dict[tuple[str, str], int] = {}
-        self._recent_errors: deque[dict[str, Any]] = deque(maxlen=self.recent)
-        self._caches: dict[str, list[int]] = {}  # hits, misses, evictions, entries, bytes|-1
-        self._polled: dict[str, tuple[int, int, int]] = {}
-        self._upstreams: dict[str, list[float]] = {}  # ok, err, timeout, sum, max, NB buckets
-        self._db: dict[str, list[float]] = {}  # queries, slow, sum, len(DB_BOUNDS)+1 buckets
-        self._recent_slow: deque[dict[str, Any]] = deque(maxlen=self.recent)
-        self._slots: dict[int, dict[str, Any]] = {}
+        self._exceptions = Exceptions(self.recent)
+        self._caches = Caches()
+        self._upstreams = Upstreams()
+        self._db = Queries(self.recent)
+        self._slots: dict[int, OpenSlot] = {}
         self._sid = -1
         self._slot_start = self._slot_end = 0.0
         self._perf_start = self._perf_end = 0.0  # the current slot on perf_counter (or empty)
-        self._slot: dict[str, Any] = {}
+        self._slot = OpenSlot()
         self._wreq: list[float] = []
 
     # -- slots ---------------------------------------------------------------------------
@@ -158,14 +142,13 @@ class Registry:
         """Switch the current slot (caller holds the lock)."""
         slot = self._slots.get(sid)
         if slot is None:
-            slot = {"r": [0, 0, 0.0, 0.0] + [0] * NB, "c": {}, "u": {}, "q": 0}
-            self._slots[sid] = slot
+            slot = self._slots[sid] = OpenSlot()
             oldest = sid - int(self.retention_s / self.slot_s) - 1
             for old in [k for k in self._slots if k < oldest]:
                 del self._slots[old]
         self._sid = sid
         self._slot = slot
-        self._wreq = slot["r"]
+        self._wreq = slot.requests
         self._slot_start = sid * self.slot_s
         self._slot_end = self._slot_start + self.slot_s
         if self.now is _wall:  # the same slot on perf_counter, for observe_request(end=)
@@ -173,7 +156,7 @@ class Registry:
             self._perf_start = self._slot_start + offset
             self._perf_end = self._slot_end + offset
 
-    def _current(self) -> dict[str, Any]:
+    def _current(self) -> OpenSlot:
         sid = int(self.now() // self.slot_s)
         if sid != self._sid:
             self._rotate(sid)
@@ -196,7 +179,7 @@ class Registry:
             return self._total()
 
     def _total(self) -> int:
-        return int(sum(sum(s[_S_HIST:]) for s in self._series.values()))
+        return self._http.total()
 
     def observe_request(
         self,
@@ -220,7 +203,7 @@ class Registry:
             try:
                 s = self._index[route][status][method]
             except KeyError:
-                s = self._series_for(method, route, status)
+                s = self._find(method, route, status)
             s[2] += duration_s
             s[3] += ttfb_s
             s[i] += 1
@@ -240,78 +223,19 @@ class Registry:
         finally:
             self._release()
 
-    def _series_for(self, method: str, route: str, status: int) -> list[float]:
-        """The series of a request the index does not know (caller holds the lock)."""
-        key = (method, route, status)
-        s = self._series.get(key)
-        if s is None:
-            s = self._new_series(method, route, status)
-        if self._series.get(key) is s:  # its own series, not an overflow one: index it
-            self._index.setdefault(route, {}).setdefault(status, {})[method] = s
-        return s
-
-    def _new_series(self, method: str, route: str, status: int) -> list[float]:
-        if route not in self._routes:
-            if len(self._routes) < self.max_routes:
-                self._routes.add(route)
-            else:
-                route = OVERFLOW
-                self.overflow += 1
-        key = (method, route, status)
-        s = self._series.get(key)
-        if s is None:
-            if len(self._series) >= self.max_series:
-                self.overflow += 1
-                key = ("_OTHER", OVERFLOW, 0)
-                s = self._series.get(key)
-            if s is None:
-                s = [0, 0, 0.0, 0.0] + [0] * NB
-                self._series[key] = s
-        return s
-
     def record_exception(self, exc: BaseException, route: str) -> None:
-        name = _type_name(exc)
-        frames = traceback.extract_tb(exc.__traceback__)[-5:]
-        entry = {
-            "time": time.time(),
-            "type": name,
-            "route": route,
-            "message": str(exc)[:200],
-            "traceback": [f"{f.filename}:{f.lineno} in {f.name}" for f in frames],
-        }
+        entry = Exceptions.entry(exc, route)  # the traceback is read outside the lock
         with self._lock:
-            if name not in self._exceptions and len(self._exceptions) >= _MAX_NAMES:
-                name = OVERFLOW
-            self._exceptions[name] = self._exceptions.get(name, 0) + 1
-            key = (name, route)
-            if key in self._exc_routes or len(self._exc_routes) < self.max_series:
-                self._exc_routes[key] = self._exc_routes.get(key, 0) + 1
-            self._recent_errors.append(entry)
+            self._exceptions.record(entry, self._http.max_series)
 
     # -- caches ------------------------------------------------------------------------------
-    def _cache(self, name: str) -> list[int]:
-        c = self._caches.get(name)
-        if c is None:
-            if len(self._caches) >= _MAX_NAMES:
-                name = OVERFLOW
-            c = self._caches.setdefault(name, [0, 0, 0, 0, -1])
-        return c
-
     def cache_event(self, name: str, hits: int = 0, misses: int = 0, evictions: int = 0) -> None:
         with self._lock:
-            c = self._cache(name)
-            c[0] += hits
-            c[1] += misses
-            c[2] += evictions
-            w = self._current()["c"].setdefault(name, [0, 0])
-            w[0] += hits
-            w[1] += misses
+            self._caches.event(name, hits, misses, evictions, self._current())
 
     def cache_size(self, name: str, entries: int, memory_bytes: int | None = None) -> None:
         with self._lock:
-            c = self._cache(name)
-            c[3] = entries
-            c[4] = -1 if memory_bytes is None else memory_bytes
+            self._caches.size(name, entries, memory_bytes)
 
     def add_cache_poller(self, name: str, poll: Callable[[], CacheInfo]) -> None:
         """``poll()`` returns cumulative (hits, misses, evictions, entries, bytes|None)."""
@@ -320,149 +244,50 @@ class Registry:
     def poll_caches(self) -> None:
         """Fold the pollers' cumulative counters in as deltas (one poller run at a time)."""
         with self._poll_lock:
-            self._poll_caches()
-
-    def _poll_caches(self) -> None:
-        for name, poll in list(self.pollers.items()):
-            hits, misses, evictions, entries, nbytes = poll()
-            if hits is not None and misses is not None:
-                cum = (hits, misses, evictions or 0)
-                last = self._polled.get(name, (0, 0, 0))
-                self._polled[name] = cum
-                delta = [c - p for c, p in zip(cum, last, strict=True)]
-                if min(delta) < 0:  # cache_clear(): the cumulative counters restarted
-                    delta = list(cum)
-                self.cache_event(name, *delta)
-            self.cache_size(name, entries, nbytes)
+            for name, poll in list(self.pollers.items()):
+                hits, misses, evictions, entries, nbytes = poll()
+                if hits is not None and misses is not None:
+                    self.cache_event(name, *self._caches.delta(name, hits, misses, evictions))
+                self.cache_size(name, entries, nbytes)
 
     # -- upstreams and queries --------------------------------------------------------------
     def upstream_call(self, name: str, outcome: str, duration_s: float) -> None:
         """``outcome``: ``success``, ``error`` or ``timeout``."""
-        col = 0 if outcome == "success" else 2 if outcome == "timeout" else 1
-        i = bisect_left(HTTP_BOUNDS, duration_s)
         with self._lock:
-            u = self._upstreams.get(name)
-            if u is None:
-                if len(self._upstreams) >= _MAX_NAMES:
-                    name = OVERFLOW
-                u = self._upstreams.setdefault(name, [0, 0, 0, 0.0, 0.0] + [0] * NB)
-            u[col] += 1
-            u[3] += duration_s
-            if duration_s > u[4]:
-                u[4] = duration_s
-            u[5 + i] += 1
-            w = self._current()["u"].setdefault(name, [0, 0, 0])
-            w[0] += 1
-            if col:
-                w[col] += 1
+            self._upstreams.call(name, outcome, duration_s, self._current())
 
     def query(self, statement: str, duration_s: float, system: str = "sqlite") -> bool:
         """Count one statement; returns True (and keeps it) when it was slow."""
         slow = duration_s >= self.slow_query_threshold_s
-        i = bisect_left(DB_BOUNDS, duration_s)
         with self._lock:
-            d = self._db.get(system)
-            if d is None:
-                d = self._db.setdefault(system, [0, 0, 0.0] + [0] * (len(DB_BOUNDS) + 1))
-            d[0] += 1
-            d[2] += duration_s
-            d[3 + i] += 1
-            if slow:
-                d[1] += 1
-                self._current()["q"] += 1
-                self._recent_slow.append(
-                    {
-                        "time": time.time(),
-                        "db": system,
-                        "statement": statement,
-                        "duration_s": round(duration_s, 6),
-                    }
-                )
+            self._db.query(system, statement, duration_s, slow, self._current())
         return slow
 
     # -- reading -------------------------------------------------------------------------------
-    def snapshot(self) -> dict[str, Any]:
-        """This process's figures as a JSON-able dict (see :mod:`.multiprocess`)."""
+    def snapshot(self) -> Snapshot:
+        """This process's figures, named (see :mod:`.snapshot`)."""
         self.poll_caches()
         with self._lock:
             self._current()
-            return {
-                "version": 1,
-                "pid": self.pid,
-                "instance": self.instance,
-                "started_at": self.started_at,
-                "written_at": self.now(),
-                "in_flight": self._started_count() - self._started_base - self._total(),
-                "total": self._total(),
-                "errors": int(sum(s[1] for s in self._series.values())),
-                "overflow": self.overflow,
-                "series": [[*k, sum(v[_S_HIST:]), *v[1:]] for k, v in self._series.items()],
-                "ring": [round(x, 6) for x in self._ring],
-                "exceptions": dict(self._exceptions),
-                "exc_routes": [[t, r, n] for (t, r), n in self._exc_routes.items()],
-                "recent_errors": list(self._recent_errors),
-                "caches": {k: list(v) for k, v in self._caches.items()},
-                "upstreams": {k: list(v) for k, v in self._upstreams.items()},
-                "db": {k: list(v) for k, v in self._db.items()},
-                "recent_slow": list(self._recent_slow),
-                "slots": {
-                    str(k): {
-                        "r": list(v["r"]),
-                        "c": {n: list(x) for n, x in v["c"].items()},
-                        "u": {n: list(x) for n, x in v["u"].items()},
-                        "q": v["q"],
-                    }
-                    for k, v in self._slots.items()
-                },
-            }
-
-    def merged(self) -> dict[str, Any]:
-        """This process plus every other worker (when sharing is on), merged."""
-        if not (self.shared and self.state_dir):
-            return self.snapshot()
-        from .multiprocess import read_merged
-
-        return read_merged(self)
-
-    def window_snapshot(self, window_s: float) -> dict[str, Any]:
-        """Figures of the last ``window_s`` seconds, merged across workers (for alerts)."""
-        from .views import window
-
-        return window(self.merged(), window_s, self.now(), self.slot_s)
-
-
-def _type_name(exc: BaseException) -> str:
-    cls = type(exc)
-    module = cls.__module__
-    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
-
-
-_default: Registry | None = None
-_default_lock = threading.Lock()
-
-
-def default_registry() -> Registry:
-    """The process-wide registry trackers use without an explicit ``registry=``.
-
-    Created on first use (nothing happens at import). ``compose(app, settings)`` installs the
-    registry it builds from the settings with :func:`set_default_registry`, so the layer and
-    ``track_upstream("osrm")`` in app code record into the same place.
-    """
-    global _default
-    registry = _default
-    if registry is None:
-        with _default_lock:
-            if _default is None:
-                _default = Registry()
-            registry = _default
-    return registry
-
-
-def set_default_registry(registry: Registry | None) -> None:
-    """Install ``registry`` as the default (cache pollers of the previous one carry over)."""
-    global _default
-    with _default_lock:
-        previous, _default = _default, registry
-        if previous is not None and registry is not None and previous is not registry:
-            for name, poll in previous.pollers.items():
-                registry.pollers.setdefault(name, poll)
+            series = self._http.figures()
+            total = sum(s.requests for s in series)
+            return Snapshot(
+                pid=self.pid,
+                instance=self.instance,
+                started_at=self.started_at,
+                written_at=self.now(),
+                in_flight=self._started_count() - self._started_base - total,
+                total=total,
+                errors=sum(s.errors for s in series),
+                overflow=self._http.overflow,
+                series=series,
+                ring=tuple(round(x, 6) for x in self._ring),
+                exceptions=dict(self._exceptions.by_type),
+                exc_routes=self._exceptions.figures(),
+                recent_errors=tuple(self._exceptions.recent),
+                caches=self._caches.figures(),
+                upstreams=self._upstreams.figures(),
+                db=self._db.figures(),
+                recent_slow=tuple(self._db.recent),
+                slots={k: v.figures() for k, v in self._slots.items()},
+            )

@@ -1,8 +1,10 @@
 """Trackers for what the app calls: upstream services, caches, database queries.
 
-All of them record into the process-wide :func:`~.registry.default_registry` (the one
-``compose`` installs) unless given ``registry=``; the registry is looked up at call time, so
-decorating at import is fine.
+Inside a request they record into the registry of the stack serving it (the Metrics layer
+makes it current: :mod:`.context`); outside a request pass ``registry=`` (``stack.metrics``)
+or wrap the code in ``with use_registry(stack.metrics):``. The registry is looked up at call
+time, so decorating at import is fine. With no registry a tracker records nothing and warns
+:class:`~.context.MetricsWarning`; the cache pollers raise ``ConfigurationError``.
 
 Upstreams (GraphHopper, Valhalla, OSRM are just names)::
 
@@ -39,13 +41,15 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from time import perf_counter
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
-from .registry import CacheInfo, Registry, default_registry
+from .context import CURRENT, MetricsWarning
+from .registry import CacheInfo, Registry
 
 __all__ = [
     "CacheStats",
@@ -63,8 +67,32 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _reg(registry: Registry | None) -> Registry:
-    return registry if registry is not None else default_registry()
+def _reg(registry: Registry | None, what: str) -> Registry | None:
+    """``registry``, else the current request's; None (and a warning) when there is none."""
+    if registry is not None:
+        return registry
+    current = CURRENT.get()
+    if current is None:
+        warnings.warn(
+            f"{what}: not recorded: no registry= and no current request "
+            "(pass registry=stack.metrics or use `with use_registry(...)`)",
+            MetricsWarning,
+            stacklevel=3,
+        )
+    return current
+
+
+def _poll_target(registry: Registry | None, what: str) -> Registry:
+    """The registry a cache poller attaches to (it cannot wait for a request)."""
+    registry = registry if registry is not None else CURRENT.get()
+    if registry is None:
+        from ..errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"{what}: no registry to attach to: pass registry=stack.metrics "
+            "(outside a request there is no current registry)"
+        )
+    return registry
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -103,7 +131,9 @@ class track_upstream:  # lower case: used like a function (with / decorator)
             outcome = "timeout" if self._timeout else "error"
         else:
             outcome = "success"
-        _reg(self.registry).upstream_call(self.name, outcome, duration)
+        registry = _reg(self.registry, f"track_upstream({self.name!r})")
+        if registry is not None:
+            registry.upstream_call(self.name, outcome, duration)
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
@@ -121,17 +151,28 @@ class CacheStats:
         self.name = name
         self.registry = registry
 
+    def _target(self) -> Registry | None:
+        return _reg(self.registry, f"cache_stats({self.name!r})")
+
     def hit(self, n: int = 1) -> None:
-        _reg(self.registry).cache_event(self.name, hits=n)
+        registry = self._target()
+        if registry is not None:
+            registry.cache_event(self.name, hits=n)
 
     def miss(self, n: int = 1) -> None:
-        _reg(self.registry).cache_event(self.name, misses=n)
+        registry = self._target()
+        if registry is not None:
+            registry.cache_event(self.name, misses=n)
 
     def evict(self, n: int = 1) -> None:
-        _reg(self.registry).cache_event(self.name, evictions=n)
+        registry = self._target()
+        if registry is not None:
+            registry.cache_event(self.name, evictions=n)
 
     def size(self, entries: int, memory_bytes: int | None = None) -> None:
-        _reg(self.registry).cache_size(self.name, entries, memory_bytes)
+        registry = self._target()
+        if registry is not None:
+            registry.cache_size(self.name, entries, memory_bytes)
 
 
 def cache_stats(name: str, *, registry: Registry | None = None) -> CacheStats:
@@ -154,6 +195,7 @@ def lru_cache_stats(
         from ..errors import ConfigurationError
 
         raise ConfigurationError(f"lru_cache_stats({name!r}): {fn!r} has no cache_info()")
+    target = _poll_target(registry, f"lru_cache_stats({name!r})")
 
     def poll() -> CacheInfo:
         info = fn.cache_info()
@@ -161,7 +203,7 @@ def lru_cache_stats(
         nbytes = memory_bytes() if memory_bytes is not None else None
         return info.hits, info.misses, evictions, info.currsize, nbytes
 
-    _reg(registry).add_cache_poller(name, poll)
+    target.add_cache_poller(name, poll)
     return fn
 
 
@@ -172,8 +214,9 @@ def cachetools_stats(name: str, cache: Any, *, registry: Registry | None = None)
     ``popitem`` report to the registry; entries and ``currsize`` (memory when the cache
     was built with ``getsizeof=``) are polled.
     """
+    target = _poll_target(registry, f"cachetools_stats({name!r})")
     base = type(cache)
-    stats = CacheStats(name, registry)
+    stats = CacheStats(name, target)
 
     class Tracked(base):  # type: ignore[valid-type, misc]
         def __getitem__(self, key: Any) -> Any:
@@ -203,7 +246,7 @@ def cachetools_stats(name: str, cache: Any, *, registry: Registry | None = None)
     def poll() -> CacheInfo:  # counters come from the events above
         return None, None, None, len(cache), int(cache.currsize) if sized else None
 
-    _reg(registry).add_cache_poller(name, poll)
+    target.add_cache_poller(name, poll)
     return cache
 
 
@@ -233,8 +276,10 @@ def track_query(
         yield
     finally:
         duration = perf_counter() - t0
-        reg = _reg(registry)
-        if duration >= reg.slow_query_threshold_s:
+        reg = _reg(registry, "track_query")
+        if reg is None:
+            pass
+        elif duration >= reg.slow_query_threshold_s:
             reg.query(normalize_sql(statement), duration, system)
         else:
             reg.query("", duration, system)

@@ -1,8 +1,8 @@
 """Read-only views of a (merged) snapshot: the JSON document and the windowed figures.
 
-Pure functions over the dict :meth:`Registry.snapshot` returns (or :mod:`.multiprocess`
-merges), so the JSON endpoint, the dashboard, the health checks and the alert rules all read
-the same numbers.
+Pure functions over the :class:`~.snapshot.Snapshot` :meth:`Registry.snapshot` returns (or
+:mod:`.merge` merges), read by field name, so the JSON endpoint, the dashboard, the health
+checks and the alert rules all read the same numbers.
 
 - :func:`json_view`: the seed's ``/api/production/metrics`` document.
 - :func:`window`: the last ``window_s`` seconds, the shape the alert rules consume::
@@ -39,7 +39,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .registry import DB_BOUNDS, HTTP_BOUNDS, NB
+from .families import DB_BOUNDS, HTTP_BOUNDS, NB
+from .merge import plus
+from .snapshot import CacheWindow, Slot, SlotRequests, Snapshot, UpstreamWindow
 
 __all__ = ["bucket_quantile", "history", "json_view", "ring_quantile", "window"]
 
@@ -82,61 +84,64 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000.0, 3)
 
 
-def window(snap: dict[str, Any], window_s: float, now: float, slot_s: float) -> dict[str, Any]:
+def window(snap: Snapshot, window_s: float, now: float, slot_s: float) -> dict[str, Any]:
     """The figures of the slots covering the last ``window_s`` seconds."""
     first = int((now - window_s) // slot_s) + 1
     last = int(now // slot_s)
-    req = [0.0] * (4 + NB)
-    caches: dict[str, list[int]] = {}
-    ups: dict[str, list[int]] = {}
+    counts = [0] * NB
+    errors = sum_s = max_s = 0.0
+    caches: dict[str, CacheWindow] = {}
+    ups: dict[str, UpstreamWindow] = {}
     slow = 0
-    for key, slot in snap.get("slots", {}).items():
-        if not first <= int(key) <= last:
+    for sid, slot in snap.slots.items():
+        if not first <= sid <= last:
             continue
-        r = slot["r"]
-        for k in (1, 2, *range(4, 4 + NB)):
-            req[k] += r[k]
-        req[3] = max(req[3], r[3])
-        for name, (h, m) in slot["c"].items():
-            c = caches.setdefault(name, [0, 0])
-            c[0] += h
-            c[1] += m
-        for name, calls in slot["u"].items():
-            u = ups.setdefault(name, [0, 0, 0])
-            for k in range(3):
-                u[k] += calls[k]
-        slow += slot["q"]
-    counts = req[4:]
+        r = slot.requests
+        errors += r.errors
+        sum_s += r.sum_s
+        max_s = max(max_s, r.max_s)
+        for i, n in enumerate(r.buckets):
+            counts[i] += n
+        for name, c in slot.caches.items():
+            caches[name] = plus(caches[name], c) if name in caches else c
+        for name, u in slot.upstreams.items():
+            ups[name] = plus(ups[name], u) if name in ups else u
+        slow += slot.slow_queries
     total = int(sum(counts))
 
     def pct(q: float) -> float | None:
         value = bucket_quantile(q, counts)
-        return None if value is None else min(value, req[3])
+        return None if value is None else min(value, max_s)
 
     return {
         "window_s": float(window_s),
-        "requests": {"total": total, "errors": int(req[1]), "error_rate": _ratio(req[1], total)},
+        "requests": {"total": total, "errors": int(errors), "error_rate": _ratio(errors, total)},
         "latency_s": {
             "p50": pct(0.5),
             "p95": pct(0.95),
             "p99": pct(0.99),
-            "avg": _ratio(req[2], total),
-            "max": req[3] if total else None,
+            "avg": _ratio(sum_s, total),
+            "max": max_s if total else None,
         },
         "caches": {
-            n: {"hits": h, "misses": m, "hit_rate": _ratio(h, h + m)}
-            for n, (h, m) in caches.items()
+            n: {"hits": c.hits, "misses": c.misses, "hit_rate": _ratio(c.hits, c.hits + c.misses)}
+            for n, c in caches.items()
         },
         "upstreams": {
-            n: {"calls": c, "errors": e, "timeouts": t, "failure_rate": _ratio(e + t, c)}
-            for n, (c, e, t) in ups.items()
+            n: {
+                "calls": u.calls,
+                "errors": u.errors,
+                "timeouts": u.timeouts,
+                "failure_rate": _ratio(u.errors + u.timeouts, u.calls),
+            }
+            for n, u in ups.items()
         },
         "slow_queries": slow,
     }
 
 
 def history(
-    snap: dict[str, Any],
+    snap: Snapshot,
     *,
     now: float,
     slot_s: float,
@@ -145,59 +150,60 @@ def history(
 ) -> dict[str, Any]:
     """The per-slot points of the retention (see the module docstring)."""
     last = int(now // slot_s)
-    first = max(int((now - retention_s) // slot_s) + 1, int(snap["started_at"] // slot_s))
+    first = max(int((now - retention_s) // slot_s) + 1, int(snap.started_at // slot_s))
     if since is not None:
         first = max(first, int(since // slot_s) + (since % slot_s > 0))
-    slots = snap.get("slots", {})
-    empty: dict[str, Any] = {"r": [0, 0, 0.0, 0.0] + [0] * NB, "c": {}, "u": {}, "q": 0}
+    empty = Slot(SlotRequests(0, 0.0, 0.0, (0,) * NB), {}, {}, 0)
     points = []
     for sid in range(first, last + 1):
-        slot = slots.get(str(sid), empty)
-        r = slot["r"]
-        counts = r[4:]
+        slot = snap.slots.get(sid, empty)
+        r = slot.requests
+        counts = r.buckets
         n = int(sum(counts))
         t = sid * slot_s
         span = min(slot_s, max(now - t, 1e-3))
 
-        def pct(q: float, counts: Sequence[float] = counts, top: float = r[3]) -> float | None:
+        def pct(q: float, counts: Sequence[float] = counts, top: float = r.max_s) -> float | None:
             value = bucket_quantile(q, counts)
             return None if value is None else _ms(min(value, top))
 
         points.append(
             {
-                "t": t, "span_s": round(span, 3), "requests": n, "errors": int(r[1]),
-                "rate": round(n / span, 3), "error_rate": _ratio(r[1], n),
+                "t": t, "span_s": round(span, 3), "requests": n, "errors": int(r.errors),
+                "rate": round(n / span, 3), "error_rate": _ratio(r.errors, n),
                 "p50_ms": pct(0.5), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
-                "max_ms": _ms(r[3]) if n else None, "avg_ms": _ms(_ratio(r[2], n)),
-                "slow_queries": slot["q"],
+                "max_ms": _ms(r.max_s) if n else None, "avg_ms": _ms(_ratio(r.sum_s, n)),
+                "slow_queries": slot.slow_queries,
                 "caches": {
-                    name: {"hits": h, "misses": m, "hit_rate": _ratio(h, h + m)}
-                    for name, (h, m) in sorted(slot["c"].items())
+                    name: {"hits": c.hits, "misses": c.misses,
+                           "hit_rate": _ratio(c.hits, c.hits + c.misses)}
+                    for name, c in sorted(slot.caches.items())
                 },
                 "upstreams": {
-                    name: {"calls": c, "errors": e, "timeouts": to, "rate": round(c / span, 3),
-                           "success_rate": _ratio(c - e - to, c)}
-                    for name, (c, e, to) in sorted(slot["u"].items())
+                    name: {"calls": u.calls, "errors": u.errors, "timeouts": u.timeouts,
+                           "rate": round(u.calls / span, 3),
+                           "success_rate": _ratio(u.calls - u.errors - u.timeouts, u.calls)}
+                    for name, u in sorted(slot.upstreams.items())
                 },
             }
         )  # fmt: skip
     return {"now": now, "slot_s": slot_s, "retention_s": retention_s, "points": points}
 
 
-def _routes(snap: dict[str, Any]) -> dict[str, Any]:
+def _routes(snap: Snapshot) -> dict[str, Any]:
     grouped: dict[str, dict[str, Any]] = {}
-    for method, route, status, count, errors, total_s, _ttfb, *buckets in snap["series"]:
+    for row in snap.series:
         g = grouped.setdefault(
-            f"{method} {route}",
-            {"method": method, "route": route, "count": 0, "errors": 0, "sum": 0.0,
+            f"{row.method} {row.route}",
+            {"method": row.method, "route": row.route, "count": 0, "errors": 0, "sum": 0.0,
              "buckets": [0] * NB, "statuses": {}},
         )  # fmt: skip
-        g["count"] += count
-        g["errors"] += errors
-        g["sum"] += total_s
-        for i in range(NB):
-            g["buckets"][i] += buckets[i]
-        g["statuses"][str(status)] = g["statuses"].get(str(status), 0) + count
+        g["count"] += row.requests
+        g["errors"] += row.errors
+        g["sum"] += row.sum_s
+        for i, n in enumerate(row.buckets):
+            g["buckets"][i] += n
+        g["statuses"][str(row.status)] = g["statuses"].get(str(row.status), 0) + row.requests
     out: dict[str, Any] = {}
     for key, g in sorted(grouped.items(), key=lambda kv: -kv[1]["count"]):
         counts = g.pop("buckets")
@@ -210,59 +216,57 @@ def _routes(snap: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def json_view(
-    snap: dict[str, Any], *, now: float, slot_s: float, threshold_s: float
-) -> dict[str, Any]:
+def json_view(snap: Snapshot, *, now: float, slot_s: float, threshold_s: float) -> dict[str, Any]:
     """The ``/api/production/metrics`` document (everything but ``health``)."""
-    total = snap["total"]
-    total_s = sum(s[5] for s in snap["series"])
-    ring = snap["ring"]
+    total = snap.total
     caches = {}
-    for name, (h, m, e, entries, nbytes) in sorted(snap["caches"].items()):
+    for name, c in sorted(snap.caches.items()):
         caches[name] = {
-            "hits": h, "misses": m, "evictions": e, "entries": entries,
-            "memory_bytes": None if nbytes < 0 else nbytes,
-            "hit_rate": _ratio(h, h + m), "eviction_rate": _ratio(e, m),
+            "hits": c.hits, "misses": c.misses, "evictions": c.evictions, "entries": c.entries,
+            "memory_bytes": c.memory_bytes, "hit_rate": _ratio(c.hits, c.hits + c.misses),
+            "eviction_rate": _ratio(c.evictions, c.misses),
         }  # fmt: skip
     upstreams = {}
-    for name, (ok, err, tmo, total_u, mx, *buckets) in sorted(snap["upstreams"].items()):
-        calls = ok + err + tmo
+    for name, u in sorted(snap.upstreams.items()):
+        calls = u.calls
         upstreams[name] = {
-            "calls": calls, "success": ok, "errors": err, "timeouts": tmo,
-            "success_rate": _ratio(ok, calls), "failure_rate": _ratio(err + tmo, calls),
-            "avg_ms": _ms(_ratio(total_u, calls)), "max_ms": _ms(mx),
-            "p95_ms": _ms(bucket_quantile(0.95, buckets)),
+            "calls": calls, "success": u.success, "errors": u.errors, "timeouts": u.timeouts,
+            "success_rate": _ratio(u.success, calls),
+            "failure_rate": _ratio(u.errors + u.timeouts, calls),
+            "avg_ms": _ms(_ratio(u.sum_s, calls)), "max_ms": _ms(u.max_s),
+            "p95_ms": _ms(bucket_quantile(0.95, u.buckets)),
         }  # fmt: skip
     db: dict[str, Any] = {"queries": 0, "slow_queries": 0, "slow_threshold_s": threshold_s}
     systems = {}
-    for system, (queries, slow, total_q, *buckets) in sorted(snap["db"].items()):
-        db["queries"] += queries
-        db["slow_queries"] += slow
+    for system, q in sorted(snap.db.items()):
+        db["queries"] += q.queries
+        db["slow_queries"] += q.slow
         systems[system] = {
-            "queries": queries, "slow_queries": slow, "avg_ms": _ms(_ratio(total_q, queries)),
-            "p95_ms": _ms(bucket_quantile(0.95, buckets, DB_BOUNDS)),
+            "queries": q.queries, "slow_queries": q.slow, "avg_ms": _ms(_ratio(q.sum_s, q.queries)),
+            "p95_ms": _ms(bucket_quantile(0.95, q.buckets, DB_BOUNDS)),
         }  # fmt: skip
     db["systems"] = systems
-    db["recent_slow"] = snap["recent_slow"]
+    db["recent_slow"] = list(snap.recent_slow)
+    ring = snap.ring
     return {
-        "uptime_seconds": round(max(0.0, now - snap["started_at"]), 3),
-        "workers": snap.get("workers", 1),
+        "uptime_seconds": round(max(0.0, now - snap.started_at), 3),
+        "workers": snap.workers,
         "requests": {
             "total": total,
-            "errors": snap["errors"],
-            "error_rate": _ratio(snap["errors"], total),
-            "in_flight": snap["in_flight"],
-            "avg_response_time_ms": _ms(_ratio(total_s, total)),
+            "errors": snap.errors,
+            "error_rate": _ratio(snap.errors, total),
+            "in_flight": snap.in_flight,
+            "avg_response_time_ms": _ms(_ratio(sum(s.sum_s for s in snap.series), total)),
             "p50_ms": _ms(ring_quantile(0.5, ring)),
             "p95_ms": _ms(ring_quantile(0.95, ring)),
             "p99_ms": _ms(ring_quantile(0.99, ring)),
-            "overflowed": snap["overflow"],
+            "overflowed": snap.overflow,
         },
         "routes": _routes(snap),
         "errors": {
-            "total": sum(snap["exceptions"].values()),
-            "by_type": dict(sorted(snap["exceptions"].items(), key=lambda kv: -kv[1])),
-            "recent": snap["recent_errors"],
+            "total": sum(snap.exceptions.values()),
+            "by_type": dict(sorted(snap.exceptions.items(), key=lambda kv: -kv[1])),
+            "recent": list(snap.recent_errors),
         },
         "caches": caches,
         "upstreams": upstreams,
