@@ -197,6 +197,6 @@ def test_areas_hand_each_other_typed_objects(tmp_path: Any) -> None:
     settings = Settings.from_env({"DATABASE_PATH": str(tmp_path / "app.db")})
     stack = compose(hello_app, settings)
     alerts = stack.components["alerts"]
-    assert alerts.metrics is stack.components["metrics"]
+    assert alerts.metrics.registry is stack.components["metrics"]  # read merged, by a reader
     assert alerts.backups is stack.components["backups"]
     assert stack.components["ratelimit"] is stack.layer("RateLimit").store

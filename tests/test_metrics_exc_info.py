@@ -40,8 +40,8 @@ def test_handed_over_exception_is_recorded_on_a_5xx(status: str, recorded: dict[
     registry = Registry()
     call(Metrics(framework_app(status), registry=registry), make_environ("/x"))
     snapshot = registry.snapshot()
-    assert snapshot["exceptions"] == recorded
+    assert snapshot.exceptions == recorded
     if recorded:
-        (entry,) = snapshot["recent_errors"]
+        (entry,) = snapshot.recent_errors
         assert entry["type"] == "KeyError"
         assert entry["traceback"][-1].endswith(" in app")

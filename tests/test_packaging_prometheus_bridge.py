@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import voyagr_wsgi
 from voyagr_wsgi.metrics.prometheus import render
 from voyagr_wsgi.metrics.prometheus_bridge import PrometheusBridge
+from voyagr_wsgi.metrics.reader import merged
 from voyagr_wsgi.metrics.registry import Registry
 
 
@@ -62,7 +63,7 @@ def test_bridge_serves_the_same_samples_as_voyagrs_own_exposition() -> None:
             if not f.name.startswith("voyagr_uptime")  # read at two instants
         }
 
-    ours = samples(render(registry.merged(), registry.now()))
+    ours = samples(render(merged(registry), registry.now()))
     assert ours
     assert samples(generate_latest(target).decode()) == ours
 
