@@ -14,6 +14,8 @@ Keys:
 - ``voyagr.request_id``: the request id (set by the metrics / access-log layer).
 - ``voyagr.route``: a route template (``/users/<id>``) set by the app or a route helper.
 - ``voyagr.csp_nonce``: a lazily created CSP nonce (see ``SecurityHeaders``).
+- ``voyagr.exception``: an exception the app handled itself (a framework that turns a view's
+  exception into a 500 page sets it); the Metrics layer records it for a 5xx response.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ._wsgi import Environ
 
 __all__ = [
     "CLIENT_IP",
+    "EXCEPTION",
     "HOST",
     "REQUEST_ID",
     "ROUTE",
@@ -43,6 +46,7 @@ SCHEME = "voyagr.scheme"
 HOST = "voyagr.host"
 REQUEST_ID = "voyagr.request_id"
 ROUTE = "voyagr.route"
+EXCEPTION = "voyagr.exception"
 
 
 def client_ip(environ: Environ) -> str:

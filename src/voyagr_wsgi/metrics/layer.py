@@ -17,7 +17,9 @@ process-wide :func:`~voyagr_wsgi.metrics.default_registry` unless you pass ``reg
   first byte as its duration: its lifetime (minutes, by design) is not a latency, and would
   otherwise push p95 past every threshold (the access log still shows the lifetime);
 - requests in flight; exceptions by type, whether raised by the app or while the server
-  iterates the body: they are recorded, then re-raised untouched.
+  iterates the body: they are recorded, then re-raised untouched. An exception the app
+  turned into a 5xx itself is recorded when the app leaves it in
+  ``environ["voyagr.exception"]`` (:mod:`voyagr_wsgi.flask` does).
 
 It gives the request an id (``environ["voyagr.request_id"]``, ``X-Request-ID`` on the
 response) and writes the access log line (:mod:`.accesslog`). Paths under
@@ -40,7 +42,7 @@ from typing import Any
 from .._layer import Layer
 from .._wsgi import Environ, StartResponse, WSGIApplication
 from ..admin import PREFIX
-from ..request import REQUEST_ID, ROUTE
+from ..request import EXCEPTION, REQUEST_ID, ROUTE
 from . import accesslog
 from .registry import UNMATCHED, Registry, default_registry
 from .routes import RoutePatterns
@@ -307,6 +309,8 @@ class _Call(list[bytes]):
         if method not in METHODS:
             method = "_OTHER"
         exc = self.exc
+        if exc is None and status >= 500:
+            exc = environ.get(EXCEPTION)  # handled by the app (Flask, Django): still recorded
         if exc is not None:
             layer.registry.record_exception(exc, route)
         ttfb = self.ttfb if self.ttfb >= 0 else duration
