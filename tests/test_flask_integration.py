@@ -164,7 +164,15 @@ def test_view_limit_applies_before_the_apps_own_hooks(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "spec", ["5/minute", "5 per minute", "5/60s", "10/second;100/hour", "1 per 2 minutes"]
+    "spec",
+    [
+        "5/minute",
+        "5 per minute",
+        "5/60s",
+        "10/second;100/hour",
+        "1 per 2 minutes",
+        "10/second, 100/hour",
+    ],
 )
 def test_limit_accepts_flask_limiter_specs(spec: str) -> None:
     Voyagr().limit(spec)

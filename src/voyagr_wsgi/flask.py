@@ -62,8 +62,8 @@ traceback in the recent errors) when the response ends.
 - ``@voyagr.limit("5/minute")``: a budget for this view alone, per client IP (the key is the
   IP plus the endpoint; ``key=`` a callable returning a string replaces the IP). The spec is
   Flask-Limiter's syntax: ``"5/minute"``, ``"5 per minute"``, ``"5/60s"``, several rates
-  joined with ``;`` (``"10/second;100/hour"``), every one enforced. It is checked in a
-  ``before_request`` hook placed before the app's own hooks (so a login limit also counts
+  joined with ``;``, ``,`` or ``|`` (``"10/second;100/hour"``), every one enforced. It is
+  checked in a ``before_request`` hook placed before the app's own hooks (so a login limit also counts
   attempts an auth hook refuses), with the stack's rate-limit store
   (``RATE_LIMIT_STORAGE``: memory or Redis; a memory store of its own when
   ``RATE_LIMIT_ENABLED=false``), ``RATE_LIMIT_ALLOW`` clients never limited, and
@@ -94,6 +94,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -267,7 +268,8 @@ class Voyagr:
         from .ratelimit.rules import build_policies, check_burst
         from .ratelimit.spec import parse_rates
 
-        rates = parse_rates(spec, setting="voyagr.limit")
+        # Flask-Limiter also separates stacked rates with "," or "|"
+        rates = parse_rates(re.sub(r"[,|]", ";", spec), setting="voyagr.limit")
         checked = check_burst(burst, "voyagr.limit burst")
 
         def decorate(view: F) -> F:
