@@ -247,3 +247,19 @@ def test_view_exception_is_recorded_by_type_with_its_traceback(tmp_path: Path) -
     (recent,) = errors["recent"]
     assert recent["route"] == "/boom"
     assert any("in boom" in frame for frame in recent["traceback"])
+
+
+def test_the_documented_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import voyagr_wsgi.flask
+
+    doc = voyagr_wsgi.flask.__doc__ or ""
+    block = doc.split("::\n\n", 1)[1].split("\n\n**", 1)[0]
+    source = "\n".join(line[4:] for line in block.splitlines())
+    monkeypatch.setenv("VOYAGR_STATE_DIR", str(tmp_path))
+    namespace: dict[str, Any] = {"__name__": "documented_example"}
+    exec(compile(source, "voyagr_wsgi.flask docstring", "exec"), namespace)
+    app = namespace["app"]
+    assert [post(app, "/login").code for _ in range(6)] == [200] * 5 + [429]
+    assert call(app, make_environ("/static-ish/a.css")).body == b"a.css"
+    cross = {"Sec-Fetch-Site": "cross-site"}
+    assert post(app, "/hooks/stripe", headers=cross).code == 200

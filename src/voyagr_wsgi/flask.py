@@ -24,7 +24,7 @@ and gives per-view decorators, the way Flask-Limiter and Flask-Talisman are used
     @app.post("/hooks/stripe")
     @voyagr.csrf_exempt                                # cross-site POSTs accepted
     def stripe_hook():
-        return "", 204
+        return "received"
 
     # gunicorn 'app:app' -c python:voyagr_wsgi.gunicorn   (the hooks start the services)
 
@@ -63,14 +63,14 @@ traceback in the recent errors) when the response ends.
   IP plus the endpoint; ``key=`` a callable returning a string replaces the IP). The spec is
   Flask-Limiter's syntax: ``"5/minute"``, ``"5 per minute"``, ``"5/60s"``, several rates
   joined with ``;``, ``,`` or ``|`` (``"10/second;100/hour"``), every one enforced. It is
-  checked in a ``before_request`` hook placed before the app's own hooks (so a login limit also counts
-  attempts an auth hook refuses), with the stack's rate-limit store
+  checked in a ``before_request`` hook placed before the app's own hooks (so a login limit
+  also counts attempts an auth hook refuses), with the stack's rate-limit store
   (``RATE_LIMIT_STORAGE``: memory or Redis; a memory store of its own when
-  ``RATE_LIMIT_ENABLED=false``), ``RATE_LIMIT_ALLOW`` clients never limited, and
-  ``RATE_LIMIT_REDIS_FAILURE`` applied when the store fails. A denied request gets ``429``
+  ``RATE_LIMIT_ENABLED=false``); ``RATE_LIMIT_ALLOW`` clients are never limited and
+  ``RATE_LIMIT_REDIS_FAILURE`` applies when the store fails. A denied request gets ``429``
   with ``Retry-After``, ``RateLimit-Policy`` / ``RateLimit`` fields and an RFC 9457
   ``application/problem+json`` body (type ``quota-exceeded``); allowed responses carry the
-  view's fields next to the global policy's. The global limit still applies as well.
+  view's fields next to the global policy's. The global limit applies as well.
 - ``@voyagr.exempt``: the global ``RateLimit`` layer never counts or limits this view. The
   layer runs before Flask routes, so the extension puts a small gate in front of it: when the
   path starts with the static part of an exempt view's rule, the gate matches the request
@@ -85,7 +85,7 @@ from ``app.view_functions`` at the first request, and again whenever views are a
 
 What does not carry over from Flask-Limiter: limits on blueprints as a whole, shared limits
 across views (``shared_limit``), ``deduct_when`` / per-response costs, moving-window and
-fixed-window strategies (voyagr uses GCRA), and exempting a view from its own limit. From
+fixed-window strategies (voyagr uses GCRA), and one extension object for several apps. From
 Flask-Talisman: per-view header overrides (use ``Settings.security_routes``) and nonce
 helpers in templates (``environ["voyagr.csp_nonce"]`` when ``CSP_NONCE=true``).
 """
