@@ -72,3 +72,19 @@ def test_flask_app_under_gunicorn(tmp_path: Path) -> None:
         assert recent["route"] == "/boom"
         assert any("in boom" in frame for frame in recent["traceback"])
     assert "not a voyagr_wsgi Stack" not in server.log()
+
+
+def test_the_documented_gunicorn_command_starts_the_services(tmp_path: Path) -> None:
+    env = {"VOYAGR_STATE_DIR": str(tmp_path / "state"), "ALLOWED_HOSTS": "127.0.0.1"}
+    with gunicorn(
+        "flask_app:create_app()",
+        port=free_port(),
+        env=env,
+        workers=1,
+        log_dir=str(tmp_path),
+        conf="python:voyagr_wsgi.gunicorn",
+    ) as server:
+        assert get(server.port, "/users/5").body == b"5"
+        lock = tmp_path / "state" / "services.lock"
+        assert lock.exists()  # the hooks found voyagr.stack and started its supervisor
+    assert "not a voyagr_wsgi Stack" not in server.log()
