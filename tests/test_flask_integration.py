@@ -54,6 +54,12 @@ def test_init_app_registers_the_extension_and_wraps_wsgi_app(tmp_path: Path) -> 
         Voyagr(app, settings=settings(tmp_path))
 
 
+def test_one_extension_serves_one_app(tmp_path: Path) -> None:
+    voyagr = Voyagr(flask.Flask("first"), settings=settings(tmp_path))
+    with pytest.raises(ConfigurationError, match="one app"):
+        voyagr.init_app(flask.Flask("second"))
+
+
 def test_gunicorn_hooks_find_the_stack_when_wsgi_app_is_wrapped_again(tmp_path: Path) -> None:
     app, voyagr = make_app(settings(tmp_path))
     inner = app.wsgi_app
