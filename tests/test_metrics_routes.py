@@ -88,3 +88,26 @@ def test_django_middleware_labels_requests_with_the_resolver_route(django_app: A
     assert call(wrapped, make_environ("/trips/9/")).code == 200
     assert call(wrapped, make_environ("/nope/")).code == 404
     assert routes_of(registry) == {("/trips/<int:trip_id>/", 200): 1, (UNMATCHED, 404): 1}
+
+
+def test_flask_route_labels_requests_a_before_request_hook_answers() -> None:
+    import flask
+
+    app = flask.Flask("routes_hook_test")
+
+    @app.before_request
+    def deny() -> tuple[str, int]:
+        return "unauthorized", 401
+
+    @app.get("/users/<int:user_id>")
+    def user(user_id: int) -> str:
+        return str(user_id)
+
+    flask_route(app)
+    registry = Registry()
+    wrapped = Metrics(app.wsgi_app, registry=registry)
+    assert call(wrapped, make_environ("/users/1")).code == 401
+    assert call(wrapped, make_environ("/users/1", method="DELETE")).code == 401
+    series = {(row[0], row[1], row[2]): row[3] for row in registry.snapshot()["series"]}
+    assert series == {("GET", "/users/<int:user_id>", 401): 1,
+                      ("DELETE", "/users/<int:user_id>", 401): 1}  # fmt: skip

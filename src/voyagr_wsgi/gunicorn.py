@@ -142,6 +142,9 @@ def find_stack(app: object) -> Stack | None:
                 inner = getattr(obj, name, None)
                 if inner is not None and inner is not obj:
                     following.append(inner)
+            extensions = getattr(obj, "extensions", None)  # Flask: voyagr_wsgi.flask.Voyagr
+            if isinstance(extensions, dict) and extensions.get("voyagr") is not None:
+                following.append(getattr(extensions["voyagr"], "stack", None))
         level = following
         if not level:
             break

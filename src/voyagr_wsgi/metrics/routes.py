@@ -14,7 +14,10 @@ sends the rest to ``"__other__"``.
 Flask::
 
     from voyagr_wsgi.metrics.routes import flask_route
-    flask_route(app)            # before_request: environ["voyagr.route"] = url_rule.rule
+    flask_route(app)            # request_started: environ["voyagr.route"] = url_rule.rule
+
+(or :class:`voyagr_wsgi.flask.Voyagr`, which labels every request, those the stack's layers
+answer included)
 
 Django (``settings.MIDDLEWARE``)::
 
@@ -48,6 +51,7 @@ __all__ = [
     "check_templates",
     "django_route",
     "flask_route",
+    "flask_rule",
 ]
 
 _PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}|<(?:(\w+):)?(\w+)>")
@@ -117,16 +121,45 @@ class RoutePatterns:
 
 
 def flask_route(app: Any) -> Any:
-    """Register a ``before_request`` hook that records ``request.url_rule.rule``."""
+    """Label every request Flask routes with its rule template (``/users/<int:id>``).
+
+    Connected to Flask's ``request_started`` signal, which fires before every
+    ``before_request`` hook, so a request a hook answers (an auth 401) keeps its rule; a 405
+    is labelled with the rule whose methods do not include the request's. Requests answered
+    before Flask runs (a layer's 429) need :class:`voyagr_wsgi.flask.Voyagr`, which also
+    labels those.
+    """
+    from flask import request_started
+
+    request_started.connect(_flask_label, app, weak=False)
+    return app
+
+
+def _flask_label(sender: Any, **extra: Any) -> None:
     from flask import request
 
-    def _voyagr_route() -> None:
-        rule = request.url_rule
-        if rule is not None:
-            request.environ[ROUTE] = rule.rule
+    route = flask_rule(request)
+    if route is not None:
+        request.environ[ROUTE] = route
 
-    app.before_request(_voyagr_route)
-    return app
+
+def flask_rule(request: Any) -> str | None:
+    """The rule template of a Flask request being handled, also for a 405; else None."""
+    rule = request.url_rule
+    if rule is not None:
+        return rule.rule  # type: ignore[no-any-return]
+    from flask.globals import request_ctx
+    from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+    exc = request.routing_exception
+    adapter = request_ctx.url_adapter
+    if not isinstance(exc, MethodNotAllowed) or not exc.valid_methods or adapter is None:
+        return None
+    try:
+        found = adapter.match(return_rule=True, method=sorted(exc.valid_methods)[0])[0]
+    except HTTPException:
+        return None
+    return found.rule
 
 
 def django_route(match: Any) -> str | None:
