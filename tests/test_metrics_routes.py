@@ -108,6 +108,6 @@ def test_flask_route_labels_requests_a_before_request_hook_answers() -> None:
     wrapped = Metrics(app.wsgi_app, registry=registry)
     assert call(wrapped, make_environ("/users/1")).code == 401
     assert call(wrapped, make_environ("/users/1", method="DELETE")).code == 401
-    series = {(row[0], row[1], row[2]): row[3] for row in registry.snapshot()["series"]}
+    series = {(r.method, r.route, r.status): r.requests for r in registry.snapshot().series}
     assert series == {("GET", "/users/<int:user_id>", 401): 1,
                       ("DELETE", "/users/<int:user_id>", 401): 1}  # fmt: skip
