@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .admin import AdminRoute
     from .alerts.evaluator import AlertService
     from .backups.manager import BackupManager
+    from .metrics.reader import MetricsReader
     from .metrics.registry import Registry
     from .ratelimit.store import Store
     from .services import Service
@@ -73,8 +74,10 @@ class BuildContext:
     health: Health = field(default_factory=Health)
     services: list[Service] = field(default_factory=list)
     metrics_sections: list[MetricsSection] = field(default_factory=list)
-    #: the metrics registry, when the metrics area is on (read by the alert rules)
+    #: the metrics registry, when the metrics area is on
     metrics: Registry | None = None
+    #: its figures merged across workers: what the alert rules read
+    metrics_reader: MetricsReader | None = None
     #: the backup manager, when backups are on (read by the alert rules and the CLI)
     backups: BackupManager | None = None
     #: the alert service, when alerts are on

@@ -1,7 +1,7 @@
 """The alerts area: what ``ALERT_*`` settings contribute to a stack.
 
 With ``ALERTS_ENABLED`` (default on): the :class:`~.evaluator.AlertService` (``context.alerts``,
-a singleton service reading ``context.metrics`` and ``context.backups``), its admin routes,
+a singleton service reading ``context.metrics_reader`` and ``context.backups``), its admin routes,
 health checks and the ``alerts`` section of the metrics endpoints. The deploy checks: no
 channel, SMTP password in clear, unsigned webhooks, windows longer than the retained metrics.
 """
@@ -28,13 +28,11 @@ def contribute(settings: Settings, context: BuildContext) -> None:
     from .evaluator import AlertService
     from .exposition import json_section, prometheus_text
 
-    metrics = None
-    if context.metrics is not None:  # the rules read it merged across workers
-        from ..metrics.reader import MetricsReader
-
-        metrics = MetricsReader(context.metrics)
     service = AlertService(
-        alerts, metrics=metrics, backups=context.backups, state_dir=settings.state_dir
+        alerts,
+        metrics=context.metrics_reader,  # merged across workers
+        backups=context.backups,
+        state_dir=settings.state_dir,
     )
     context.alerts = service
     context.services.append(service)

@@ -30,6 +30,7 @@ def contribute(settings: Settings, context: BuildContext) -> None:
     from .health import HealthSource
     from .layer import Metrics
     from .multiprocess import SnapshotWriter
+    from .reader import MetricsReader
     from .registry import Registry
 
     registry = Registry(
@@ -39,6 +40,7 @@ def contribute(settings: Settings, context: BuildContext) -> None:
         retention_s=options.retention_s,
     )
     context.metrics = registry
+    context.metrics_reader = MetricsReader(registry)
     context.health.add(HealthSource(registry, options.health))
     routes = admin_routes(registry, context.health, options, sections=context.metrics_sections)
     context.admin_routes.extend(routes)
