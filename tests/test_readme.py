@@ -5,6 +5,7 @@ gunicorn.conf.py and asked for a page, as a new user would."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import runpy
@@ -45,8 +46,8 @@ def write(project: str, into: Path) -> None:
 def test_the_quick_start_marks_every_python_block() -> None:
     text = (ROOT / "README.md").read_text()
     quick = text[text.index("## Quick start") : text.index("## The layer order")]
-    assert quick.count("```python") == len(BLOCK.findall(quick)) >= 5
-    assert {"bare", "layers", "gunicorn", "django"} <= set(blocks())
+    assert quick.count("```python") == len(BLOCK.findall(quick)) >= 7
+    assert {"bare", "layers", "gunicorn", "flask", "django", "instrumentation"} <= set(blocks())
 
 
 @pytest.mark.parametrize("project", ["bare", "layers"])
@@ -113,3 +114,39 @@ def test_a_new_django_project_with_the_readme_blocks_under_gunicorn(tmp_path: Pa
     cookie = login.headers["set-cookie"]
     assert cookie.startswith("csrftoken=") and "httponly" not in cookie.lower()
     assert forged.status == 400
+
+
+def test_the_flask_quick_start_under_the_readme_gunicorn_config(tmp_path: Path) -> None:
+    write("flask", tmp_path)
+    write("gunicorn", tmp_path)
+    port = free_port()
+    env = {"VOYAGR_STATE_DIR": str(tmp_path / "state"), "PYTHONPATH": str(tmp_path)}
+    with gunicorn(
+        "", port=port, env=env, workers=1, log_dir=str(tmp_path),
+        conf=str(tmp_path / "gunicorn.conf.py"), args=("--chdir", str(tmp_path)),
+    ) as server:  # fmt: skip
+        home = get(port, "/")
+        logins = [get(port, "/login", method="POST").status for _ in range(6)]
+        hook = get(port, "/hooks/stripe", method="POST", headers={"Origin": "https://evil.example"})
+        other = get(port, "/login", method="POST", headers={"Origin": "https://evil.example"})
+        wait_for(lambda: "holds" in server.log(), what="the services to start")
+    assert home.status == 200 and home.body == b"hello\n"
+    assert home.headers["x-content-type-options"] == "nosniff"
+    assert logins == [200] * 5 + [429]
+    assert hook.status == 200 and other.status == 403
+
+
+def test_the_instrumentation_example_records_upstream_cache_and_queries(tmp_path: Path) -> None:
+    write("instrumentation", tmp_path)
+    write("gunicorn", tmp_path)
+    port = free_port()
+    env = {"VOYAGR_STATE_DIR": str(tmp_path / "state"), "PYTHONPATH": str(tmp_path)}
+    with gunicorn(
+        "", port=port, env=env, workers=1, log_dir=str(tmp_path),
+        conf=str(tmp_path / "gunicorn.conf.py"), args=("--chdir", str(tmp_path)),
+    ):  # fmt: skip
+        assert [get(port, "/").body for _ in range(3)] == [b"48.85,2.35\n"] * 3
+        doc = json.loads(get(port, "/api/production/metrics").body)
+    assert doc["upstreams"]["geocoder"]["calls"] == 1  # cached after the first
+    assert (doc["caches"]["geocode"]["hits"], doc["caches"]["geocode"]["misses"]) == (2, 1)
+    assert doc["database"]["systems"]["sqlite"]["queries"] >= 3
