@@ -197,7 +197,7 @@ def test_each_request_gets_its_own_nonce() -> None:
     assert csp.count(f"'nonce-{second.environ[CSP_NONCE]}'") == 2
 
 
-SELF_UIR = "default-src 'self'; upgrade-insecure-requests; frame-ancestors 'self'"
+SELF_UIR = "default-src 'self'; upgrade-insecure-requests; frame-ancestors 'none'"
 
 
 @pytest.mark.parametrize(
@@ -206,7 +206,7 @@ SELF_UIR = "default-src 'self'; upgrade-insecure-requests; frame-ancestors 'self
         pytest.param(
             {"csp_report_only": True},
             None,
-            "default-src 'self'; frame-ancestors 'self'",
+            "default-src 'self'; frame-ancestors 'none'",
             id="report-only swap drops upgrade-insecure-requests",
         ),
         pytest.param(
@@ -256,7 +256,8 @@ def test_upgrade_insecure_requests_only_on_secure_non_loopback(
 @pytest.mark.parametrize(
     "options, frame_options, ancestors",
     [
-        pytest.param({}, "SAMEORIGIN", "'self'", id="balanced default"),
+        pytest.param({}, "DENY", "'none'", id="balanced default"),
+        pytest.param({"frame_ancestors": "self"}, "SAMEORIGIN", "'self'", id="option self"),
         pytest.param({"frame_ancestors": "none"}, "DENY", "'none'", id="option none"),
         pytest.param(
             {"csp": "default-src 'self'; frame-ancestors 'none'"},

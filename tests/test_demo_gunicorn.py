@@ -110,7 +110,7 @@ def test_loopback_host_is_served_with_security_headers_and_no_hsts(demo: int) ->
     status, headers, body = request(demo, "GET", "/api/routes", f"127.0.0.1:{demo}")
     assert status == 200, body
     assert headers["X-Content-Type-Options"] == "nosniff"
-    assert headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert headers["X-Frame-Options"] == "DENY"
     assert "Content-Security-Policy" in headers
     assert "Strict-Transport-Security" not in headers
     assert headers.get_all("Server") == ["gunicorn"] or "Server" not in headers

@@ -120,11 +120,11 @@ BALANCED = {
     "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
     "Content-Security-Policy": (
         "default-src 'self'; base-uri 'self'; font-src 'self' https: data:; "
-        "form-action 'self'; frame-ancestors 'self'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; img-src 'self' data:; "
         "object-src 'none'; script-src 'self'; script-src-attr 'none'; "
         "style-src 'self' https: 'unsafe-inline'; upgrade-insecure-requests"
     ),
-    "X-Frame-Options": "SAMEORIGIN",
+    "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "strict-origin-when-cross-origin",
     "Permissions-Policy": "camera=(), geolocation=(), microphone=(), browsing-topics=()",
@@ -174,7 +174,9 @@ API = {
 
 HELMET = {  # helmet 8.3.0 helmet(); HSTS only because the request is HTTPS
     "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
-    "Content-Security-Policy": BALANCED["Content-Security-Policy"],
+    "Content-Security-Policy": BALANCED["Content-Security-Policy"].replace(
+        "frame-ancestors 'none'", "frame-ancestors 'self'"
+    ),
     "X-Frame-Options": "SAMEORIGIN",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -511,7 +513,7 @@ DOCS_CSP = (
     "default-src 'self'; script-src 'self' https://cdn.example.net; "
     "style-src 'self' 'unsafe-inline'"
 )
-DOCS_SENT = DOCS_CSP + "; frame-ancestors 'self'"  # added so that CSP and X-Frame-Options agree
+DOCS_SENT = DOCS_CSP + "; frame-ancestors 'none'"  # added so that CSP and X-Frame-Options agree
 
 
 def routed(**kw: Any) -> SecurityHeaders:
@@ -530,13 +532,13 @@ def routed(**kw: Any) -> SecurityHeaders:
 @pytest.mark.parametrize(
     "path, csp, corp, xfo",
     [
-        pytest.param("/", None, "same-origin", "SAMEORIGIN", id="no rule: the layer's own"),
-        pytest.param("/docs/", DOCS_SENT, "same-origin", "SAMEORIGIN", id="/docs/* relaxed CSP"),
-        pytest.param("/docs/private/x", DOCS_SENT, "same-origin", "SAMEORIGIN", id="first wins"),
-        pytest.param("/docs", None, "same-origin", "SAMEORIGIN", id="/docs/* does not cover /docs"),
-        pytest.param("/static/app.js", None, "cross-origin", "SAMEORIGIN", id="public assets"),
+        pytest.param("/", None, "same-origin", "DENY", id="no rule: the layer's own"),
+        pytest.param("/docs/", DOCS_SENT, "same-origin", "DENY", id="/docs/* relaxed CSP"),
+        pytest.param("/docs/private/x", DOCS_SENT, "same-origin", "DENY", id="first wins"),
+        pytest.param("/docs", None, "same-origin", "DENY", id="/docs/* does not cover /docs"),
+        pytest.param("/static/app.js", None, "cross-origin", "DENY", id="public assets"),
         pytest.param("/embed/widget", "strict", "same-origin", "DENY", id="exact path, strict"),
-        pytest.param("/embed/widget/x", None, "same-origin", "SAMEORIGIN", id="exact only"),
+        pytest.param("/embed/widget/x", None, "same-origin", "DENY", id="exact only"),
     ],
 )
 def test_route_rules_choose_the_headers_by_path(
@@ -562,7 +564,7 @@ def test_route_rule_without_a_csp_sends_none_but_keeps_the_rest() -> None:
     layer = SecurityHeaders(hello_app, routes={"/raw/*": {"csp": False}})
     result = call(layer, path="/raw/file")
     assert result.header("Content-Security-Policy") is None
-    assert result.header("X-Frame-Options") == "SAMEORIGIN"  # from the preset's frame-ancestors
+    assert result.header("X-Frame-Options") == "DENY"  # from the preset's frame-ancestors
     assert call(layer, path="/").header("Content-Security-Policy") is not None
 
 
@@ -639,3 +641,31 @@ def test_two_content_security_policies_are_not_a_conflict(caplog: pytest.LogCapt
     with caplog.at_level("WARNING", logger="voyagr_wsgi.security_headers"):
         result = call(SecurityHeaders(app), make_environ())
     assert len(result.all("Content-Security-Policy")) == 2 and caplog.records == []
+
+
+@pytest.mark.parametrize(
+    ("env", "frame_options", "ancestors"),
+    [
+        pytest.param({}, "DENY", "frame-ancestors 'none'", id="default: DENY, as Django"),
+        pytest.param(
+            {"SECURITY_FRAME_ANCESTORS": "self"}, "SAMEORIGIN", "frame-ancestors 'self'",
+            id="one setting away: SAMEORIGIN",
+        ),
+        pytest.param(
+            {"SECURITY_PRESET": "helmet"}, "SAMEORIGIN", "frame-ancestors 'self'",
+            id="helmet parity keeps helmet's SAMEORIGIN",
+        ),
+    ],
+)
+def test_the_default_forbids_framing_and_sameorigin_is_one_setting_away(
+    env: dict[str, str], frame_options: str, ancestors: str
+) -> None:
+    layer = settings_layer(Settings.from_env(env), "SecurityHeaders")
+    result = call(layer.bind(hello_app), make_environ(scheme="https"))
+    assert result.header("X-Frame-Options") == frame_options
+    assert ancestors in (result.header("Content-Security-Policy") or "")
+
+
+def test_a_bad_frame_ancestors_setting_names_the_variable() -> None:
+    with pytest.raises(ConfigurationError, match="SECURITY_FRAME_ANCESTORS"):
+        Settings.from_env({"SECURITY_FRAME_ANCESTORS": "everyone"})

@@ -75,6 +75,7 @@ def security_headers(settings: Settings) -> SecurityHeaders:
         csp=settings.csp if settings.csp else True,
         csp_report_only=settings.csp_report_only,
         csp_nonce=settings.csp_nonce,
+        frame_ancestors=settings.frame_ancestors,
         x_xss_protection=settings.x_xss_protection or "preset",
         secure_cookies=settings.secure_cookies,
         httponly_exempt=settings.secure_cookies_httponly_exempt,

@@ -60,6 +60,9 @@ class Settings:
     csp: str | None = None  # a full policy overriding the preset's
     csp_report_only: bool = False
     csp_nonce: bool = False
+    #: who may frame the pages (CSP frame-ancestors and X-Frame-Options): None: the preset's
+    #: ('none', DENY, for balanced, strict, api, django, owasp; 'self' for helmet)
+    frame_ancestors: Literal["self", "none"] | None = None
     #: None: the preset's ("0"; the django preset sends none); an explicit value always wins
     x_xss_protection: Literal["0", "1; mode=block"] | None = None
     secure_cookies: bool = True
@@ -115,6 +118,10 @@ class Settings:
             csp=env.str("CSP_POLICY") or None,
             csp_report_only=env.bool("CSP_REPORT_ONLY", False),
             csp_nonce=env.bool("CSP_NONCE", False),
+            frame_ancestors=env.choice(  # type: ignore[arg-type]
+                "SECURITY_FRAME_ANCESTORS", "", ("self", "none")
+            )
+            or None,
             x_xss_protection=xss,  # type: ignore[arg-type]
             secure_cookies=env.bool("SECURE_COOKIES", True),
             secure_cookies_httponly_exempt=_cookie_names(

@@ -2,7 +2,9 @@
 
 Presets (values from helmet 8.3, secure 2.0.1, Django and the OWASP Secure Headers Project):
 
-- ``balanced`` (default): helmet 8's CSP, ``SAMEORIGIN`` framing, the
+- ``balanced`` (default): helmet 8's CSP but ``frame-ancestors 'none'``, so ``DENY`` framing
+  (what Django sends since 3.0; ``frame_ancestors="self"`` / ``SECURITY_FRAME_ANCESTORS=self``
+  allows framing by the same origin, ``SAMEORIGIN``), the
   ``strict-origin-when-cross-origin`` referrer policy, a short Permissions-Policy deny list,
   one-year HSTS with ``includeSubDomains``. Safe for nearly every server-rendered site.
 - ``strict``: the OWASP Secure Headers Project values (``ci/headers_add.json``): its CSP,
@@ -88,7 +90,7 @@ _OWASP_PERMISSIONS = (
 
 PRESETS: dict[str, Preset] = {
     "balanced": Preset(
-        csp=_HELMET_CSP,
+        csp={**_HELMET_CSP, "frame-ancestors": ("'none'",)},
         hsts_max_age=31_536_000,
         headers=(
             ("X-Content-Type-Options", "nosniff"),
