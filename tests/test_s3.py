@@ -230,3 +230,55 @@ def test_garbage_left_by_killed_processes_is_removed_after_a_day(
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
     assert orphan not in keys and "voyagr-backups/notes.txt" in keys
     assert len([k for k in keys if k.endswith(".json")]) == 1
+
+
+def _sent_sse(s3_client: Any) -> list[Any]:
+    """Record the ServerSideEncryption of every PutObject / CreateMultipartUpload sent."""
+    seen: list[Any] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        seen.append(params.get("ServerSideEncryption", "<absent>"))
+
+    for op in ("PutObject", "CreateMultipartUpload"):
+        s3_client.meta.events.register(f"before-parameter-build.s3.{op}", record)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("bucket_default", "recorded"),
+    [
+        pytest.param(None, "none", id="store applies nothing (MinIO without KMS)"),
+        pytest.param("AES256", "AES256", id="store encrypts by default (AWS)"),
+    ],
+)
+def test_sse_none_sends_no_encryption_and_the_manifest_records_what_s3_applied(
+    tmp_path: Path, moto_url: str, bucket: str, bucket_default: str | None, recorded: str
+) -> None:
+    s3 = client(moto_url)
+    if bucket_default:
+        s3.put_bucket_encryption(
+            Bucket=bucket,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": bucket_default}}]
+            },
+        )
+    make_db(tmp_path / "app.db", 50)
+    settings = s3_settings(tmp_path, moto_url, bucket, s3_sse="none")
+    store = S3Store.from_settings(settings)
+    sent = _sent_sse(store.client)
+    manager = BackupManager(settings, remote=store)
+    made = manager.create()
+    assert sent and set(sent) == {"<absent>"}, sent
+    assert manager.status()["pending_uploads"] == []
+    doc = json.loads(
+        s3.get_object(Bucket=bucket, Key=f"voyagr-backups/{made.id}.json")["Body"].read()
+    )
+    assert doc["encryption"] == recorded
+    assert [m.encryption for m in manager.list()["s3"].manifests] == [recorded]
+
+
+def test_s3_sse_none_is_read_from_the_environment() -> None:
+    from voyagr_wsgi._env import Env
+
+    assert BackupSettings.from_env(Env({"S3_SSE": "none"})).s3_sse == "none"
+    assert BackupSettings.from_env(Env({"S3_SSE": "NONE"})).s3_sse == "none"
