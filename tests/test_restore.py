@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import sqlite3
+import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -343,3 +345,85 @@ def test_cli_restore_refuses_another_schema_without_force(
     assert "--force" in capsys.readouterr().err
     assert backup_cli.main(["restore", old.id, "--force"]) == 0
     assert f"restored {old.id}" in capsys.readouterr().out
+
+
+def gzip_bomb(size: int, expands_to: int) -> bytes:
+    """A valid gzip member of exactly ``size`` bytes that inflates to ``expands_to`` zeros
+    (the padding is a gzip FCOMMENT field, RFC 1952 section 2.3)."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    zeros, crc, parts = bytes(1 << 20), 0, []
+    for _ in range(expands_to >> 20):
+        parts.append(comp.compress(zeros))
+        crc = zlib.crc32(zeros, crc)
+    parts.append(comp.flush())
+    deflate = b"".join(parts)
+    header = b"\x1f\x8b\x08\x10\x00\x00\x00\x00\x00\xff"  # FLG.FCOMMENT
+    trailer = struct.pack("<II", crc, expands_to & 0xFFFFFFFF)
+    pad = size - len(header) - len(deflate) - len(trailer) - 1
+    assert pad >= 0, "the bomb does not fit in the recorded size"
+    bomb = header + b"x" * pad + b"\x00" + deflate + trailer
+    assert len(bomb) == size
+    return bomb
+
+
+BOMB_EXPANDS_TO = 256 * 1024 * 1024
+
+
+def test_a_gzip_bomb_of_the_recorded_size_is_refused_before_it_fills_the_disk(
+    tmp_path: Path,
+) -> None:
+    import resource
+    import subprocess
+    import sys
+
+    make_db(tmp_path / "app.db", 400, blob_bytes=1000)
+    settings = backup_settings(tmp_path)
+    manager = BackupManager(settings)
+    made = manager.create()
+    gz = tmp_path / "backups" / made.data_name
+    gz.write_bytes(gzip_bomb(made.gz_bytes, BOMB_EXPANDS_TO))
+    assert BOMB_EXPANDS_TO > 500 * made.db_bytes
+
+    limit = 4 * made.db_bytes + (1 << 20)  # a "volume" far smaller than the bomb
+
+    def small_volume() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "voyagr_wsgi.cli", "backup", "verify", made.id],
+        env=env_for(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=small_volume,
+    )
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    assert "expands beyond" in done.stderr
+    before = fingerprint(tmp_path / "app.db")
+    with pytest.raises(BackupVerificationError, match="expands beyond"):
+        manager.restore(made.id)
+    assert fingerprint(tmp_path / "app.db") == before
+    assert listed(tmp_path / "backups") == [made.id], "refused before the safety backup"
+    assert os.listdir(tmp_path / "backups" / ".staging") == []
+
+
+def test_restore_checks_free_space_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    make_db(tmp_path / "app.db", 100, blob_bytes=1000)
+    manager = BackupManager(backup_settings(tmp_path))
+    made = manager.create()
+    before = fingerprint(tmp_path / "app.db")
+    real = shutil.disk_usage
+
+    def nearly_full(path: Any) -> Any:  # a real full volume cannot be made in a test
+        usage = real(path)
+        return type(usage)(usage.total, usage.total - 1000, made.db_bytes // 2)
+
+    monkeypatch.setattr(shutil, "disk_usage", nearly_full)
+    with pytest.raises(BackupError, match="not enough free space") as caught:
+        manager.restore(made.id)
+    assert f"{made.db_bytes // 2} free" in str(caught.value)
+    assert fingerprint(tmp_path / "app.db") == before
+    assert listed(tmp_path / "backups") == [made.id], "nothing was taken or written"
