@@ -282,3 +282,54 @@ def test_s3_sse_none_is_read_from_the_environment() -> None:
 
     assert BackupSettings.from_env(Env({"S3_SSE": "none"})).s3_sse == "none"
     assert BackupSettings.from_env(Env({"S3_SSE": "NONE"})).s3_sse == "none"
+
+
+def test_a_process_killed_mid_upload_leaves_a_pending_upload_that_health_reports_and_a_retry_sends(
+    tmp_path: Path, moto_url: str, bucket: str
+) -> None:
+    make_db(tmp_path / "app.db", 50)
+    clock = [1_767_322_800.0]
+    settings = s3_settings(tmp_path, moto_url, bucket, s3_retry_s=600.0)
+    store = S3Store.from_settings(settings)
+
+    def killed(**_: Any) -> None:  # the process dies once the data is sent, before the check
+        raise KeyboardInterrupt
+
+    store.client.meta.events.register("before-send.s3.HeadObject", killed)
+    manager = BackupManager(settings, remote=store, now=lambda: clock[0])
+    with pytest.raises(KeyboardInterrupt):
+        manager.create()
+    made = manager.local.list().manifests[-1]
+    assert [m.id for m in manager.list()["s3"].manifests] == []
+
+    # a new process: the status file on disk is all that is left of the interrupted upload
+    store.client.meta.events.unregister("before-send.s3.HeadObject", killed)
+    restarted = BackupManager(settings, remote=store, now=lambda: clock[0])
+    assert restarted.status()["pending_uploads"] == [made.id]
+    health = health_source(restarted)
+    assert next(iter(health())).status == "pass", "inside the retry interval: not yet lost"
+    clock[0] += 601
+    check = next(iter(health()))
+    assert check.status == "warn", check
+    assert made.id in (check.output or "") and "not in S3" in (check.output or "")
+
+    assert restarted.run_scheduled() is None  # the next tick retries the interrupted upload
+    assert restarted.status()["pending_uploads"] == []
+    assert [m.id for m in restarted.list()["s3"].manifests] == [made.id]
+    assert next(iter(health())).status == "pass"
+
+
+def test_an_upload_is_pending_while_it_runs(tmp_path: Path, moto_url: str, bucket: str) -> None:
+    make_db(tmp_path / "app.db", 20)
+    settings = s3_settings(tmp_path, moto_url, bucket)
+    store = S3Store.from_settings(settings)
+    manager = BackupManager(settings, remote=store)
+    seen: list[list[str]] = []
+
+    def observe(**_: Any) -> None:
+        seen.append(list(manager.status_file.read().pending_uploads))
+
+    store.client.meta.events.register("before-send.s3.PutObject", observe)
+    made = manager.create()
+    assert seen and seen[0] == [made.id], "recorded as pending before the data is sent"
+    assert manager.status()["pending_uploads"] == []
