@@ -55,6 +55,18 @@ def post(app: Admin, path: str) -> Any:
     return call(app, make_environ("/api/production/" + path, method="POST", remote="127.0.0.1"))
 
 
+def run_job(app: Admin, manager: BackupManager, accepted: Any) -> dict[str, Any]:
+    """Run the job ``accepted`` (a 202) as the services process would; its final document."""
+    from voyagr_wsgi.backups.runner import JobRunner
+
+    assert accepted.code == 202, accepted.body
+    assert JobRunner(manager).run_next()
+    status = call(app, make_environ(accepted.header("Location"), remote="127.0.0.1"))
+    assert status.code == 200
+    job: dict[str, Any] = json.loads(status.body)
+    return job
+
+
 def fingerprint(db: Path) -> tuple[int, int, int, str]:
     """Size, mtime and row count of the live DB plus a digest of its rows."""
     st = os.stat(db)
@@ -70,19 +82,19 @@ def test_restore_through_the_endpoint_reaches_the_running_apps_open_connection(
     tmp_path: Path, app_and_manager: tuple[Admin, ItemsApp, BackupManager]
 ) -> None:
     app, items, manager = app_and_manager
-    created = post(app, "backup/create")
-    assert created.code == 201
-    backup_id = json.loads(created.body)["backup"]["id"]
+    created = run_job(app, manager, post(app, "backup/create"))
+    assert created["state"] == "succeeded", created
+    backup_id = created["result"]["backup"]["id"]
     items.conn.execute("DELETE FROM items")
     items.conn.execute("INSERT INTO items(tag) VALUES ('after')")
     items.conn.commit()
     assert json.loads(call(app, make_environ("/items")).body) == {"after": 1}
 
-    restored = post(app, f"backup/restore/{backup_id}")
+    restored = run_job(app, manager, post(app, f"backup/restore/{backup_id}"))
 
-    assert restored.code == 200, restored.body
+    assert restored["state"] == "succeeded", restored
     assert json.loads(call(app, make_environ("/items")).body) == {"orig": 100}
-    safety = manager.local.list().find(json.loads(restored.body)["safety_backup"])
+    safety = manager.local.list().find(restored["result"]["safety_backup"])
     assert safety is not None and safety.pinned and safety.reason == "pre-restore"
     assert integrity(tmp_path / "app.db") == "ok"
 
@@ -190,8 +202,8 @@ def test_a_damaged_backup_is_refused_before_the_live_db_is_touched(
     before = fingerprint(tmp_path / "app.db")
     with pytest.raises(BackupVerificationError, match=message):
         manager.restore(made.id)
-    result = post(app, f"backup/restore/{made.id}")
-    assert result.code == 422
+    job = run_job(app, manager, post(app, f"backup/restore/{made.id}"))
+    assert job["state"] == "failed" and job["problem"]["status"] == 422, job
     assert fingerprint(tmp_path / "app.db") == before
     assert listed(tmp_path / "backups") == [made.id], "no safety backup before verification"
 
@@ -318,8 +330,9 @@ def test_a_backup_from_before_a_migration_needs_force(
     assert listed(tmp_path / "backups") == backups, "refused before any safety backup"
 
     path = f"/api/production/backup/restore/{old.id}"
-    forced = call(app, make_environ(path, method="POST", remote="127.0.0.1", query="force=1"))
-    assert forced.code == 200, forced.body
+    accepted = call(app, make_environ(path, method="POST", remote="127.0.0.1", query="force=1"))
+    forced = run_job(app, manager, accepted)
+    assert forced["state"] == "succeeded", forced
     conn = sqlite3.connect(tmp_path / "app.db")
     try:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
@@ -329,7 +342,7 @@ def test_a_backup_from_before_a_migration_needs_force(
         )
     finally:
         conn.close()
-    safety = manager.local.list().find(json.loads(forced.body)["safety_backup"])
+    safety = manager.local.list().find(forced["result"]["safety_backup"])
     assert safety is not None and safety.user_version == 2  # the migrated state is kept
 
 
