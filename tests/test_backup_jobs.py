@@ -209,3 +209,54 @@ def test_finished_jobs_are_pruned_by_age_and_count(tmp_path: Path) -> None:
     assert states.count("failed") == KEEP_FINISHED and states.count("queued") == 1
     assert queue.get(waiting["id"])["state"] == "queued", "a waiting job is never pruned"
     assert len(os.listdir(tmp_path / "jobs")) == KEEP_FINISHED + 1
+
+
+def _run_on_a_tty(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    """``voyagr-wsgi backup ARGS`` with stderr on a pseudo-terminal; (status, stdout, tty)."""
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "voyagr_wsgi.cli", "backup", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            text=True,
+        )
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            seen += data
+        out = proc.stdout.read() if proc.stdout else ""
+        status = proc.wait(60)
+        if proc.stdout:
+            proc.stdout.close()
+    finally:
+        os.close(master)
+    return status, out, seen.decode(errors="replace")
+
+
+def test_cli_shows_progress_on_a_tty_and_nothing_otherwise(tmp_path: Path) -> None:
+    from test_backup_support import cli, env_for
+
+    make_db(tmp_path / "app.db", 3, blob_bytes=MIB)
+    settings = backup_settings(tmp_path)
+    env = env_for(settings)
+    status, out, tty = _run_on_a_tty(env, "create")
+    assert status == 0 and "created" in out, (out, tty)
+    assert "backup: " in tty and "100% (" in tty and "\r" in tty, tty
+    made = listed(tmp_path / "backups")[-1]
+    status, out, tty = _run_on_a_tty(env, "restore", made)
+    assert status == 0 and f"restored {made}" in out, (out, tty)
+    assert "restore (verify): 100%" in tty, tty
+    piped = cli(env, "create")
+    assert piped.returncode == 0 and "%" not in piped.stderr
