@@ -333,3 +333,89 @@ def test_an_upload_is_pending_while_it_runs(tmp_path: Path, moto_url: str, bucke
     made = manager.create()
     assert seen and seen[0] == [made.id], "recorded as pending before the data is sent"
     assert manager.status()["pending_uploads"] == []
+
+
+def test_sigkill_mid_upload_is_detected_within_the_retry_interval_and_retried(
+    tmp_path: Path, moto_url: str, bucket: str
+) -> None:
+    """A real kill: the CLI uploads to an S3 endpoint that accepts and never answers, is
+    SIGKILLed mid-upload; health warns one retry interval later, the next tick uploads it."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from test_backup_support import env_for
+    from voyagr_wsgi.backups.status import StatusFile
+
+    hanging = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept_and_never_answer() -> None:
+        try:
+            while True:
+                held.append(hanging.accept()[0])
+        except OSError:  # closed by the test
+            return
+
+    threading.Thread(target=accept_and_never_answer, daemon=True).start()
+    make_db(tmp_path / "app.db", 50)
+    retry_s = 1.0
+    settings = s3_settings(tmp_path, moto_url, bucket, s3_retry_s=retry_s)
+    env = env_for(
+        settings,
+        S3_BACKUP_ENABLED="true",
+        S3_BUCKET=bucket,
+        S3_REGION="us-east-1",
+        S3_ENDPOINT_URL=f"http://127.0.0.1:{hanging.getsockname()[1]}",
+        BACKUP_S3_RETRY_SECONDS=str(retry_s),
+    )
+    status = StatusFile(str(tmp_path / "backups" / ".voyagr-backup-status.json"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voyagr_wsgi.cli", "backup", "create"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        end = time.monotonic() + 60
+        while not status.read().pending_uploads and time.monotonic() < end:
+            assert proc.poll() is None, "the CLI ended before its upload"
+            time.sleep(0.02)
+        assert status.read().pending_uploads, "the upload never started"
+        time.sleep(0.2)  # on the wire: the endpoint holds the request
+        os.kill(proc.pid, signal.SIGKILL)
+        killed_at = time.time()
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        hanging.shutdown(socket.SHUT_RDWR)  # wakes the accept() (Linux)
+        hanging.close()
+        for conn in held:
+            conn.close()
+
+    (backup_id,) = status.read().pending_uploads
+    started = status.read().pending_since[backup_id]
+    manager = BackupManager(settings)  # the restarted app, with a working S3
+    health = health_source(manager)
+    while next(iter(health())).status == "pass":
+        assert time.time() - started < retry_s + 5, "health never warned"
+        time.sleep(0.05)
+    detected_s = time.time() - started
+    check = next(iter(health()))
+    assert check.status == "warn" and backup_id in (check.output or "")
+    assert retry_s <= detected_s < retry_s + 2, detected_s
+    print(
+        f"lost upload detected {detected_s:.2f} s after it started "
+        f"({time.time() - killed_at:.2f} s after the kill; retry interval {retry_s} s)"
+    )
+
+    assert manager.run_scheduled() is None  # the next tick uploads it
+    assert manager.status()["pending_uploads"] == []
+    assert [m.id for m in manager.list()["s3"].manifests] == [backup_id]
+    assert next(iter(health())).status == "pass"
