@@ -16,7 +16,7 @@ from moto.server import ThreadedMotoServer
 
 from conftest import free_port
 from test_backup_support import backup_settings, listed, make_db, rows
-from voyagr_wsgi.backups import BackupManager, BackupSettings
+from voyagr_wsgi.backups import BackupManager, BackupScheduler, BackupSettings
 from voyagr_wsgi.backups.health import health_source
 from voyagr_wsgi.backups.s3 import S3Store
 from voyagr_wsgi.errors import BackupVerificationError
@@ -306,6 +306,7 @@ def test_a_process_killed_mid_upload_leaves_a_pending_upload_that_health_reports
     store.client.meta.events.unregister("before-send.s3.HeadObject", killed)
     restarted = BackupManager(settings, remote=store, now=lambda: clock[0])
     assert restarted.status()["pending_uploads"] == [made.id]
+    assert BackupScheduler(restarted).delay() == 0, "the interrupted upload is due at once"
     health = health_source(restarted)
     assert next(iter(health())).status == "pass", "inside the retry interval: not yet lost"
     clock[0] += 601

@@ -107,6 +107,9 @@ class BackupScheduler:
             due = retry_at if last is None else min(due, retry_at)
         if status["pending_uploads"]:
             upload_failed = status["last_upload_failure_ts"] or 0.0
+            since = status.get("pending_since") or {}
+            if any((since.get(i) or 0.0) > upload_failed for i in status["pending_uploads"]):
+                return 0.0  # an upload interrupted by a kill: retried at once
             due = min(due, upload_failed + settings.s3_retry_s)
         return max(0.0, due - now)
 
