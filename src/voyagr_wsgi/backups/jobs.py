@@ -131,8 +131,9 @@ class JobQueue:
             raise ProblemError("invalid-job-id", "a job id is 16 lowercase hex digits")
         job = self._read(self._path(job_id))
         if job is None:
-            raise ProblemError("job-not-found", "no backup job has this id (finished jobs are "
-                               "kept 7 days)")  # fmt: skip
+            raise ProblemError(
+                "job-not-found", "no backup job has this id (finished jobs are kept 7 days)"
+            )
         return job
 
     def all(self) -> list[dict[str, Any]]:
