@@ -284,7 +284,7 @@ def test_a_failed_durable_copy_leaves_no_temp_file(tmp_path: Path) -> None:
 
 
 # -- dependencies --------------------------------------------------------------------------
-USERS = {"__init__", "area", "manager", "scheduler", "health", "endpoints", "cli"}
+USERS = {"__init__", "area", "manager", "scheduler", "runner", "health", "endpoints", "cli"}
 
 
 def imported(module: Path) -> set[str]:

@@ -145,6 +145,7 @@ def test_setup_registers_manager_routes_health_and_a_singleton_service(tmp_path:
     contribute(settings, context)
     assert isinstance(context.backups, BackupManager)
     assert sorted((r.method, r.path) for r in context.admin_routes) == [
+        ("GET", "backup/jobs/{id}"),
         ("GET", "backups"),
         ("GET", "backups/retention"),
         ("POST", "backup/create"),
@@ -160,7 +161,7 @@ def test_setup_registers_manager_routes_health_and_a_singleton_service(tmp_path:
     ("changes", "services", "routes"),
     [
         pytest.param({"database_path": ""}, 0, 0, id="no DATABASE_PATH: area off"),
-        pytest.param({"enabled": False}, 0, 4, id="BACKUP_ENABLED off: no scheduler"),
+        pytest.param({"enabled": False}, 0, 5, id="BACKUP_ENABLED off: no scheduler"),
     ],
 )
 def test_setup_respects_the_switches(

@@ -25,6 +25,10 @@ INTERVAL_S = INTERVAL_H * 3600
 TAKEOVER_S = 2.0  # the Supervisor's retry period
 
 
+TOKEN = "e2e-backups-" + "t" * 16
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
 def make_db(path: Path) -> None:
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE trips (id INTEGER PRIMARY KEY, name TEXT)")
@@ -117,3 +121,60 @@ def test_one_scheduled_backup_per_interval_and_failover_after_sigkill(tmp_path: 
     # and never a missed interval: at most the takeover delay and a loop tick late
     assert all(gap >= INTERVAL_S - 0.1 for gap in gaps), gaps
     assert all(gap <= INTERVAL_S + TAKEOVER_S + 1.5 for gap in gaps), gaps
+
+
+def test_backup_and_restore_jobs_are_accepted_by_any_worker_and_run_by_the_elected_one(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "app.db"
+    make_db(db)
+    state, log = tmp_path / "state", tmp_path / "app.log"
+    env = {
+        "VOYAGR_STATE_DIR": str(state),
+        "VOYAGR_TEST_LOG": str(log),
+        "DATABASE_PATH": str(db),
+        "BACKUP_DIR": str(tmp_path / "backups"),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "RATE_LIMIT_ENABLED": "false",
+        "VOYAGR_ADMIN_TOKEN": TOKEN,  # state changes need it
+    }
+    with gunicorn(
+        "stack_app:application", port=free_port(), env=env, log_dir=str(tmp_path)
+    ) as server:
+        port = server.port
+        wait_for(lambda: lock_pid(state) is not None, timeout=10, what="an elected worker")
+        jobs = []
+        for path in ("/api/production/backup/create",) * 2:
+            started = time.perf_counter()
+            answer = get(port, path, method="POST", headers=AUTH)
+            assert time.perf_counter() - started < 1.0
+            if answer.status == 409:  # the first scheduled backup holds the lock
+                time.sleep(0.5)
+                answer = get(port, path, method="POST", headers=AUTH)
+            assert answer.status == 202, answer.body
+            jobs.append(answer.headers["location"])
+
+        def finished(location: str) -> dict[str, Any] | None:
+            job: dict[str, Any] = json.loads(get(port, location, headers=AUTH).body)  # any worker
+            return job if job["state"] in ("succeeded", "failed") else None
+
+        for location in jobs:
+            wait_for(lambda loc=location: finished(loc), timeout=20, what="the job to finish")
+        done = [finished(location) for location in jobs]
+        assert all(j and j["state"] == "succeeded" for j in done), done
+        made = [j["result"]["backup"]["id"] for j in done if j]
+        by_pid = logged_commits(log, [{"id": i} for i in made])
+        assert {by_pid[i] for i in made} == {lock_pid(state)}, "run by the elected worker"
+
+        with sqlite3.connect(db) as conn:
+            conn.execute("DELETE FROM trips")
+        conn.close()
+        answer = get(port, f"/api/production/backup/restore/{made[0]}", method="POST", headers=AUTH)
+        assert answer.status == 202, answer.body
+        location = answer.headers["location"]
+        wait_for(lambda: finished(location), timeout=20, what="the restore job")
+        restored = finished(location)
+        assert restored and restored["state"] == "succeeded", restored
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM trips").fetchone()[0] == 100
+    conn.close()

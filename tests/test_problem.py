@@ -18,7 +18,7 @@ from voyagr_wsgi.alerts import admin_routes as alert_routes
 from voyagr_wsgi.backups import BackupManager
 from voyagr_wsgi.backups.endpoints import _errors
 from voyagr_wsgi.backups.endpoints import routes as backup_routes
-from voyagr_wsgi.errors import BackupError, StorageError
+from voyagr_wsgi.errors import BackupError, BackupVerificationError, StorageError
 from voyagr_wsgi.layers import CrossOriginProtection, HostCheck, HTTPSRedirect, Probe, RateLimit
 from voyagr_wsgi.problem import BASE, KINDS, ProblemError, json_response, prepare, response
 
@@ -105,14 +105,10 @@ def backup_incompatible(tmp_path: Path) -> Result:
     return restore(app, made.id)
 
 
-def backup_damaged(tmp_path: Path) -> Result:
-    app, manager = backup_app(tmp_path)
-    made = manager.create()
-    gz = tmp_path / "backups" / made.data_name
-    data = bytearray(gz.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    gz.write_bytes(bytes(data))
-    return restore(app, made.id)
+def job_status(tmp_path: Path, job_id: str) -> Result:
+    app, _ = backup_app(tmp_path)
+    path = "/api/production/backup/jobs/" + job_id
+    return call(app, make_environ(path, headers=AUTH))
 
 
 def raised(exc: Exception) -> Callable[[Path], Result]:
@@ -206,9 +202,15 @@ CASES: list[Any] = [
     ),
     pytest.param("backup-busy", backup_busy, id="restore while locked"),
     pytest.param("backup-incompatible", backup_incompatible, id="restore, newer schema"),
-    pytest.param("backup-verification-failed", backup_damaged, id="restore, damaged"),
+    pytest.param(
+        "backup-verification-failed",
+        raised(BackupVerificationError("SHA-256 of the .gz does not match")),
+        id="restore, damaged",
+    ),
     pytest.param("backup-failed", raised(BackupError("disk full")), id="backup failed"),
     pytest.param("storage-failed", raised(StorageError("S3 said 500")), id="S3 failed"),
+    pytest.param("invalid-job-id", lambda p: job_status(p, "..%2f..%2fapp"), id="bad job id"),
+    pytest.param("job-not-found", lambda p: job_status(p, "0123456789abcdef"), id="unknown job"),
 ]
 
 

@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import sqlite3
+import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,18 @@ def post(app: Admin, path: str) -> Any:
     return call(app, make_environ("/api/production/" + path, method="POST", headers=AUTH))
 
 
+def run_job(app: Admin, manager: BackupManager, accepted: Any) -> dict[str, Any]:
+    """Run the job ``accepted`` (a 202) as the services process would; its final document."""
+    from voyagr_wsgi.backups.runner import JobRunner
+
+    assert accepted.code == 202, accepted.body
+    assert JobRunner(manager).run_next()
+    status = call(app, make_environ(accepted.header("Location"), headers=AUTH))
+    assert status.code == 200
+    job: dict[str, Any] = json.loads(status.body)
+    return job
+
+
 def fingerprint(db: Path) -> tuple[int, int, int, str]:
     """Size, mtime and row count of the live DB plus a digest of its rows."""
     st = os.stat(db)
@@ -73,19 +87,19 @@ def test_restore_through_the_endpoint_reaches_the_running_apps_open_connection(
     tmp_path: Path, app_and_manager: tuple[Admin, ItemsApp, BackupManager]
 ) -> None:
     app, items, manager = app_and_manager
-    created = post(app, "backup/create")
-    assert created.code == 201
-    backup_id = json.loads(created.body)["backup"]["id"]
+    created = run_job(app, manager, post(app, "backup/create"))
+    assert created["state"] == "succeeded", created
+    backup_id = created["result"]["backup"]["id"]
     items.conn.execute("DELETE FROM items")
     items.conn.execute("INSERT INTO items(tag) VALUES ('after')")
     items.conn.commit()
     assert json.loads(call(app, make_environ("/items")).body) == {"after": 1}
 
-    restored = post(app, f"backup/restore/{backup_id}")
+    restored = run_job(app, manager, post(app, f"backup/restore/{backup_id}"))
 
-    assert restored.code == 200, restored.body
+    assert restored["state"] == "succeeded", restored
     assert json.loads(call(app, make_environ("/items")).body) == {"orig": 100}
-    safety = manager.local.list().find(json.loads(restored.body)["safety_backup"])
+    safety = manager.local.list().find(restored["result"]["safety_backup"])
     assert safety is not None and safety.pinned and safety.reason == "pre-restore"
     assert integrity(tmp_path / "app.db") == "ok"
 
@@ -193,8 +207,8 @@ def test_a_damaged_backup_is_refused_before_the_live_db_is_touched(
     before = fingerprint(tmp_path / "app.db")
     with pytest.raises(BackupVerificationError, match=message):
         manager.restore(made.id)
-    result = post(app, f"backup/restore/{made.id}")
-    assert result.code == 422
+    job = run_job(app, manager, post(app, f"backup/restore/{made.id}"))
+    assert job["state"] == "failed" and job["problem"]["status"] == 422, job
     assert fingerprint(tmp_path / "app.db") == before
     assert listed(tmp_path / "backups") == [made.id], "no safety backup before verification"
 
@@ -321,8 +335,9 @@ def test_a_backup_from_before_a_migration_needs_force(
     assert listed(tmp_path / "backups") == backups, "refused before any safety backup"
 
     path = f"/api/production/backup/restore/{old.id}"
-    forced = call(app, make_environ(path, method="POST", headers=AUTH, query="force=1"))
-    assert forced.code == 200, forced.body
+    accepted = call(app, make_environ(path, method="POST", headers=AUTH, query="force=1"))
+    forced = run_job(app, manager, accepted)
+    assert forced["state"] == "succeeded", forced
     conn = sqlite3.connect(tmp_path / "app.db")
     try:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
@@ -332,7 +347,7 @@ def test_a_backup_from_before_a_migration_needs_force(
         )
     finally:
         conn.close()
-    safety = manager.local.list().find(json.loads(forced.body)["safety_backup"])
+    safety = manager.local.list().find(forced["result"]["safety_backup"])
     assert safety is not None and safety.user_version == 2  # the migrated state is kept
 
 
@@ -348,3 +363,85 @@ def test_cli_restore_refuses_another_schema_without_force(
     assert "--force" in capsys.readouterr().err
     assert backup_cli.main(["restore", old.id, "--force"]) == 0
     assert f"restored {old.id}" in capsys.readouterr().out
+
+
+def gzip_bomb(size: int, expands_to: int) -> bytes:
+    """A valid gzip member of exactly ``size`` bytes that inflates to ``expands_to`` zeros
+    (the padding is a gzip FCOMMENT field, RFC 1952 section 2.3)."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    zeros, crc, parts = bytes(1 << 20), 0, []
+    for _ in range(expands_to >> 20):
+        parts.append(comp.compress(zeros))
+        crc = zlib.crc32(zeros, crc)
+    parts.append(comp.flush())
+    deflate = b"".join(parts)
+    header = b"\x1f\x8b\x08\x10\x00\x00\x00\x00\x00\xff"  # FLG.FCOMMENT
+    trailer = struct.pack("<II", crc, expands_to & 0xFFFFFFFF)
+    pad = size - len(header) - len(deflate) - len(trailer) - 1
+    assert pad >= 0, "the bomb does not fit in the recorded size"
+    bomb = header + b"x" * pad + b"\x00" + deflate + trailer
+    assert len(bomb) == size
+    return bomb
+
+
+BOMB_EXPANDS_TO = 256 * 1024 * 1024
+
+
+def test_a_gzip_bomb_of_the_recorded_size_is_refused_before_it_fills_the_disk(
+    tmp_path: Path,
+) -> None:
+    import resource
+    import subprocess
+    import sys
+
+    make_db(tmp_path / "app.db", 400, blob_bytes=1000)
+    settings = backup_settings(tmp_path)
+    manager = BackupManager(settings)
+    made = manager.create()
+    gz = tmp_path / "backups" / made.data_name
+    gz.write_bytes(gzip_bomb(made.gz_bytes, BOMB_EXPANDS_TO))
+    assert BOMB_EXPANDS_TO > 500 * made.db_bytes
+
+    limit = 4 * made.db_bytes + (1 << 20)  # a "volume" far smaller than the bomb
+
+    def small_volume() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "voyagr_wsgi.cli", "backup", "verify", made.id],
+        env=env_for(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=small_volume,
+    )
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    assert "expands beyond" in done.stderr
+    before = fingerprint(tmp_path / "app.db")
+    with pytest.raises(BackupVerificationError, match="expands beyond"):
+        manager.restore(made.id)
+    assert fingerprint(tmp_path / "app.db") == before
+    assert listed(tmp_path / "backups") == [made.id], "refused before the safety backup"
+    assert os.listdir(tmp_path / "backups" / ".staging") == []
+
+
+def test_restore_checks_free_space_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    make_db(tmp_path / "app.db", 100, blob_bytes=1000)
+    manager = BackupManager(backup_settings(tmp_path))
+    made = manager.create()
+    before = fingerprint(tmp_path / "app.db")
+    real = shutil.disk_usage
+
+    def nearly_full(path: Any) -> Any:  # a real full volume cannot be made in a test
+        usage = real(path)
+        return type(usage)(usage.total, usage.total - 1000, made.db_bytes // 2)
+
+    monkeypatch.setattr(shutil, "disk_usage", nearly_full)
+    with pytest.raises(BackupError, match="not enough free space") as caught:
+        manager.restore(made.id)
+    assert f"{made.db_bytes // 2} free" in str(caught.value)
+    assert fingerprint(tmp_path / "app.db") == before
+    assert listed(tmp_path / "backups") == [made.id], "nothing was taken or written"

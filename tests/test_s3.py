@@ -16,7 +16,7 @@ from moto.server import ThreadedMotoServer
 
 from conftest import free_port
 from test_backup_support import backup_settings, listed, make_db, rows
-from voyagr_wsgi.backups import BackupManager, BackupSettings
+from voyagr_wsgi.backups import BackupManager, BackupScheduler, BackupSettings
 from voyagr_wsgi.backups.health import health_source
 from voyagr_wsgi.backups.s3 import S3Store
 from voyagr_wsgi.errors import BackupVerificationError
@@ -230,3 +230,193 @@ def test_garbage_left_by_killed_processes_is_removed_after_a_day(
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
     assert orphan not in keys and "voyagr-backups/notes.txt" in keys
     assert len([k for k in keys if k.endswith(".json")]) == 1
+
+
+def _sent_sse(s3_client: Any) -> list[Any]:
+    """Record the ServerSideEncryption of every PutObject / CreateMultipartUpload sent."""
+    seen: list[Any] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        seen.append(params.get("ServerSideEncryption", "<absent>"))
+
+    for op in ("PutObject", "CreateMultipartUpload"):
+        s3_client.meta.events.register(f"before-parameter-build.s3.{op}", record)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("bucket_default", "recorded"),
+    [
+        pytest.param(None, "none", id="store applies nothing (MinIO without KMS)"),
+        pytest.param("AES256", "AES256", id="store encrypts by default (AWS)"),
+    ],
+)
+def test_sse_none_sends_no_encryption_and_the_manifest_records_what_s3_applied(
+    tmp_path: Path, moto_url: str, bucket: str, bucket_default: str | None, recorded: str
+) -> None:
+    s3 = client(moto_url)
+    if bucket_default:
+        s3.put_bucket_encryption(
+            Bucket=bucket,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": bucket_default}}]
+            },
+        )
+    make_db(tmp_path / "app.db", 50)
+    settings = s3_settings(tmp_path, moto_url, bucket, s3_sse="none")
+    store = S3Store.from_settings(settings)
+    sent = _sent_sse(store.client)
+    manager = BackupManager(settings, remote=store)
+    made = manager.create()
+    assert sent and set(sent) == {"<absent>"}, sent
+    assert manager.status()["pending_uploads"] == []
+    doc = json.loads(
+        s3.get_object(Bucket=bucket, Key=f"voyagr-backups/{made.id}.json")["Body"].read()
+    )
+    assert doc["encryption"] == recorded
+    assert [m.encryption for m in manager.list()["s3"].manifests] == [recorded]
+
+
+def test_s3_sse_none_is_read_from_the_environment() -> None:
+    from voyagr_wsgi._env import Env
+
+    assert BackupSettings.from_env(Env({"S3_SSE": "none"})).s3_sse == "none"
+    assert BackupSettings.from_env(Env({"S3_SSE": "NONE"})).s3_sse == "none"
+
+
+def test_a_process_killed_mid_upload_leaves_a_pending_upload_that_health_reports_and_a_retry_sends(
+    tmp_path: Path, moto_url: str, bucket: str
+) -> None:
+    make_db(tmp_path / "app.db", 50)
+    clock = [1_767_322_800.0]
+    settings = s3_settings(tmp_path, moto_url, bucket, s3_retry_s=600.0)
+    store = S3Store.from_settings(settings)
+
+    def killed(**_: Any) -> None:  # the process dies once the data is sent, before the check
+        raise KeyboardInterrupt
+
+    store.client.meta.events.register("before-send.s3.HeadObject", killed)
+    manager = BackupManager(settings, remote=store, now=lambda: clock[0])
+    with pytest.raises(KeyboardInterrupt):
+        manager.create()
+    made = manager.local.list().manifests[-1]
+    assert [m.id for m in manager.list()["s3"].manifests] == []
+
+    # a new process: the status file on disk is all that is left of the interrupted upload
+    store.client.meta.events.unregister("before-send.s3.HeadObject", killed)
+    restarted = BackupManager(settings, remote=store, now=lambda: clock[0])
+    assert restarted.status()["pending_uploads"] == [made.id]
+    assert BackupScheduler(restarted).delay() == 0, "the interrupted upload is due at once"
+    health = health_source(restarted)
+    assert next(iter(health())).status == "pass", "inside the retry interval: not yet lost"
+    clock[0] += 601
+    check = next(iter(health()))
+    assert check.status == "warn", check
+    assert made.id in (check.output or "") and "not in S3" in (check.output or "")
+
+    assert restarted.run_scheduled() is None  # the next tick retries the interrupted upload
+    assert restarted.status()["pending_uploads"] == []
+    assert [m.id for m in restarted.list()["s3"].manifests] == [made.id]
+    assert next(iter(health())).status == "pass"
+
+
+def test_an_upload_is_pending_while_it_runs(tmp_path: Path, moto_url: str, bucket: str) -> None:
+    make_db(tmp_path / "app.db", 20)
+    settings = s3_settings(tmp_path, moto_url, bucket)
+    store = S3Store.from_settings(settings)
+    manager = BackupManager(settings, remote=store)
+    seen: list[list[str]] = []
+
+    def observe(**_: Any) -> None:
+        seen.append(list(manager.status_file.read().pending_uploads))
+
+    store.client.meta.events.register("before-send.s3.PutObject", observe)
+    made = manager.create()
+    assert seen and seen[0] == [made.id], "recorded as pending before the data is sent"
+    assert manager.status()["pending_uploads"] == []
+
+
+def test_sigkill_mid_upload_is_detected_within_the_retry_interval_and_retried(
+    tmp_path: Path, moto_url: str, bucket: str
+) -> None:
+    """A real kill: the CLI uploads to an S3 endpoint that accepts and never answers, is
+    SIGKILLed mid-upload; health warns one retry interval later, the next tick uploads it."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from test_backup_support import env_for
+    from voyagr_wsgi.backups.status import StatusFile
+
+    hanging = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept_and_never_answer() -> None:
+        try:
+            while True:
+                held.append(hanging.accept()[0])
+        except OSError:  # closed by the test
+            return
+
+    threading.Thread(target=accept_and_never_answer, daemon=True).start()
+    make_db(tmp_path / "app.db", 50)
+    retry_s = 1.0
+    settings = s3_settings(tmp_path, moto_url, bucket, s3_retry_s=retry_s)
+    env = env_for(
+        settings,
+        S3_BACKUP_ENABLED="true",
+        S3_BUCKET=bucket,
+        S3_REGION="us-east-1",
+        S3_ENDPOINT_URL=f"http://127.0.0.1:{hanging.getsockname()[1]}",
+        BACKUP_S3_RETRY_SECONDS=str(retry_s),
+    )
+    status = StatusFile(str(tmp_path / "backups" / ".voyagr-backup-status.json"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voyagr_wsgi.cli", "backup", "create"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        end = time.monotonic() + 60
+        while not status.read().pending_uploads and time.monotonic() < end:
+            assert proc.poll() is None, "the CLI ended before its upload"
+            time.sleep(0.02)
+        assert status.read().pending_uploads, "the upload never started"
+        time.sleep(0.2)  # on the wire: the endpoint holds the request
+        os.kill(proc.pid, signal.SIGKILL)
+        killed_at = time.time()
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        hanging.shutdown(socket.SHUT_RDWR)  # wakes the accept() (Linux)
+        hanging.close()
+        for conn in held:
+            conn.close()
+
+    (backup_id,) = status.read().pending_uploads
+    started = status.read().pending_since[backup_id]
+    manager = BackupManager(settings)  # the restarted app, with a working S3
+    health = health_source(manager)
+    while next(iter(health())).status == "pass":
+        assert time.time() - started < retry_s + 5, "health never warned"
+        time.sleep(0.05)
+    detected_s = time.time() - started
+    check = next(iter(health()))
+    assert check.status == "warn" and backup_id in (check.output or "")
+    assert retry_s <= detected_s < retry_s + 2, detected_s
+    print(
+        f"lost upload detected {detected_s:.2f} s after it started "
+        f"({time.time() - killed_at:.2f} s after the kill; retry interval {retry_s} s)"
+    )
+
+    assert manager.run_scheduled() is None  # the next tick uploads it
+    assert manager.status()["pending_uploads"] == []
+    assert [m.id for m in manager.list()["s3"].manifests] == [backup_id]
+    assert next(iter(health())).status == "pass"

@@ -45,7 +45,9 @@ new ones may be added.
 - ``backup-incompatible``, 409: restore, the schema or ``user_version`` differs;
 - ``backup-verification-failed``, 422: restore, the backup fails verification;
 - ``backup-failed``, 500: a backup or restore failed on this host (logged);
-- ``storage-failed``, 502: the backup store (S3) failed (logged).
+- ``storage-failed``, 502: the backup store (S3) failed (logged);
+- ``invalid-job-id``, 400: a backup job status asked with something not a job id;
+- ``job-not-found``, 404: no backup job has this id (or it was pruned).
 
 Hot paths answer from bodies built once: a layer calls :func:`prepare` (or
 :func:`prepare_json`) in ``__init__`` and :func:`send` per refused request (one list copy
@@ -132,6 +134,8 @@ KINDS: dict[str, Kind] = dict(
         ),
         _kind("backup-failed", "Backup Failed", "500 Internal Server Error"),
         _kind("storage-failed", "Storage Failed", "502 Bad Gateway"),
+        _kind("invalid-job-id", "Invalid Job Id", "400 Bad Request"),
+        _kind("job-not-found", "Job Not Found", "404 Not Found"),
     ]
 )
 

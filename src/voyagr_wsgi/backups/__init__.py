@@ -8,10 +8,11 @@ then registers (:mod:`.area`):
   ``prune(dry_run=)``,
   ``status()``);
 - the admin routes ``GET backups``, ``GET backups/retention``, ``POST backup/create``,
-  ``POST backup/restore/{name}`` under ``/api/production/``;
+  ``POST backup/restore/{name}`` (both answer ``202 Accepted`` with a ``Location`` to the
+  job) and ``GET backup/jobs/{id}`` under ``/api/production/``;
 - the ``backup:age`` health check;
 - with ``BACKUP_ENABLED`` (default on) the :class:`BackupScheduler` service, run by
-  ``stack.start()`` in exactly one process.
+  ``stack.start()`` in exactly one process: the scheduled backups and the queued jobs.
 
 From the shell: ``voyagr-wsgi backup create | list | verify ID | restore ID [--offline] |
 prune [--dry-run] | pin ID | unpin ID``.
@@ -28,8 +29,9 @@ The pieces, by role; dependencies point down, the pieces never import the manage
 
 - ``manager``: :class:`BackupManager`, composing the pieces below and nothing else;
 - ``area``: what the settings contribute to a stack, and the deploy checks;
-- ``scheduler``, ``health``, ``endpoints``, ``cli``: the manager's users (service, health
-  check, admin routes, shell commands);
+- ``scheduler``, ``runner``, ``health``, ``endpoints``, ``cli``: the manager's users
+  (service, job runner, health check, admin routes, shell commands);
+- ``jobs``: the on-disk queue of backup and restore jobs (submit, status, prune);
 - ``create``: snapshot -> verify + gzip + SHA-256 -> commit (with ``snapshot``);
 - ``catalogue``: the stores (local, S3) and this set's backups in them, pins, retention;
 - ``uploads``: the queue of backups to send to S3, retried until they arrive;

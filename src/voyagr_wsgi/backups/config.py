@@ -8,6 +8,7 @@ Read by ``Settings.from_env()`` (every variable is documented in ``docs/env/50-b
     BACKUP_INTERVAL_HOURS=24
     BACKUP_RETENTION_DAILY=7  BACKUP_RETENTION_WEEKLY=4  BACKUP_RETENTION_MONTHLY=12
     S3_BACKUP_ENABLED=true  S3_BUCKET=...  S3_PREFIX=voyagr-backups/  S3_SSE=AES256
+    S3_SSE=none                       # send no ServerSideEncryption (MinIO without KMS)
 
 A bad value raises :class:`~voyagr_wsgi.ConfigurationError` naming the variable.
 """
@@ -26,7 +27,7 @@ from ..errors import ConfigurationError
 
 __all__ = ["BackupSettings"]
 
-SSE = Literal["AES256", "aws:kms"]
+SSE = Literal["AES256", "aws:kms", "none"]
 _MIB = 1024 * 1024
 _SET_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -143,4 +144,6 @@ def _sse(env: Env) -> SSE:
         return "AES256"
     if value.lower() == "aws:kms":
         return "aws:kms"
-    raise ConfigurationError(f"S3_SSE={value!r} is not one of: AES256, aws:kms")
+    if value.lower() == "none":
+        return "none"
+    raise ConfigurationError(f"S3_SSE={value!r} is not one of: AES256, aws:kms, none")

@@ -56,11 +56,19 @@ class Creator:
         self.status = status
         self.progress = progress  # called with the bytes read so far while compressing
 
-    def take(self, *, now: float, reason: str = "manual", pinned: bool = False) -> Manifest:
-        """Make, verify and commit one backup; its manifest as stored."""
+    def take(
+        self,
+        *,
+        now: float,
+        reason: str = "manual",
+        pinned: bool = False,
+        progress: Progress | None = None,
+    ) -> Manifest:
+        """Make, verify and commit one backup; its manifest as stored (``progress``: called
+        with the bytes compressed so far, before the constructor's own callback)."""
         backup_id = new_id(now)
         try:
-            manifest = self._commit(backup_id, now, reason, pinned)
+            manifest = self._commit(backup_id, now, reason, pinned, self._progress(progress))
         except BackupError as exc:
             self.status.record(error=f"backup failed: {exc}")
             raise
@@ -72,14 +80,27 @@ class Creator:
         log.info("backup %s committed (%d bytes gz)", backup_id, manifest.gz_bytes)
         return manifest
 
-    def _commit(self, backup_id: str, now: float, reason: str, pinned: bool) -> Manifest:
+    def _progress(self, extra: Progress | None) -> Progress | None:
+        callbacks = [p for p in (extra, self.progress) if p is not None]
+        if len(callbacks) < 2:
+            return callbacks[0] if callbacks else None
+
+        def both(done: int) -> None:
+            for callback in callbacks:
+                callback(done)
+
+        return both
+
+    def _commit(
+        self, backup_id: str, now: float, reason: str, pinned: bool, progress: Progress | None
+    ) -> Manifest:
         snap = take_snapshot(self.db_path, self.local.staging, backup_id)
         try:
             stored = compress_and_verify(
                 snap,
                 self.local.directory,
                 quarantine_dir=self.local.quarantine,
-                progress=self.progress,
+                progress=progress,
             )
         finally:
             remove_quietly(snap.path)

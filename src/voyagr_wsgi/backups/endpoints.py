@@ -2,17 +2,31 @@
 
 - ``GET  /api/production/backups``: committed backups per store, listing problems, status;
 - ``GET  /api/production/backups/retention``: the retention dry run (kept ids and reasons);
-- ``POST /api/production/backup/create``: take one now (201; 409 while another runs);
-- ``POST /api/production/backup/restore/{name}``: restore by id. ``name`` must match the id
-  pattern (400 otherwise) and be found among listed manifests (404); it never becomes a path
-  or a key. 409 while busy, 422 when the backup fails verification, 409 when its schema or
-  ``user_version`` differs from the live database's (``?force=1`` restores it anyway; the
-  live DB is untouched otherwise), 502 when S3 fails.
+- ``POST /api/production/backup/create``: queue a backup job: ``202 Accepted``, the job
+  document as the body and ``Location: .../backup/jobs/{id}`` (409 while another backup or
+  restore holds the lock or 10 jobs already wait);
+- ``POST /api/production/backup/restore/{name}``: queue a restore job (202 + ``Location``).
+  ``name`` must match the id pattern (400 otherwise); it never becomes a path or a key. What
+  can be told at once is answered at once: a backup of the local store whose schema or
+  ``user_version`` differs from the live database's is 409 (``?force=1`` queues it anyway),
+  an id not in the local store is 404 when there is no S3 store; 409 while busy. Everything
+  else (an S3 lookup, the download, verification, the swap) runs in the job;
+- ``GET  /api/production/backup/jobs/{id}``: the job: ``queued``, ``running`` (with
+  ``progress``: ``phase``, ``bytes_done``, ``bytes_total``), ``succeeded`` (``result``: the
+  backup's manifest, or ``restored`` + ``safety_backup``) or ``failed`` (``problem``: the
+  RFC 9457 object, e.g. ``backup-verification-failed`` with status 422). 400 for something
+  that is not a job id, 404 for an unknown one. Poll it (every second or two).
+
+Nothing long runs in the request: jobs run in the process that runs the background services
+(the :class:`~voyagr_wsgi.backups.scheduler.BackupScheduler`); without one (``stack.start()``
+never called, ``BACKUP_ENABLED=false``) a job stays ``queued``: use the CLI then
+(:mod:`.jobs` tells the details).
 
 Errors are RFC 9457 problems (:mod:`voyagr_wsgi.problem`: ``invalid-backup-id``,
 ``backup-not-found``, ``backup-busy``, ``backup-incompatible``,
-``backup-verification-failed``, ``backup-failed``, ``storage-failed``). None of these routes
-reads a request body; the Admin layer refuses one over its cap with 413.
+``backup-verification-failed``, ``backup-failed``, ``storage-failed``, ``invalid-job-id``,
+``job-not-found``). None of these routes reads a request body; the Admin layer refuses one
+over its cap with 413.
 """
 
 from __future__ import annotations
@@ -20,20 +34,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from .._wsgi import Environ
 from ..admin import AdminRoute
-from ..errors import (
-    BackupError,
-    BackupIncompatible,
-    BackupNotFound,
-    BackupVerificationError,
-    InvalidBackupId,
-    StorageError,
-)
+from ..errors import BackupNotFound
 from ..problem import Response, json_response, response
-from .manager import BackupBusy, BackupManager
+from .ids import parse_id
+from .jobs import problem_of
+from .manager import BackupManager
 
 __all__ = ["routes"]
 
@@ -43,25 +52,22 @@ log = logging.getLogger("voyagr_wsgi.backups")
 def _errors(call: Callable[[], Response]) -> Response:
     try:
         return call()
-    except InvalidBackupId as exc:
-        return response("invalid-backup-id", str(exc))
-    except BackupNotFound as exc:
-        return response("backup-not-found", str(exc))
-    except BackupBusy as exc:
-        return response("backup-busy", str(exc))
-    except BackupIncompatible as exc:
-        return response("backup-incompatible", str(exc))
-    except BackupVerificationError as exc:
-        return response("backup-verification-failed", str(exc))
-    except BackupError as exc:
-        log.error("backup endpoint failed: %s", exc)
-        return response("backup-failed", str(exc))
-    except StorageError as exc:
-        log.error("backup store failed: %s", exc)
-        return response("storage-failed", str(exc))
-    except OSError as exc:
-        log.error("backup endpoint failed: %s", exc)
-        return response("backup-failed", f"{type(exc).__name__}: {exc}")
+    except Exception as exc:
+        found = problem_of(exc)
+        if found is None:
+            raise
+        kind, detail = found
+        if kind in ("backup-failed", "storage-failed"):
+            log.error("backup endpoint failed: %s", detail)
+        return response(kind, detail)
+
+
+def _accepted(environ: Environ, job: dict[str, Any]) -> Response:
+    path = environ.get("PATH_INFO", "")
+    base = path[: path.rfind("backup/")]  # the Admin prefix, whatever it is
+    location = f"{environ.get('SCRIPT_NAME', '')}{base}backup/jobs/{job['id']}"
+    status, headers, body = json_response("202 Accepted", job)
+    return status, [*headers, ("Location", quote(location, safe="/"))], body
 
 
 def routes(manager: BackupManager) -> list[AdminRoute]:
@@ -86,17 +92,38 @@ def routes(manager: BackupManager) -> list[AdminRoute]:
         return _errors(run)
 
     def create(environ: Environ, params: Mapping[str, str]) -> Response:
-        return _errors(lambda: json_response("201 Created", {"backup": manager.create().as_dict()}))
+        def run() -> Response:
+            manager.lock.check_free()
+            return _accepted(environ, manager.jobs.submit("create"))
+
+        return _errors(run)
 
     def restore(environ: Environ, params: Mapping[str, str]) -> Response:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         force = query.get("force", [""])[-1].lower() in ("1", "true", "yes")
-        name = params.get("name", "")
-        return _errors(lambda: json_response("200 OK", manager.restore(name, force=force)))
+
+        def run() -> Response:
+            backup_id = parse_id(params.get("name", ""))
+            local = manager.catalogue.listing(manager.local).find(backup_id)  # a folder read
+            if local is None and manager.remote is None:
+                raise BackupNotFound(
+                    f"no committed backup of set {manager.set_name!r} has id {backup_id}"
+                )
+            if local is not None and not force:
+                manager.restorer.check_compatible(local)
+            manager.lock.check_free()
+            job = manager.jobs.submit("restore", {"name": backup_id, "force": force})
+            return _accepted(environ, job)
+
+        return _errors(run)
+
+    def job_status(environ: Environ, params: Mapping[str, str]) -> Response:
+        return json_response("200 OK", manager.jobs.get(params.get("id", "")))
 
     return [
         AdminRoute("GET", "backups", listing),
         AdminRoute("GET", "backups/retention", retention),
         AdminRoute("POST", "backup/create", create),
         AdminRoute("POST", "backup/restore/{name}", restore),
+        AdminRoute("GET", "backup/jobs/{id}", job_status),
     ]

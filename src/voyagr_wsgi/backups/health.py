@@ -1,8 +1,11 @@
 """The ``backup:age`` health check: the age of the last verified backup.
 
 ``pass`` when the newest verified backup is younger than 2x the interval, ``warn`` when it is
-older (or there is none yet), and ``warn`` too while the last attempt (backup, upload or
-retention) failed, i.e. ``status()["last_error"]`` is set; the next success clears it.
+older (or there is none yet), ``warn`` too while the last attempt (backup, upload or
+retention) failed, i.e. ``status()["last_error"]`` is set (the next success clears it), and
+``warn`` when a backup is missing from S3 past the retry interval: an upload recorded as
+pending (``pending_since``) more than ``BACKUP_S3_RETRY_SECONDS`` ago, whether it failed or
+its process was killed mid-upload. Time to detect a lost upload: the retry interval.
 
 A backup problem never makes the check ``fail``: health ``fail`` answers 503, which takes the
 instance out of a load balancer, and an app whose backup failed still serves. The failure is
@@ -12,6 +15,7 @@ reported in the check's output, in ``notes``, and by the alert rule for failed b
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..health import Check, HealthSource
 from .manager import BackupManager
@@ -32,6 +36,10 @@ def health_source(
             return [
                 Check("backup:age", "warn", age, "s", f"last backup failed: {status['last_error']}")
             ]
+        late = _late_uploads(status, now(), manager.settings.s3_retry_s)
+        if late:
+            age = None if last_ok is None else round(now() - last_ok)
+            return [Check("backup:age", "warn", age, "s", late)]
         if last_ok is None:
             return [Check("backup:age", "warn", None, "s", "no verified backup yet")]
         age_s = now() - last_ok
@@ -49,3 +57,20 @@ def health_source(
         return [Check("backup:age", "pass", round(age_s), "s")]
 
     return source
+
+
+def _late_uploads(status: dict[str, Any], now: float, retry_s: float) -> str | None:
+    since = status.get("pending_since") or {}
+    late = [
+        (i, now - since[i])
+        for i in status.get("pending_uploads") or ()
+        if isinstance(since.get(i), (int, float)) and now - since[i] > retry_s
+    ]
+    if not late:
+        return None
+    backup_id, age = late[0]
+    more = f" (and {len(late) - 1} more)" if len(late) > 1 else ""
+    return (
+        f"backup {backup_id}{more} not in S3 for {age:.0f} s: its upload is pending past the "
+        f"retry interval ({retry_s:g} s)"
+    )

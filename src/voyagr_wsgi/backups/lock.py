@@ -46,6 +46,19 @@ class BackupLock:
     def path(self) -> str:
         return self._flock.path
 
+    def check_free(self) -> None:
+        """:class:`BackupBusy` if a run holds the lock now; nothing stays held (a request
+        probes before it queues a job)."""
+        if not self._mutex.acquire(blocking=False):
+            raise BackupBusy("another backup or restore is running in this process")
+        try:
+            self.local.ensure()
+            if not self._flock.try_acquire():
+                raise BackupBusy(f"another process holds {self._flock.path}; try again later")
+            self._flock.release()
+        finally:
+            self._mutex.release()
+
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
         """Hold both locks (:class:`BackupBusy` at once if either is taken)."""

@@ -8,7 +8,9 @@ what changes a store or the database under the backup lock, and chains the steps
 - :mod:`~voyagr_wsgi.backups.uploads`: to S3, failures queued and retried;
 - :mod:`~voyagr_wsgi.backups.catalogue`: listing per store and set, pins, retention;
 - :mod:`~voyagr_wsgi.backups.restore` (with :mod:`~voyagr_wsgi.backups.verify`): by id;
-- :mod:`~voyagr_wsgi.backups.status`: the status file every process reads.
+- :mod:`~voyagr_wsgi.backups.status`: the status file every process reads;
+- :mod:`~voyagr_wsgi.backups.jobs`: the queue of backup and restore jobs the admin endpoints
+  submit and the scheduler service runs (``manager.jobs``).
 
 A backup: create -> upload (a failure keeps the local backup, is reported in ``status()``
 and retried later) -> retention on each store (on S3 only once the upload succeeded).
@@ -39,6 +41,7 @@ from .catalogue import Catalogue, policy_of, s3_opener
 from .config import BackupSettings
 from .create import Creator
 from .ids import parse_id
+from .jobs import JobQueue
 from .local import LocalStore
 from .lock import BackupBusy, BackupLock
 from .manifest import Manifest
@@ -90,6 +93,7 @@ class BackupManager:
             progress=progress,
         )
         self.restorer = Restorer(self.db_path, self.local)
+        self.jobs = JobQueue(os.path.join(self.local.directory, ".jobs"), clock=clock)
 
     @property
     def remote(self) -> BackupStore | None:
@@ -103,10 +107,15 @@ class BackupManager:
         return self.lock.held()
 
     # -- backups -------------------------------------------------------------------------
-    def create(self, *, reason: str = "manual", pinned: bool = False) -> Manifest:
-        """Take, verify and commit one backup (then upload and apply retention)."""
+    def create(
+        self, *, reason: str = "manual", pinned: bool = False, progress: Progress | None = None
+    ) -> Manifest:
+        """Take, verify and commit one backup (then upload and apply retention).
+
+        ``progress(done)`` is called with the bytes of the snapshot compressed so far.
+        """
         with self.lock.held():
-            return self._create(reason, pinned, retention=not pinned)
+            return self._create(reason, pinned, retention=not pinned, progress=progress)
 
     def run_scheduled(self) -> Manifest | None:
         """A backup if none newer than the interval exists; pending uploads retried."""
@@ -117,8 +126,12 @@ class BackupManager:
                 return None
             return self._create("scheduled", False, retention=True)
 
-    def _create(self, reason: str, pinned: bool, *, retention: bool) -> Manifest:
-        manifest = self.creator.take(now=self.clock(), reason=reason, pinned=pinned)
+    def _create(
+        self, reason: str, pinned: bool, *, retention: bool, progress: Progress | None = None
+    ) -> Manifest:
+        manifest = self.creator.take(
+            now=self.clock(), reason=reason, pinned=pinned, progress=progress
+        )
         uploaded = self.uploads.upload(manifest)
         if retention:
             self.catalogue.prune(now=self.clock(), remote=uploaded)
@@ -174,13 +187,19 @@ class BackupManager:
         return manifest
 
     def restore(
-        self, name: object, *, offline: bool = False, force: bool = False
+        self,
+        name: object,
+        *,
+        offline: bool = False,
+        force: bool = False,
+        progress: Progress | None = None,
     ) -> dict[str, Any]:
         """Replace the live database's content with backup ``name``; see restore.py.
 
         A backup whose schema or ``user_version`` differs from the live database's (taken
         before or after a migration) is refused with :class:`BackupIncompatible` unless
-        ``force``: the running code expects the live schema.
+        ``force``: the running code expects the live schema. ``progress(done)`` is called
+        with the bytes of the backup decompressed and verified so far.
         """
         store, manifest = self.find(name)
         if not force:
@@ -192,4 +211,5 @@ class BackupManager:
                 safety=lambda: self._create("pre-restore", True, retention=False),
                 now=self.clock(),
                 offline=offline,
+                progress=progress,
             )

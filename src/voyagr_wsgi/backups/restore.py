@@ -5,8 +5,11 @@
 1. unless forced, a backup whose schema or ``user_version`` differs from the live
    database's (taken before or after a migration) is refused with
    :class:`~voyagr_wsgi.errors.BackupIncompatible`: the running code expects the live schema;
-2. the backup is fetched and verified completely (:mod:`~voyagr_wsgi.backups.verify`):
-   nothing touches the live database until the candidate passed every check;
+2. free space is checked first (:func:`~voyagr_wsgi.backups.verify.check_free_space`): the
+   database's folder must hold the restored pages (written through its WAL), plus the
+   candidate when staging is on the same volume, plus a margin; then the backup is fetched
+   and verified completely (:mod:`~voyagr_wsgi.backups.verify`, decompression bounded by the
+   recorded size): nothing touches the live database until the candidate passed every check;
 3. a pinned ``pre-restore`` safety backup of the live database is taken (the caller's
    ``safety`` function: create, upload, no retention);
 4. the candidate is swapped in and the live database checked; if that fails, the safety
@@ -47,7 +50,7 @@ from .local import LocalStore
 from .manifest import Manifest
 from .snapshot import connect_existing, db_facts, deadline
 from .store import BackupStore
-from .verify import fetch_verified
+from .verify import check_free_space, fetch_verified
 
 __all__ = [
     "Restorer",
@@ -152,6 +155,17 @@ class Restorer:
         """Fetch and check backup ``manifest`` completely; nothing is kept."""
         remove_quietly(fetch_verified(store, manifest, self.local.staging))
 
+    def check_space(self, store: BackupStore, manifest: Manifest) -> None:
+        """:class:`BackupError` unless the database's folder can take the restore."""
+        db_dir = os.path.dirname(self.db_path)
+        need = manifest.db_bytes  # the restored pages, written through the WAL
+        os.makedirs(self.local.staging, mode=0o700, exist_ok=True)
+        if os.stat(db_dir).st_dev == os.stat(self.local.staging).st_dev:
+            need += manifest.db_bytes  # the verified candidate sits on the same volume
+            if getattr(store, "name", "") != "local":
+                need += manifest.gz_bytes  # and its download
+        check_free_space(db_dir, need, f"restoring backup {manifest.id}")
+
     def check_compatible(self, manifest: Manifest) -> None:
         """:class:`BackupIncompatible` unless the live DB has the backup's schema."""
         try:
@@ -176,9 +190,14 @@ class Restorer:
         safety: Callable[[], Manifest],
         now: float,
         offline: bool = False,
+        progress: Callable[[int], None] | None = None,
     ) -> dict[str, Any]:
-        """Verify, take the safety backup, swap; ``{"restored", "safety_backup", ...}``."""
-        candidate = fetch_verified(store, manifest, self.local.staging)
+        """Verify, take the safety backup, swap; ``{"restored", "safety_backup", ...}``.
+
+        ``progress(done)`` is called with the decompressed bytes of the candidate so far.
+        """
+        self.check_space(store, manifest)
+        candidate = fetch_verified(store, manifest, self.local.staging, progress=progress)
         try:
             return self._swap(manifest, candidate, safety, now, offline)
         finally:

@@ -1,15 +1,21 @@
-"""The S3 store (boto3): SSE always, multipart with an explicit TransferConfig, checked after.
+"""The S3 store (boto3): SSE by default, multipart with an explicit TransferConfig, checked after.
 
 Enable with ``S3_BACKUP_ENABLED=true``, ``S3_BUCKET``, optionally ``S3_PREFIX``,
 ``S3_REGION``, ``S3_ENDPOINT_URL`` (S3-compatible services; add
 ``S3_CHECKSUM_WHEN_REQUIRED=true`` if the service rejects boto3's default CRC checksums) and
-``S3_SSE`` (``AES256`` default, or ``aws:kms`` with ``S3_KMS_KEY_ID``). Credentials come from
-boto3's own chain (environment, shared config, instance or task role); none are read here.
+``S3_SSE`` (``AES256`` default, ``aws:kms`` with ``S3_KMS_KEY_ID``, or ``none``: no
+``ServerSideEncryption`` parameter is sent, for S3-compatible stores without KMS such as
+MinIO's default setup, which refuse it). Credentials come from boto3's own chain
+(environment, shared config, instance or task role); none are read here.
 
 Keys: ``<prefix><id>.db.gz`` (the data, with ``x-amz-meta-sha256-gz`` / ``sha256-db``) and
 ``<prefix><id>.json`` (the manifest, uploaded last). After the upload ``head_object`` must
 report the local size, the SHA-256 in the metadata and the requested encryption, otherwise the
-object is deleted and the upload reported as failed. Listing uses the ``list_objects_v2``
+object is deleted and the upload reported as failed (the encryption is compared only when one
+was asked for: with ``S3_SSE=none`` the store may apply its default, or nothing). The manifest
+uploaded to S3 records in ``encryption`` what S3 reported it applied (``head_object``'s
+``ServerSideEncryption``: ``AES256`` where AWS encrypts by default, ``none`` when the store
+reports nothing). Listing uses the ``list_objects_v2``
 paginator (one call stops at 1000 keys); only keys matching the id pattern are considered and
 nothing else under the prefix is ever deleted. Deleting removes the manifest first. After
 retention, :meth:`S3Store.collect_garbage` removes id-named data objects without a manifest
@@ -98,6 +104,8 @@ class S3Store:
         )
 
     def _sse_args(self) -> dict[str, str]:
+        if self.sse == "none":
+            return {}  # S3-compatible stores without KMS refuse the parameter
         args = {"ServerSideEncryption": self.sse}
         if self.sse == "aws:kms" and self.kms_key_id:
             args["SSEKMSKeyId"] = self.kms_key_id
@@ -153,7 +161,7 @@ class S3Store:
             raise BackupVerificationError(
                 f"s3: {manifest.id} failed its check after upload: {problem}"
             )
-        stored = manifest.with_(encryption=str(head.get("ServerSideEncryption")))
+        stored = manifest.with_(encryption=str(head.get("ServerSideEncryption") or "none"))
         self.write_manifest(stored)
         return stored
 
@@ -174,7 +182,7 @@ class S3Store:
             return f"size {head.get('ContentLength')} != {manifest.gz_bytes}"
         if head.get("Metadata", {}).get("sha256-gz") != manifest.sha256_gz:
             return "the sha256 in the object metadata differs"
-        if head.get("ServerSideEncryption") != self.sse:
+        if self.sse != "none" and head.get("ServerSideEncryption") != self.sse:
             return f"encryption {head.get('ServerSideEncryption')!r} != {self.sse!r}"
         if self.sse == "aws:kms" and self.kms_key_id not in str(head.get("SSEKMSKeyId", "")):
             return "the object is encrypted with another KMS key"

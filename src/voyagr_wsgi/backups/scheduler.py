@@ -1,4 +1,5 @@
-"""``BackupScheduler``: the background service that takes a backup every interval.
+"""``BackupScheduler``: the background service that takes a backup every interval and runs
+the backup and restore jobs the admin endpoints queue (:mod:`.jobs`, :mod:`.runner`).
 
 A :class:`~voyagr_wsgi.services.Service` with ``singleton = True``: the stack's Supervisor
 starts it only in the process holding the services lock, and every run additionally takes
@@ -6,8 +7,12 @@ the backup lock (a ``flock`` beside the backups), so a CLI backup and the schedu
 overlap. The next run is due ``BACKUP_INTERVAL_HOURS`` after the newest verified backup
 (read from the shared status, so a restart does not back up again at once); after a failure
 it retries sooner (``BACKUP_S3_RETRY_SECONDS``, capped by the interval). The thread waits on a
-``threading.Event``: ``stop(timeout)`` wakes it and waits for a running backup to finish;
-``wake()`` runs one now. The clock is injectable for tests (``now=``).
+``threading.Event`` at most ``poll_s`` (1 s) at a time: each poll first runs the queued jobs
+(oldest first, one at a time), then the scheduled backup if due. So a job submitted by any
+worker starts within about a second in the services process. ``stop(timeout)`` wakes it and
+waits for a running backup or job to finish; ``wake()`` runs a scheduled step now. When the
+thread starts, jobs left ``running`` by a killed process are marked ``failed``. The clock is
+injectable for tests (``now=``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 from ..errors import BackupError
 from .manager import BackupBusy, BackupManager
+from .runner import JobRunner
 
 __all__ = ["BackupScheduler"]
 
@@ -29,8 +35,16 @@ class BackupScheduler:
     name = "backups"
     singleton = True
 
-    def __init__(self, manager: BackupManager, *, now: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        manager: BackupManager,
+        *,
+        now: Callable[[], float] | None = None,
+        poll_s: float = 1.0,  # seconds between two looks at the job queue
+    ) -> None:
         self.manager = manager
+        self.jobs = JobRunner(manager)
+        self.poll_s = poll_s
         self.clock = now or manager.clock
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -93,13 +107,39 @@ class BackupScheduler:
             due = retry_at if last is None else min(due, retry_at)
         if status["pending_uploads"]:
             upload_failed = status["last_upload_failure_ts"] or 0.0
+            since = status.get("pending_since") or {}
+            if any((since.get(i) or 0.0) > upload_failed for i in status["pending_uploads"]):
+                return 0.0  # an upload interrupted by a kill: retried at once
             due = min(due, upload_failed + settings.s3_retry_s)
         return max(0.0, due - now)
 
-    def _loop(self) -> None:
+    def run_jobs(self) -> int:
+        """Run the queued jobs (until the queue is empty or one must wait); how many ran."""
+        ran = 0
         while not self._stop.is_set():
-            if self.delay() <= 0 or self._wake.is_set():
+            self._running = True
+            try:
+                if not self.jobs.run_next():
+                    break
+            except Exception:  # the runner records a job's failure; this is its own bug
+                log.exception("backup job runner raised")
+                break
+            finally:
+                self._running = False
+            ran += 1
+        return ran
+
+    def _loop(self) -> None:
+        try:
+            self.jobs.start()
+        except Exception:
+            log.exception("could not read the backup job queue")
+        while not self._stop.is_set():
+            self.run_jobs()
+            if self._stop.is_set():
+                break
+            if self._wake.is_set() or self.delay() <= 0:
                 self._wake.clear()
                 self.tick()
-                continue
-            self._wake.wait(max(1.0, min(self.delay(), 3600.0)))
+            delay = self.delay()
+            self._wake.wait(min(self.poll_s, delay) if delay > 0 else self.poll_s)

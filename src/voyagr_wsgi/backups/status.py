@@ -11,7 +11,12 @@ injected clock): ``create`` a success or failure, ``uploads`` a failed or done u
      "last_failure_ts": float | None,          # last failed backup or upload
      "last_error": str | None,                 # what failed (None once a later run succeeds)
      "interval_s": 86400.0,
-     "pending_uploads": ["<id>", ...]}          # committed locally, not yet in S3
+     "pending_uploads": ["<id>", ...],          # committed locally, not yet verified in S3
+     "pending_since": {"<id>": 1767322801.0}}  # when each pending upload was first started
+
+An upload is recorded as pending *before* it starts and cleared only once the object was
+verified in S3, so a process killed at any point of an upload leaves it pending: the next
+retry sends it, and the health check warns once it stayed pending past the retry interval.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class Status:
     last_backup_id: str | None = None
     last_upload_failure_ts: float | None = None
     pending_uploads: list[str] = field(default_factory=list)
+    pending_since: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,6 +70,8 @@ class StatusFile:
                 setattr(status, key, value)
         if not isinstance(status.pending_uploads, list):
             status.pending_uploads = []
+        if not isinstance(status.pending_since, dict):
+            status.pending_since = {}
         return status
 
     def record(
@@ -71,6 +79,7 @@ class StatusFile:
         *,
         success: Any = None,  # a Manifest
         error: str | None = None,
+        upload_pending: str | None = None,
         upload_failed: str | None = None,
         uploaded: str | None = None,
     ) -> None:
@@ -82,10 +91,15 @@ class StatusFile:
             status.last_error = None
         if error is not None:
             status.last_failure_ts, status.last_error = now, error
+        for pending in (upload_pending, upload_failed):
+            if pending is not None and pending not in status.pending_uploads:
+                status.pending_uploads.append(pending)
+            if pending is not None:
+                status.pending_since.setdefault(pending, now)
         if upload_failed is not None:
             status.last_upload_failure_ts = now
-            if upload_failed not in status.pending_uploads:
-                status.pending_uploads.append(upload_failed)
+        if uploaded is not None:
+            status.pending_since.pop(uploaded, None)
         if uploaded is not None and uploaded in status.pending_uploads:
             status.pending_uploads.remove(uploaded)
             if not status.pending_uploads and status.last_error and "upload" in status.last_error:

@@ -1,10 +1,16 @@
 """The upload queue: committed local backups on their way to S3, retried until they arrive.
 
-A backup is committed locally first; its upload follows. A failed upload never loses the
-backup: the id joins ``pending_uploads`` in the shared status file (so every process and the
-``backup:age`` health check see it), ``last_error`` says why, and the queue is retried in
-order, oldest first, ``BACKUP_S3_RETRY_SECONDS`` after the last failure (the scheduler asks
-:meth:`UploadQueue.retry` on each tick; ``force=True`` retries at once). A retry stops at the
+A backup is committed locally first; its upload follows. The id joins ``pending_uploads`` in
+the shared status file *before* the upload starts (with the time in ``pending_since``) and
+leaves it only after the S3 store verified the object (size, SHA-256, encryption asked for)
+and wrote its manifest. So a process killed at any point of the upload (``SIGKILL``, an OOM
+kill, a worker timeout) leaves the backup pending, never silently missing: every process and
+the ``backup:age`` health check see it, and the health check warns once a backup stayed
+pending longer than ``BACKUP_S3_RETRY_SECONDS``. A failed upload also sets ``last_error``.
+The queue is retried in order, oldest first, ``BACKUP_S3_RETRY_SECONDS`` after the last
+failure, and at once when no failure was recorded (an upload interrupted by a kill; callers
+hold the backup lock, so no upload of this host is in flight then). The scheduler asks
+:meth:`UploadQueue.retry` on each tick; ``force=True`` retries at once. A retry stops at the
 first failure (S3 is most likely still down); an id whose local backup was deleted meanwhile
 leaves the queue with nothing sent. Without a remote store the queue is empty.
 
@@ -39,6 +45,7 @@ class UploadQueue:
         remote = self.catalogue.remote
         if remote is None:
             return True
+        self.status.record(upload_pending=manifest.id)  # first: a kill from here on is seen
         try:
             remote.put(manifest, self.catalogue.local.data_path(manifest))
         except Exception as exc:
@@ -61,7 +68,10 @@ class UploadQueue:
         if not status.pending_uploads or self.catalogue.remote is None:
             return []
         failed_at = status.last_upload_failure_ts or 0.0
-        if not force and now - failed_at < self.retry_s:
+        interrupted = any(
+            (status.pending_since.get(i) or 0.0) > failed_at for i in status.pending_uploads
+        )  # started after the last failure and never finished: the process was killed
+        if not force and not interrupted and now - failed_at < self.retry_s:
             return []
         listing = self.catalogue.listing(self.catalogue.local)
         done = []
