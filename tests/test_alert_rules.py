@@ -25,7 +25,9 @@ def fired(
 ) -> set[tuple[str, str]]:
     settings = AlertSettings.from_env(Env(env))
     inputs = Inputs(snap, backups, NOW)
-    return {a.key for rule in default_rules(settings) for a in rule.check(inputs)}
+    return {
+        a.key for rule in default_rules(settings) for a in rule.check(inputs) if a.state == "firing"
+    }
 
 
 @pytest.mark.parametrize(
@@ -293,3 +295,20 @@ def test_deploy_checks_warn_about_risky_alert_settings(
 
     found = {f.code for f in findings(Settings.from_env(env)) if f.code.startswith("voyagr.alerts")}
     assert found == codes
+
+
+@pytest.mark.parametrize(
+    ("snap", "state", "summary"),
+    [
+        pytest.param(
+            snapshot(total=1000, errors=4), "ok", "Error rate 0.4% (4/1000)", id="measured, fine"
+        ),
+        pytest.param(snapshot(total=1000, errors=74), "firing", "Error rate 7.4%", id="breached"),
+        pytest.param(snapshot(total=5, errors=5), "unknown", "too little traffic", id="too few"),
+    ],
+)
+def test_a_rule_says_firing_ok_with_the_figure_or_unknown(
+    snap: dict[str, Any], state: str, summary: str
+) -> None:
+    (alert,) = error_rate_rule(0.05, min_requests=20).check(Inputs(snap, None, NOW))
+    assert alert.state == state and alert.summary.startswith(summary)

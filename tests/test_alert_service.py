@@ -273,3 +273,18 @@ def test_a_suspended_channel_warns_in_health(tmp_path: Path, receiver: Receiver)
     service.dispatcher.flush(5)
     (check,) = [c for c in service.health_checks() if c.component_id == "webhook"]
     assert check.status == "warn" and "suspended (HTTP 410" in (check.output or "")
+
+
+def test_too_little_traffic_keeps_an_alert_and_its_resolve_tells_the_current_figure(
+    harness: Harness, receiver: Receiver
+) -> None:
+    # before: below ALERT_MIN_REQUESTS the rule returned nothing and the alert resolved,
+    # though every remaining request failed; the resolve repeated "Error rate 10.0%"
+    assert harness.step(errors=10) == [("high_error_rate", "firing", "new_alert", 0)]
+    assert harness.step(total=5, errors=5) == []  # 5 requests, all failing: cannot tell
+    assert ("high_error_rate", "") in harness.service.lifecycle.active
+    assert harness.step(total=1000, errors=4) == [("high_error_rate", "resolved", "resolved", 0)]
+    harness.service.dispatcher.flush(10)
+    firing, resolved = (r.json() for r in receiver.wait_for(2))
+    assert firing["alerts"][0]["annotations"]["summary"].startswith("Error rate 10.0%")
+    assert resolved["alerts"][0]["annotations"]["summary"].startswith("Error rate 0.4% (4/1000)")

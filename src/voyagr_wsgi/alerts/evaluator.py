@@ -36,7 +36,7 @@ from .channels.base import Channel
 from .config import AlertSettings
 from .dispatcher import Dispatcher
 from .lifecycle import Lifecycle
-from .model import Alert, Notification, iso_utc
+from .model import Alert, AlertKey, Notification, iso_utc
 from .rules import ForTracker, Inputs, Rule, default_rules
 from .state import read_json, write_json
 
@@ -95,6 +95,8 @@ class AlertService:
             dashboard_url=settings.dashboard_url,
         )
         self.pending = ForTracker()
+        #: the alert keys each rule reported last time (kept when the rule raises)
+        self._rule_keys: dict[str, set[AlertKey]] = {}
         self._clock, self._wall = now, wall
         self._state_path = os.path.join(state_dir, "alerts-state.json") if state_dir else None
         self._mute_path = os.path.join(state_dir, "alerts-mute.json") if state_dir else None
@@ -147,18 +149,35 @@ class AlertService:
         """Run the rules once, submit the resulting notifications and return them."""
         inputs = self._inputs()
         breached: list[tuple[Alert, float]] = []
+        observed: dict[AlertKey, Alert] = {}  # measured, within the threshold
+        unknown: set[AlertKey] = set()  # too little data to tell
         with self._lock:
             rules = list(self.rules)
         for rule in rules:
             try:
-                breached.extend((alert, rule.for_s) for alert in rule.check(inputs))
+                seen = list(rule.check(inputs))
             except Exception:
                 log.exception("alert rule %s raised; skipped this round", rule.name)
+                unknown.update(self._rule_keys.get(rule.name, ()))  # its alerts hold
+                continue
+            self._rule_keys[rule.name] = {alert.key for alert in seen}
+            for alert in seen:
+                if alert.state == "firing":
+                    breached.append((alert, rule.for_s))
+                elif alert.state == "ok":
+                    observed[alert.key] = alert
+                else:
+                    unknown.add(alert.key)
         now = self._clock()
         with self._lock:
             firing = self.pending.update(breached, now)
             notes = self.lifecycle.update(
-                firing, now=now, now_wall=inputs.now_wall, muted=self.muted() is not None
+                firing,
+                now=now,
+                now_wall=inputs.now_wall,
+                muted=self.muted() is not None,
+                observed=observed,
+                unknown=unknown,
             )
             self.evaluations += 1
         for note in notes:

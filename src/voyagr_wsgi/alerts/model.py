@@ -23,6 +23,7 @@ __all__ = [
     "AlertKey",
     "Notification",
     "Reason",
+    "RuleState",
     "Severity",
     "Status",
     "iso_utc",
@@ -31,6 +32,7 @@ __all__ = [
 Severity = Literal["info", "warning", "critical"]
 Status = Literal["firing", "resolved"]
 Reason = Literal["new_alert", "repeat", "resolved", "refresh"]
+RuleState = Literal["firing", "ok", "unknown"]
 AlertKey = tuple[str, str]
 
 
@@ -45,7 +47,12 @@ def _camel(alert_type: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """One breached condition; ``value`` and ``threshold`` in the rule's unit."""
+    """One condition a rule looked at; ``value`` and ``threshold`` in the rule's unit.
+
+    ``state`` is ``"firing"`` (breached: the default, and all a custom rule needs), ``"ok"``
+    (measured and within the threshold: its summary is the current figure a resolved notice
+    tells) or ``"unknown"`` (too little data to tell: an alert keeps its state).
+    """
 
     alert_type: str  # "high_error_rate"
     summary: str  # "Error rate 7.4% over 300s (threshold 5.0%)"
@@ -55,6 +62,7 @@ class Alert:
     value: float | None = None
     threshold: float | None = None
     labels: tuple[tuple[str, str], ...] = ()  # extra low-cardinality labels
+    state: RuleState = "firing"
 
     @property
     def key(self) -> AlertKey:

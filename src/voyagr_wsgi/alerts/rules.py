@@ -14,8 +14,12 @@ Built-in rules (all from :func:`default_rules`)::
     slow_queries         slow queries in the window >= threshold
     backup               the last backup failed, or none succeeded within max age
 
-A rule with too little data returns nothing, which the lifecycle reads as "clear". Custom
-rules are plain code::
+A built-in rule returns, per condition it watches, an :class:`~.model.Alert` whose ``state``
+says what it saw: ``firing`` (breached), ``ok`` (measured within the threshold, with today's
+figure for a resolved notice: "Error rate 0.4% ...") or ``unknown`` (too little traffic to
+tell: ``ALERT_MIN_REQUESTS``), which keeps an alert's state instead of resolving it, since
+every remaining request may still be failing. A custom rule returns just its breaches (a
+missing condition reads as clear)::
 
     def queue_depth(inputs: Inputs) -> list[Alert]:
         depth = my_queue.qsize()
@@ -73,14 +77,18 @@ def _pct(x: float) -> str:
     return f"{x * 100:.1f}%"
 
 
+def _unknown(alert_type: str, scope: str = "") -> Alert:
+    return Alert(alert_type, "too little traffic to tell", scope=scope, state="unknown")
+
+
 def response_time_rule(
     threshold_s: float, *, statistic: str = "p95", min_requests: int = 1, for_s: float = 0.0
 ) -> Rule:
     def check(inputs: Inputs) -> list[Alert]:
         total = int(inputs.snapshot.get("requests", {}).get("total", 0))
         value = inputs.snapshot.get("latency_s", {}).get(statistic)
-        if value is None or total < min_requests or value <= threshold_s:
-            return []
+        if value is None or total < min_requests:
+            return [_unknown("slow_responses")]
         return [
             Alert(
                 "slow_responses",
@@ -90,6 +98,7 @@ def response_time_rule(
                 value=float(value),
                 threshold=threshold_s,
                 labels=(("statistic", statistic),),
+                state="firing" if value > threshold_s else "ok",
             )
         ]
 
@@ -101,10 +110,8 @@ def error_rate_rule(threshold: float, *, min_requests: int = 20, for_s: float = 
         requests = inputs.snapshot.get("requests", {})
         total, errors = int(requests.get("total", 0)), int(requests.get("errors", 0))
         if total < min_requests:
-            return []
+            return [_unknown("high_error_rate")]
         rate = errors / total
-        if rate <= threshold:
-            return []
         return [
             Alert(
                 "high_error_rate",
@@ -113,6 +120,7 @@ def error_rate_rule(threshold: float, *, min_requests: int = 20, for_s: float = 
                 severity="critical",
                 value=rate,
                 threshold=threshold,
+                state="firing" if rate > threshold else "ok",
             )
         ]
 
@@ -125,7 +133,8 @@ def cache_hit_rate_rule(threshold: float, *, min_requests: int = 20, for_s: floa
         for name, cache in sorted(inputs.snapshot.get("caches", {}).items()):
             hits, misses = int(cache.get("hits", 0)), int(cache.get("misses", 0))
             lookups = hits + misses
-            if lookups < min_requests or hits / lookups >= threshold:
+            if lookups < min_requests:
+                found.append(_unknown("low_cache_hit_rate", str(name)))
                 continue
             rate = hits / lookups
             found.append(
@@ -136,6 +145,7 @@ def cache_hit_rate_rule(threshold: float, *, min_requests: int = 20, for_s: floa
                     scope=str(name),
                     value=rate,
                     threshold=threshold,
+                    state="firing" if rate < threshold else "ok",
                 )
             )
         return found
@@ -149,7 +159,8 @@ def upstream_failure_rule(threshold: float, *, min_requests: int = 20, for_s: fl
         for name, up in sorted(inputs.snapshot.get("upstreams", {}).items()):
             calls = int(up.get("calls", 0))
             failures = int(up.get("errors", 0)) + int(up.get("timeouts", 0))
-            if calls < min_requests or failures / calls <= threshold:
+            if calls < min_requests:
+                found.append(_unknown("upstream_failure_rate", str(name)))
                 continue
             rate = min(1.0, failures / calls)
             found.append(
@@ -161,6 +172,7 @@ def upstream_failure_rule(threshold: float, *, min_requests: int = 20, for_s: fl
                     scope=str(name),
                     value=rate,
                     threshold=threshold,
+                    state="firing" if rate > threshold else "ok",
                 )
             )
         return found
@@ -171,7 +183,7 @@ def upstream_failure_rule(threshold: float, *, min_requests: int = 20, for_s: fl
 def slow_query_rule(threshold: int, *, for_s: float = 0.0) -> Rule:
     def check(inputs: Inputs) -> list[Alert]:
         count = int(inputs.snapshot.get("slow_queries", 0))
-        if threshold <= 0 or count < threshold:
+        if threshold <= 0:
             return []
         return [
             Alert(
@@ -179,6 +191,7 @@ def slow_query_rule(threshold: int, *, for_s: float = 0.0) -> Rule:
                 f"{count} slow queries over {inputs.window_s:g}s (threshold {threshold})",
                 value=float(count),
                 threshold=float(threshold),
+                state="firing" if count >= threshold else "ok",
             )
         ]
 
