@@ -8,6 +8,11 @@ overlap. The next run is due ``BACKUP_INTERVAL_HOURS`` after the newest verified
 it retries sooner (``BACKUP_S3_RETRY_SECONDS``, capped by the interval). The thread waits on a
 ``threading.Event``: ``stop(timeout)`` wakes it and waits for a running backup to finish;
 ``wake()`` runs one now. The clock is injectable for tests (``now=``).
+
+Across machines (``SERVICES_LEASE_URL``) the Supervisor runs it under the lease
+``backups:<set>`` (:attr:`BackupScheduler.lease_name`) and sets :attr:`BackupScheduler.claim`:
+before a due backup the scheduler claims its slot, ``floor(wall clock / interval)``, and
+skips the slot when another holder already ran it, so a failover never runs a slot twice.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ log = logging.getLogger("voyagr_wsgi.backups")
 class BackupScheduler:
     name = "backups"
     singleton = True
+    #: set by the Supervisor under a fleet lease: ``claim(slot, ttl_s) -> bool``, asked once
+    #: per schedule slot before a due backup; refused = another holder ran this slot
+    claim: Callable[[int, float], bool] | None = None
 
     def __init__(self, manager: BackupManager, *, now: Callable[[], float] | None = None) -> None:
         self.manager = manager
@@ -38,6 +46,13 @@ class BackupScheduler:
         self._running = False
         self.runs = 0
         self.ran = threading.Event()  # set after every run (tests and callers may wait on it)
+        self._claimed_slot: int | None = None  # the slot this scheduler claimed (retries run)
+        self._skip_until = 0.0  # end of a slot another holder claimed (wall clock)
+
+    @property
+    def lease_name(self) -> str:
+        """The fleet lease this scheduler runs under: one holder per backup set."""
+        return f"backups:{self.manager.set_name}"
 
     def start(self) -> None:
         if self._thread is not None:
@@ -68,6 +83,8 @@ class BackupScheduler:
         """One scheduling step: a backup if due, failed uploads retried if due."""
         self._running = True
         try:
+            if not self._slot_claimed():
+                return
             self.manager.run_scheduled()
         except BackupBusy as exc:
             log.info("scheduled backup skipped: %s", exc)
@@ -94,7 +111,26 @@ class BackupScheduler:
         if status["pending_uploads"]:
             upload_failed = status["last_upload_failure_ts"] or 0.0
             due = min(due, upload_failed + settings.s3_retry_s)
-        return max(0.0, due - now)
+        return max(0.0, due - now, self._skip_until - now)
+
+    # -- the fleet hook (claim) -------------------------------------------------------------
+    def _slot_claimed(self) -> bool:
+        """True unless a due backup's slot belongs to another holder (then skip the slot)."""
+        claim = self.claim
+        interval = self.manager.settings.interval_s
+        if claim is None:
+            return True
+        now = self.clock()
+        last = self.manager.status()["last_success_ts"]
+        slot = int(now // interval)
+        if (last is not None and now - last < interval) or slot == self._claimed_slot:
+            return True  # no backup due (upload retries only), or our own slot's retry
+        if claim(slot, 3 * interval):
+            self._claimed_slot = slot
+            return True
+        self._skip_until = (slot + 1) * interval
+        log.info("backup slot %d already claimed by another holder: skipped", slot)
+        return False
 
     def _loop(self) -> None:
         while not self._stop.is_set():
