@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,9 +15,9 @@ from typing import Any
 import pytest
 import redis
 
-from conftest import free_port
+from conftest import call, free_port, hello_app, make_environ
 from ratelimit_helpers import RedisServer
-from voyagr_wsgi import Settings
+from voyagr_wsgi import Settings, compose
 from voyagr_wsgi.errors import ConfigurationError
 from voyagr_wsgi.lease import RedisLease, lease_factory, redis_client
 from voyagr_wsgi.services import Supervisor
@@ -311,3 +312,51 @@ def test_settings_read_the_lease(env: dict[str, str], expected: tuple[Any, ...])
 def test_settings_refuse_a_lease_url_that_is_not_redis() -> None:
     with pytest.raises(ConfigurationError, match="SERVICES_LEASE_URL"):
         Settings.from_env({"SERVICES_LEASE_URL": "http://r:6379"})
+
+
+def test_a_composed_stack_shows_the_lease_in_health_and_metrics(
+    tmp_path: Any, server: RedisServer
+) -> None:
+    env = {
+        "SERVICES_LEASE_URL": server.url,
+        "VOYAGR_STATE_DIR": str(tmp_path / "state"),
+        "DATABASE_PATH": str(tmp_path / "app.db"),
+        "BACKUP_DIR": str(tmp_path / "backups"),
+        "BACKUP_SET": "main",
+    }
+    stack = compose(hello_app, Settings.from_env(env))
+    stack.start()
+    try:
+        wait_until(
+            lambda: (
+                len(stack.state().get("lease", {})) == 2
+                and all(s["held"] for s in stack.state()["lease"].values())
+            ),
+            10.0,
+            "both leases held",
+        )
+        assert sorted(stack.state()["lease"]) == ["alerts", "backups:main"]
+        health = call(stack, make_environ("/api/production/health", remote="127.0.0.1"))
+        lease_checks = json.loads(health.body)["checks"]["services:lease"]
+        assert [(c["componentId"], c["status"], c["observedValue"]) for c in lease_checks] == [
+            ("alerts", "pass", 1),
+            ("backups:main", "pass", 1),
+        ]
+        text = call(stack, make_environ("/api/production/prometheus", remote="127.0.0.1"))
+        body = text.body.decode()
+        assert 'voyagr_services_lease_held{lease="backups:main"} 1\n' in body
+        assert 'voyagr_services_lease_epoch{lease="alerts"} 1\n' in body
+        assert 'voyagr_services_lease_last_renewal_timestamp_seconds{lease="alerts"} 1' in body
+        doc = json.loads(
+            call(stack, make_environ("/api/production/metrics", remote="127.0.0.1")).body
+        )
+        assert doc["lease"]["alerts"]["epoch"] == 1
+    finally:
+        stack.stop(10)
+    client = redis_client(server.url)
+    try:
+        assert client.keys("voyagr:lease:*:epoch") and not client.exists(
+            "voyagr:lease:alerts", "voyagr:lease:backups:main"
+        )  # released on a clean stop
+    finally:
+        client.close()

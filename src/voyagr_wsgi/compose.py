@@ -89,7 +89,17 @@ class Stack:
             services, lock_path=os.path.join(state_dir, "services.lock"), lease=lease
         )
         if lease is not None:
+            from ._build import MetricsSection
+
             self.health.add(self.supervisor.health_checks)
+            if context is not None:  # the metrics endpoints read the sections per request
+                context.metrics_sections.append(
+                    MetricsSection(
+                        "lease",
+                        json=self.supervisor.lease_json,
+                        prometheus=self.supervisor.lease_prometheus,
+                    )
+                )
 
     @property
     def services(self) -> list[Service]:

@@ -45,6 +45,15 @@ from .health import Check
 __all__ = ["FileLock", "Lease", "LeaseFactory", "Service", "Supervisor", "lease_name"]
 
 _LEASE_FILE = "services-lease.json"
+_LEASE_SERIES = (
+    ("voyagr_services_lease_held", "held", "1 when this machine holds the lease"),
+    ("voyagr_services_lease_epoch", "epoch", "fencing epoch of the last acquisition"),
+    (
+        "voyagr_services_lease_last_renewal_timestamp_seconds",
+        "last_renewal_ts",
+        "when the holder last renewed the lease (epoch seconds)",
+    ),
+)
 
 log = logging.getLogger("voyagr_wsgi.services")
 
@@ -258,25 +267,54 @@ class Supervisor:
     def lease_state(self) -> dict[str, dict[str, Any]]:
         return {name: lease.state() for name, lease in sorted(self._leases.items())}
 
+    def lease_view(self) -> tuple[dict[str, dict[str, Any]], object] | None:
+        """``(states by lease name, pid)`` as this machine's elected process sees them (read
+        from its published file in the other processes); None when that file is stale."""
+        if self.lock.held:
+            return self.lease_state(), os.getpid()
+        doc = _read_json(self._state_path) or {}
+        age = time.time() - float(doc.get("updated_ts") or 0.0)
+        if not doc.get("leases") or age > max(10.0, 5 * self.retry_s):
+            return None
+        return doc["leases"], doc.get("pid", "?")
+
     def health_checks(self) -> list[Check]:
         """``services:lease``: one check per lease name (holder, epoch, last renewal)."""
         if self._lease_factory is None:
             return []
-        pid: int | str = os.getpid()
-        states = self.lease_state()
-        if not self.lock.held:
-            doc = _read_json(self._state_path) or {}
-            states, pid = doc.get("leases") or {}, doc.get("pid", "?")
-            age = time.time() - float(doc.get("updated_ts") or 0.0)
-            if not states or age > max(10.0, 5 * self.retry_s):
-                return [
-                    Check(
-                        "services:lease",
-                        "warn",
-                        output="no process on this machine reports the services lease",
-                    )
-                ]
+        view = self.lease_view()
+        if view is None:
+            return [
+                Check(
+                    "services:lease",
+                    "warn",
+                    output="no process on this machine reports the services lease",
+                )
+            ]
+        states, pid = view
         return [_lease_check(name, state, pid) for name, state in states.items()]
+
+    def lease_json(self) -> dict[str, Any]:
+        """The ``lease`` section of the metrics JSON: the states by lease name."""
+        view = self.lease_view()
+        return {} if view is None else view[0]
+
+    def lease_prometheus(self) -> str:
+        """``voyagr_services_lease_held``, ``_epoch`` and ``_last_renewal_timestamp_seconds``
+        per lease (gauges, label ``lease``)."""
+        states = self.lease_json()
+        lines = []
+        for metric, key, help_text in _LEASE_SERIES:
+            lines.append(f"# HELP {metric} {help_text}\n# TYPE {metric} gauge\n")
+            for name, state in sorted(states.items()):
+                value = state.get(key)
+                if value is None:
+                    continue
+                label = name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+                number = float(value)
+                text = str(int(number)) if number.is_integer() else repr(number)
+                lines.append(f'{metric}{{lease="{label}"}} {text}\n')
+        return "".join(lines)
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop every started service; ``timeout`` bounds the whole stop, not each one."""
