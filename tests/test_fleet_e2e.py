@@ -1,4 +1,4 @@
-"""Two gunicorn masters standing for two machines, one redis-server, one database.
+"""Two gunicorn masters as two machines: one redis-server, one database, one S3 server (moto).
 
 Each "machine" has its own state dir and local backup folder; both point SERVICES_LEASE_URL at
 the same Redis. Scheduled backups: one per interval slot across the fleet, also across a
@@ -17,7 +17,9 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from moto.server import ThreadedMotoServer
 
 from conftest import free_port
 from gunicorn_apps.harness import Gunicorn, get, gunicorn, wait_for
@@ -48,6 +50,20 @@ def slots(*folders: Path) -> list[int]:
     )
 
 
+def s3_slots(url: str) -> list[int]:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    listing = s3.list_objects_v2(Bucket="fleet", Prefix="voyagr-backups/")
+    names = [o["Key"].split("/")[-1] for o in listing.get("Contents", [])]
+    ids = [n[: -len(".db.gz")] for n in names if n.endswith(".db.gz")]
+    return sorted(int(created_at(i).replace(tzinfo=UTC).timestamp() // INTERVAL_S) for i in ids)
+
+
 def holder_pid(client: Any, name: str) -> int | None:
     value = client.get(f"voyagr:lease:{name}")
     return None if value is None else int(value.decode().split(":")[1])
@@ -60,10 +76,22 @@ def test_two_machines_one_backup_per_slot_one_message_and_failover(
     redis_srv = RedisServer(free_port())
     redis_srv.start()
     client = redis_client(redis_srv.url)
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    s3_url = f"http://{host}:{port}"
+    boto3.client(
+        "s3",
+        endpoint_url=s3_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).create_bucket(Bucket="fleet")
     machines: dict[str, Gunicorn] = {}
     with ExitStack() as stack:
         stack.callback(redis_srv.stop)
         stack.callback(client.close)
+        stack.callback(moto.stop)
         for name in ("a", "b"):
             (tmp_path / name).mkdir()
             env = {
@@ -82,6 +110,14 @@ def test_two_machines_one_backup_per_slot_one_message_and_failover(
                 "ALERT_SLACK_ENABLED": "true",
                 "SLACK_WEBHOOK_URL": receiver.url("/slack"),
                 "ALERT_LOG_ENABLED": "false",
+                "S3_BACKUP_ENABLED": "true",
+                "S3_BUCKET": "fleet",
+                "S3_ENDPOINT_URL": s3_url,
+                "S3_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+                "AWS_CONFIG_FILE": "/nonexistent",
             }
             machines[name] = stack.enter_context(
                 gunicorn(
@@ -133,6 +169,8 @@ def test_two_machines_one_backup_per_slot_one_message_and_failover(
         )
         taken = slots(*folders)
         assert len(taken) == len(set(taken)), f"a slot ran twice: {taken}"
+        in_s3 = s3_slots(s3_url)
+        assert len(in_s3) >= 4 and len(in_s3) == len(set(in_s3)), in_s3
         time.sleep(1.0)  # evaluations after the takeover: still the one message
     firing = [r for r in receiver.requests if b"FIRING" in r.body]
     assert len(firing) == 1, [r.body[:200] for r in receiver.requests]
