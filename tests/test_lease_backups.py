@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -113,3 +114,24 @@ def test_supervisor_hands_the_scheduler_its_lease_claim(tmp_path: Path, client: 
     finally:
         sup.stop(10)
     assert len(listed(tmp_path / "a")) == 1
+
+
+def test_a_slot_that_produced_a_backup_never_runs_again(tmp_path: Path, client: Any) -> None:
+    make_db(tmp_path / "app.db")
+    clock = [T0 + 5]
+    scheduler = machine(tmp_path, "a", clock)
+    lease = RedisLease(client, scheduler.lease_name, **FAST)
+    try:
+        lease.try_acquire()
+        scheduler.claim = lease.claim
+        scheduler.tick()
+        assert len(listed(tmp_path / "a")) == 1
+        # the local status is lost (folder wiped): a backup looks due, in the same slot
+        shutil.rmtree(tmp_path / "a")
+        clock[0] += 60
+        assert scheduler.delay() == 0
+        scheduler.tick()
+        assert listed(tmp_path / "a") == []
+        assert scheduler.delay() == HOUR - 65
+    finally:
+        lease.release()

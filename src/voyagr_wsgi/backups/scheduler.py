@@ -47,6 +47,7 @@ class BackupScheduler:
         self.runs = 0
         self.ran = threading.Event()  # set after every run (tests and callers may wait on it)
         self._claimed_slot: int | None = None  # the slot this scheduler claimed (retries run)
+        self._done_slot: int | None = None  # a claimed slot whose backup succeeded
         self._skip_until = 0.0  # end of a slot another holder claimed (wall clock)
 
     @property
@@ -85,7 +86,8 @@ class BackupScheduler:
         try:
             if not self._slot_claimed():
                 return
-            self.manager.run_scheduled()
+            if self.manager.run_scheduled() is not None:
+                self._done_slot = self._claimed_slot
         except BackupBusy as exc:
             log.info("scheduled backup skipped: %s", exc)
         except BackupError as exc:
@@ -123,13 +125,15 @@ class BackupScheduler:
         now = self.clock()
         last = self.manager.status()["last_success_ts"]
         slot = int(now // interval)
-        if (last is not None and now - last < interval) or slot == self._claimed_slot:
-            return True  # no backup due (upload retries only), or our own slot's retry
-        if claim(slot, 3 * interval):
+        if last is not None and now - last < interval:
+            return True  # no backup due: upload retries only
+        if slot == self._claimed_slot and slot != self._done_slot:
+            return True  # a retry within our own slot after a failure
+        if slot != self._done_slot and claim(slot, 3 * interval):
             self._claimed_slot = slot
             return True
         self._skip_until = (slot + 1) * interval
-        log.info("backup slot %d already claimed by another holder: skipped", slot)
+        log.info("backup slot %d already claimed or done: skipped", slot)
         return False
 
     def _loop(self) -> None:
