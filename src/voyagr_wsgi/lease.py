@@ -60,7 +60,7 @@ from typing import Any
 from ._extras import missing
 from .errors import ConfigurationError
 
-__all__ = ["RedisLease", "lease_factory", "redis_client"]
+__all__ = ["RedisLease", "lease_factory", "redis_client", "redis_errors"]
 
 log = logging.getLogger("voyagr_wsgi.lease")
 
@@ -104,7 +104,7 @@ def redis_client(url: str, *, what: str = "SERVICES_LEASE_URL", timeout_s: float
     return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
 
 
-def _redis_errors() -> tuple[type[BaseException], ...]:
+def redis_errors() -> tuple[type[BaseException], ...]:
     """What a Redis call raises when Redis is away (its own errors, sockets, timeouts)."""
     try:
         import redis
@@ -157,7 +157,7 @@ class RedisLease:
         self.epoch_key = f"{self.key}:epoch"
         self.claim_prefix = f"{prefix}claim:{name}:"
         self.on_lost = on_lost
-        self._errors = _redis_errors()
+        self._errors = redis_errors()
         self.now, self.wall = now, wall
         self._mutex = threading.Lock()
         self._token: str | None = None

@@ -104,7 +104,7 @@ class FleetDedup:
         machine: str | None = None,  # default host:pid
         prefix: str = "voyagr:",
     ) -> None:
-        from ..lease import _redis_errors
+        from ..lease import redis_errors
 
         self.client = client
         self.service = service
@@ -115,7 +115,7 @@ class FleetDedup:
         self.episode_ms = int(max(4 * self.member_ttl_s, 2 * dedup_s, 3600.0) * 1000)
         self.suppressed = 0
         self.last_error: str | None = None
-        self._errors = _redis_errors()
+        self._errors = redis_errors()
 
     @classmethod
     def from_url(cls, url: str, *, what: str = "ALERT_DEDUP_URL", **options: Any) -> FleetDedup:
