@@ -45,7 +45,7 @@ from .errors import ConfigurationError
 
 if TYPE_CHECKING:
     from ._build import BuildContext
-    from .services import Service
+    from .services import LeaseFactory, Service
 
 __all__ = ["DEFAULT_ORDER", "Stack", "compose"]
 
@@ -73,6 +73,7 @@ class Stack:
         services: Iterable[Service] = (),
         context: BuildContext | None = None,
         state_dir: str = ".voyagr",
+        lease: LeaseFactory | None = None,
     ) -> None:
         from .health import Health
         from .services import Supervisor
@@ -84,7 +85,21 @@ class Stack:
         #: backup manager, ``"alerts"``, ``"ratelimit"``: the store), those that exist
         self.components: dict[str, Any] = context.components() if context else {}
         self.health = context.health if context else Health()
-        self.supervisor = Supervisor(services, lock_path=os.path.join(state_dir, "services.lock"))
+        self.supervisor = Supervisor(
+            services, lock_path=os.path.join(state_dir, "services.lock"), lease=lease
+        )
+        if lease is not None:
+            from ._build import MetricsSection
+
+            self.health.add(self.supervisor.health_checks)
+            if context is not None:  # the metrics endpoints read the sections per request
+                context.metrics_sections.append(
+                    MetricsSection(
+                        "lease",
+                        json=self.supervisor.lease_json,
+                        prometheus=self.supervisor.lease_prometheus,
+                    )
+                )
 
     @property
     def services(self) -> list[Service]:
@@ -136,8 +151,16 @@ def compose(app: WSGIApplication, *parts: Any) -> Stack:
     if len(parts) == 1 and isinstance(parts[0], Settings):
         from .areas import build_context
 
-        context = build_context(parts[0])
-        return _wrap(app, context.layers, context=context, state_dir=parts[0].state_dir)
+        settings = parts[0]
+        context = build_context(settings)
+        lease = None
+        if settings.services_lease_url:
+            from .lease import lease_factory
+
+            lease = lease_factory(settings.services_lease_url, ttl_s=settings.services_lease_s)
+        return _wrap(
+            app, context.layers, context=context, state_dir=settings.state_dir, lease=lease
+        )
     if any(isinstance(p, Settings) for p in parts):
         raise ConfigurationError("compose: pass either one Settings or layers, not both")
     return _wrap(app, parts)
@@ -149,6 +172,7 @@ def _wrap(
     *,
     context: BuildContext | None = None,
     state_dir: str = ".voyagr",
+    lease: LeaseFactory | None = None,
 ) -> Stack:
     built: list[Any] = []
     wrapped: Any = app
@@ -163,4 +187,11 @@ def _wrap(
     built.reverse()
     services = list(context.services) if context else []
     services += [s for layer in built for s in getattr(layer, "services", ())]
-    return Stack(wrapped, layers=built, services=services, context=context, state_dir=state_dir)
+    return Stack(
+        wrapped,
+        layers=built,
+        services=services,
+        context=context,
+        state_dir=state_dir,
+        lease=lease,
+    )

@@ -78,6 +78,12 @@ class Settings:
     admin_token: Secret | None = None
     # -- background services -----------------------------------------------------------
     state_dir: str = ".voyagr"  # lock file and per-worker metrics files live here
+    # -- fleet (voyagr_wsgi.lease, voyagr_wsgi.alerts.fleet) -----------------------------
+    #: redis://...: singleton services also need a Redis lease ("" = per-machine flock only)
+    services_lease_url: str = ""
+    services_lease_s: float = 15.0  # lease TTL, seconds; renewed every third of it
+    #: redis://...: alert notifications deduplicated fleet-wide ("" = SERVICES_LEASE_URL)
+    alert_dedup_url: str = ""
     # -- service areas ------------------------------------------------------------------
     ratelimit: RateLimitSettings = field(default_factory=RateLimitSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
@@ -132,6 +138,9 @@ class Settings:
             csrf_exempt_paths=env.paths("CSRF_EXEMPT_PATHS"),
             admin_token=bearer_token(env.secret("VOYAGR_ADMIN_TOKEN")),
             state_dir=env.str("VOYAGR_STATE_DIR", ".voyagr"),
+            services_lease_url=_redis_url(env, "SERVICES_LEASE_URL"),
+            services_lease_s=env.float("SERVICES_LEASE_SECONDS", 15.0, minimum=1.0),
+            alert_dedup_url=_redis_url(env, "ALERT_DEDUP_URL"),
             ratelimit=RateLimitSettings.from_env(env),
             metrics=MetricsSettings.from_env(env),
             backups=BackupSettings.from_env(env),
@@ -141,6 +150,15 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (``dataclasses.replace``)."""
         return replace(self, **changes)
+
+
+def _redis_url(env: Env, name: str) -> str:
+    url = env.str(name)
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigurationError(
+            f"{name}={url!r} is not a Redis URL; accepts redis://, rediss://, unix:// or empty"
+        )
+    return url
 
 
 def _cookie_names(items: tuple[str, ...]) -> tuple[str, ...]:

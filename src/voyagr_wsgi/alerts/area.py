@@ -1,9 +1,11 @@
 """The alerts area: what ``ALERT_*`` settings contribute to a stack.
 
 With ``ALERTS_ENABLED`` (default on): the :class:`~.evaluator.AlertService` (``context.alerts``,
-a singleton service reading ``context.metrics_reader`` and ``context.backups``), its admin routes,
-health checks and the ``alerts`` section of the metrics endpoints. The deploy checks: no
-channel, SMTP password in clear, unsigned webhooks, windows longer than the retained metrics.
+a singleton service reading ``context.metrics_reader`` and ``context.backups``), its admin
+routes, health checks and the ``alerts`` section of the metrics endpoints; with
+``ALERT_DEDUP_URL`` (or else ``SERVICES_LEASE_URL``) a :class:`~.fleet.FleetDedup` across
+machines. The deploy checks: no channel, SMTP password in clear, unsigned webhooks, windows
+longer than the retained metrics.
 """
 
 from __future__ import annotations
@@ -28,11 +30,24 @@ def contribute(settings: Settings, context: BuildContext) -> None:
     from .evaluator import AlertService
     from .exposition import json_section, prometheus_text
 
+    fleet = None
+    dedup_url = settings.alert_dedup_url or settings.services_lease_url
+    if dedup_url:
+        from .fleet import FleetDedup
+
+        fleet = FleetDedup.from_url(
+            dedup_url,
+            what="ALERT_DEDUP_URL" if settings.alert_dedup_url else "SERVICES_LEASE_URL",
+            service=alerts.service_name,
+            dedup_s=alerts.dedup_s,
+            evaluation_interval_s=alerts.evaluation_interval_s,
+        )
     service = AlertService(
         alerts,
         metrics=context.metrics_reader,  # merged across workers
         backups=context.backups,
         state_dir=settings.state_dir,
+        fleet=fleet,
     )
     context.alerts = service
     context.services.append(service)

@@ -6,8 +6,9 @@ rules run and notifications go out exactly once per server, whatever the worker 
 Every ``evaluation_interval_s`` it reads ``metrics.window_snapshot(window_s)`` (merged across
 workers) and the backup status, runs the rules (:mod:`.rules`), holds conditions for their
 ``for`` duration, applies dedup / resolve / mute (:mod:`.lifecycle`) and hands the
-notifications to the :class:`~.dispatcher.Dispatcher`. ``compose(app, settings)`` registers
-it as ``stack.components["alerts"]``::
+notifications to the :class:`~.dispatcher.Dispatcher` (across machines, through
+:class:`~.fleet.FleetDedup` first when ``ALERT_DEDUP_URL`` or ``SERVICES_LEASE_URL`` is
+set). ``compose(app, settings)`` registers it as ``stack.components["alerts"]``::
 
     alerts = stack.components["alerts"]
     alerts.add_rule(Rule("queue_depth", check_queue, for_s=60))   # custom rule
@@ -35,6 +36,7 @@ from .channels import from_settings as channels_from_settings
 from .channels.base import Channel
 from .config import AlertSettings
 from .dispatcher import Dispatcher
+from .fleet import FleetDedup
 from .lifecycle import Lifecycle
 from .model import Alert, AlertKey, Notification, iso_utc
 from .rules import ForTracker, Inputs, Rule, default_rules
@@ -73,6 +75,7 @@ class AlertService:
         now: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         dispatcher: Dispatcher | None = None,
+        fleet: FleetDedup | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -97,6 +100,8 @@ class AlertService:
         self.pending = ForTracker()
         #: the alert keys each rule reported last time (kept when the rule raises)
         self._rule_keys: dict[str, set[AlertKey]] = {}
+        #: fleet-wide dedup (ALERT_DEDUP_URL): only the machine that wins a claim sends
+        self.fleet = fleet
         self._clock, self._wall = now, wall
         self._state_path = os.path.join(state_dir, "alerts-state.json") if state_dir else None
         self._mute_path = os.path.join(state_dir, "alerts-mute.json") if state_dir else None
@@ -146,7 +151,8 @@ class AlertService:
         return Inputs(snapshot, status, self._wall())
 
     def evaluate_once(self) -> list[Notification]:
-        """Run the rules once, submit the resulting notifications and return them."""
+        """Run the rules once, submit the resulting notifications and return them (with a
+        fleet dedup, only those this machine won)."""
         inputs = self._inputs()
         breached: list[tuple[Alert, float]] = []
         observed: dict[AlertKey, Alert] = {}  # measured, within the threshold
@@ -180,6 +186,9 @@ class AlertService:
                 unknown=unknown,
             )
             self.evaluations += 1
+            active = [act.alert for act in self.lifecycle.active.values()]
+        if self.fleet is not None:
+            notes = self.fleet.filter(notes, active)
         for note in notes:
             self.dispatcher.submit(note)
         self._write_state()

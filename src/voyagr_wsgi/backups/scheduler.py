@@ -13,6 +13,11 @@ worker starts within about a second in the services process. ``stop(timeout)`` w
 waits for a running backup or job to finish; ``wake()`` runs a scheduled step now. When the
 thread starts, jobs left ``running`` by a killed process are marked ``failed``. The clock is
 injectable for tests (``now=``).
+
+Across machines (``SERVICES_LEASE_URL``) the Supervisor runs it under the lease
+``backups:<set>`` (:attr:`BackupScheduler.lease_name`) and sets :attr:`BackupScheduler.claim`:
+before a due backup the scheduler claims its slot, ``floor(wall clock / interval)``, and
+skips the slot when another holder already ran it, so a failover never runs a slot twice.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ log = logging.getLogger("voyagr_wsgi.backups")
 class BackupScheduler:
     name = "backups"
     singleton = True
+    #: set by the Supervisor under a fleet lease: ``claim(slot, ttl_s) -> bool``, asked once
+    #: per schedule slot before a due backup; refused = another holder ran this slot
+    claim: Callable[[int, float], bool] | None = None
 
     def __init__(
         self,
@@ -52,6 +60,14 @@ class BackupScheduler:
         self._running = False
         self.runs = 0
         self.ran = threading.Event()  # set after every run (tests and callers may wait on it)
+        self._claimed_slot: int | None = None  # the slot this scheduler claimed (retries run)
+        self._done_slot: int | None = None  # a claimed slot whose backup succeeded
+        self._skip_until = 0.0  # end of a slot another holder claimed (wall clock)
+
+    @property
+    def lease_name(self) -> str:
+        """The fleet lease this scheduler runs under: one holder per backup set."""
+        return f"backups:{self.manager.set_name}"
 
     def start(self) -> None:
         if self._thread is not None:
@@ -82,7 +98,10 @@ class BackupScheduler:
         """One scheduling step: a backup if due, failed uploads retried if due."""
         self._running = True
         try:
-            self.manager.run_scheduled()
+            if not self._slot_claimed():
+                return
+            if self.manager.run_scheduled() is not None:
+                self._done_slot = self._claimed_slot
         except BackupBusy as exc:
             log.info("scheduled backup skipped: %s", exc)
         except BackupError as exc:
@@ -111,7 +130,28 @@ class BackupScheduler:
             if any((since.get(i) or 0.0) > upload_failed for i in status["pending_uploads"]):
                 return 0.0  # an upload interrupted by a kill: retried at once
             due = min(due, upload_failed + settings.s3_retry_s)
-        return max(0.0, due - now)
+        return max(0.0, due - now, self._skip_until - now)
+
+    # -- the fleet hook (claim) -------------------------------------------------------------
+    def _slot_claimed(self) -> bool:
+        """True unless a due backup's slot belongs to another holder (then skip the slot)."""
+        claim = self.claim
+        interval = self.manager.settings.interval_s
+        if claim is None:
+            return True
+        now = self.clock()
+        last = self.manager.status()["last_success_ts"]
+        slot = int(now // interval)
+        if last is not None and now - last < interval:
+            return True  # no backup due: upload retries only
+        if slot == self._claimed_slot and slot != self._done_slot:
+            return True  # a retry within our own slot after a failure
+        if slot != self._done_slot and claim(slot, 3 * interval):
+            self._claimed_slot = slot
+            return True
+        self._skip_until = (slot + 1) * interval
+        log.info("backup slot %d already claimed or done: skipped", slot)
+        return False
 
     def run_jobs(self) -> int:
         """Run the queued jobs (until the queue is empty or one must wait); how many ran."""

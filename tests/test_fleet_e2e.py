@@ -1,0 +1,214 @@
+"""Two gunicorn masters as two machines: one redis-server, one database, one S3 server (moto).
+
+Each "machine" has its own state dir and local backup folder; both point SERVICES_LEASE_URL at
+the same Redis. Scheduled backups: one per interval slot across the fleet, also across a
+SIGKILL of the holder's whole machine (master and workers), which the other machine replaces
+within the lease TTL plus a retry, and across a restart of redis-server (empty: the lease is
+re-established with a higher epoch). Alerts: one Slack message for a condition both see.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import redis
+from moto.server import ThreadedMotoServer
+
+from conftest import free_port
+from gunicorn_apps.harness import Gunicorn, get, gunicorn, wait_for
+from ratelimit_helpers import RedisServer
+from test_alert_support import Receiver, serve
+from test_backup_support import listed, make_db
+from voyagr_wsgi.lease import redis_client
+
+pytestmark = [pytest.mark.slow, pytest.mark.system, pytest.mark.timeout(180)]
+
+LEASE_S = 2.0
+TAKEOVER_BUDGET_S = LEASE_S + 2.0 * 1.5 + 1.0  # TTL + the longest jittered retry + slack
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    yield from serve()
+
+
+def backups(*folders: Path) -> list[str]:
+    """The ids of every committed backup in the local folders."""
+    return sorted(i for f in folders for i in listed(f))
+
+
+class ClaimWatcher:
+    """Records every slot claim while it exists in Redis (they expire after 3 intervals)."""
+
+    def __init__(self, url: str) -> None:
+        self.client = redis_client(url)
+        self.slots: set[int] = set()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.2):
+            try:
+                keys = self.client.keys("voyagr:claim:backups:main:*")
+            except redis.ConnectionError:  # while the test restarts redis-server
+                continue
+            self.slots.update(int(k.decode().rsplit(":", 1)[1]) for k in keys)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.client.close()
+
+
+def s3_ids(url: str) -> list[str]:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    listing = s3.list_objects_v2(Bucket="fleet", Prefix="voyagr-backups/")
+    names = [o["Key"].split("/")[-1] for o in listing.get("Contents", [])]
+    return sorted(n[: -len(".db.gz")] for n in names if n.endswith(".db.gz"))
+
+
+def holder_pid(client: Any, name: str) -> int | None:
+    value = client.get(f"voyagr:lease:{name}")
+    return None if value is None else int(value.decode().split(":")[1])
+
+
+def test_two_machines_one_backup_per_slot_one_message_and_failover(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    make_db(tmp_path / "app.db")
+    redis_srv = RedisServer(free_port())
+    redis_srv.start()
+    client = redis_client(redis_srv.url)
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    s3_url = f"http://{host}:{port}"
+    boto3.client(
+        "s3",
+        endpoint_url=s3_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).create_bucket(Bucket="fleet")
+    machines: dict[str, Gunicorn] = {}
+    with ExitStack() as stack:
+        stack.callback(redis_srv.stop)
+        stack.callback(client.close)
+        stack.callback(moto.stop)
+        claims = ClaimWatcher(redis_srv.url)
+        stack.callback(claims.close)
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            env = {
+                "VOYAGR_STATE_DIR": str(tmp_path / name / "state"),
+                "SERVICES_LEASE_URL": redis_srv.url,
+                "SERVICES_LEASE_SECONDS": str(LEASE_S),
+                "DATABASE_PATH": str(tmp_path / "app.db"),
+                "BACKUP_DIR": str(tmp_path / name / "backups"),
+                "BACKUP_SET": "main",
+                "BACKUP_INTERVAL_HOURS": "0.001",
+                "RATE_LIMIT_ENABLED": "false",
+                "ALERT_INSTANCE": f"machine-{name}",
+                "ALERT_EVALUATION_INTERVAL_SECONDS": "0.5",
+                "ALERT_MIN_REQUESTS": "5",
+                "ALERT_KEEP_FIRING_SECONDS": "0",
+                "ALERT_SLACK_ENABLED": "true",
+                "SLACK_WEBHOOK_URL": receiver.url("/slack"),
+                "ALERT_LOG_ENABLED": "false",
+                "S3_BACKUP_ENABLED": "true",
+                "S3_BUCKET": "fleet",
+                "S3_ENDPOINT_URL": s3_url,
+                "S3_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+                "AWS_CONFIG_FILE": "/nonexistent",
+            }
+            machines[name] = stack.enter_context(
+                gunicorn(
+                    "stack_app:application",
+                    port=free_port(),
+                    env=env,
+                    workers=2,
+                    log_dir=str(tmp_path / name),
+                )
+            )
+        folders = [tmp_path / "a" / "backups", tmp_path / "b" / "backups"]
+
+        # one holder per lease, in one worker of one machine
+        wait_for(lambda: holder_pid(client, "backups:main"), timeout=15, what="a backup holder")
+        wait_for(lambda: holder_pid(client, "alerts"), timeout=15, what="an alert holder")
+
+        # a condition both machines see: errors on both
+        for server in machines.values():
+            for _ in range(20):
+                get(server.port, "/fail")
+        receiver.wait_for(1, timeout=20)
+
+        # several intervals: every backup ran in a slot of its own (each claimed once)
+        wait_for(lambda: len(backups(*folders)) >= 3, timeout=30, what="3 scheduled backups")
+        time.sleep(0.5)  # each claim precedes its backup: the watcher has seen it by now
+        assert len(backups(*folders)) <= len(claims.slots), (backups(*folders), claims.slots)
+
+        # SIGKILL the backup holder's whole machine
+        pid = holder_pid(client, "backups:main")
+        victim = next(n for n, m in machines.items() if pid in m.workers())
+        survivor = "b" if victim == "a" else "a"
+        for worker in machines[victim].workers():
+            os.kill(worker, signal.SIGKILL)
+        os.kill(machines[victim].pid, signal.SIGKILL)
+        killed = time.monotonic()
+        wait_for(
+            lambda: holder_pid(client, "backups:main") in machines[survivor].workers(),
+            timeout=TAKEOVER_BUDGET_S + 5,
+            what="the survivor to take the backup lease",
+        )
+        assert time.monotonic() - killed <= TAKEOVER_BUDGET_S
+        assert int(client.get("voyagr:lease:backups:main:epoch")) >= 2
+
+        before = len(backups(tmp_path / survivor / "backups"))
+        wait_for(
+            lambda: len(backups(tmp_path / survivor / "backups")) >= before + 2,
+            timeout=30,
+            what="the survivor's scheduled backups",
+        )
+        time.sleep(0.5)  # the watcher has seen the last claim
+        taken = backups(*folders)
+        assert len(taken) <= len(claims.slots), (taken, sorted(claims.slots))
+        in_s3 = s3_ids(s3_url)
+        assert 4 <= len(in_s3) <= len(claims.slots), (in_s3, sorted(claims.slots))
+
+        # redis-server restarted empty: the lease is re-established, no slot runs twice
+        redis_srv.kill()
+        time.sleep(LEASE_S)
+        redis_srv.start()
+        restarted = len(backups(*folders))
+        wait_for(lambda: holder_pid(client, "backups:main"), timeout=15, what="a new holder")
+        assert int(client.get("voyagr:lease:backups:main:epoch")) >= 3  # the epoch floor
+        wait_for(
+            lambda: len(backups(*folders)) >= restarted + 2,
+            timeout=30,
+            what="backups after the redis restart",
+        )
+        time.sleep(0.5)
+        taken = backups(*folders)
+        assert len(taken) <= len(claims.slots), (taken, sorted(claims.slots))
+        time.sleep(1.0)  # evaluations after the takeover: still the one message
+    firing = [r for r in receiver.requests if b"FIRING" in r.body]
+    assert len(firing) == 1, [r.body[:200] for r in receiver.requests]
