@@ -20,6 +20,8 @@ __all__ = ["as_archive", "merge", "plus"]
 Row = TypeVar("Row", bound=tuple[Any, ...])
 _LABELS = frozenset({"method", "route", "status"})  # a series' key: kept, not summed
 _PEAKS = frozenset({"max_s"})  # the largest wins
+_LOWS = frozenset({"min_s"})  # the smallest known wins
+_FLAGS = frozenset({"memory_estimated"})  # true if either is
 
 
 def _counts(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
@@ -30,7 +32,7 @@ def _counts(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
 
 def plus(a: Row, b: Row) -> Row:
     """Two rows of one kind added up field by field (labels kept, ``max_s`` the larger,
-    buckets element-wise, a ``None`` gauge counting as unknown)."""
+    ``min_s`` the smaller known, buckets element-wise, a ``None`` gauge counting as unknown)."""
     values: dict[str, Any] = {}
     for name in a._fields:  # type: ignore[attr-defined]
         x, y = getattr(a, name), getattr(b, name)
@@ -38,6 +40,10 @@ def plus(a: Row, b: Row) -> Row:
             values[name] = x
         elif name in _PEAKS:
             values[name] = max(x, y)
+        elif name in _LOWS:
+            values[name] = y if x is None else x if y is None else min(x, y)
+        elif name in _FLAGS:
+            values[name] = x or y
         elif isinstance(x, tuple):
             values[name] = _counts(x, y)
         elif x is None or y is None:
@@ -144,6 +150,7 @@ def as_archive(snap: Snapshot, oldest_slot: int) -> Snapshot:
         pid=None,
         in_flight=0,
         ring=(),
-        caches={n: c._replace(entries=0, memory_bytes=None) for n, c in snap.caches.items()},
+        ring_slots=(),
+        caches={n: c._replace(entries=0, memory_bytes=None, memory_estimated=False) for n, c in snap.caches.items()},
         slots={k: v for k, v in snap.slots.items() if k >= oldest_slot},
     )
