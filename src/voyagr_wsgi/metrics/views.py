@@ -36,14 +36,28 @@ checks and the alert rules all read the same numbers.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any
 
 from .families import DB_BOUNDS, HTTP_BOUNDS, NB
-from .merge import plus
+from .merge import plus, ring_positions
 from .snapshot import CacheWindow, Slot, SlotRequests, Snapshot, UpstreamWindow
 
-__all__ = ["bucket_quantile", "history", "json_view", "ring_quantile", "window"]
+__all__ = [
+    "LAST",
+    "bounded_quantile",
+    "bucket_quantile",
+    "history",
+    "json_view",
+    "last_requests",
+    "ring_quantile",
+    "window",
+]
+
+#: how many of the newest requests ``last_1000`` summarises (the seed's figure)
+LAST = 1000
+_QS = (0.5, 0.95, 0.99)
 
 
 def bucket_quantile(
@@ -76,6 +90,67 @@ def ring_quantile(q: float, values: Sequence[float]) -> float | None:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
+def bounded_quantile(
+    q: float,
+    counts: Sequence[float],
+    lo: float | None,
+    hi: float,
+    bounds: Sequence[float] = HTTP_BOUNDS,
+) -> float | None:
+    """:func:`bucket_quantile` kept inside the observed ``[lo, hi]`` (min and max).
+
+    Interpolation assumes values spread evenly inside a bucket: one 0.24 ms request in the
+    0-0.5 ms bucket would read p95 0.475 ms. No summary may report what was never seen.
+    ``lo`` None (unknown) leaves the lower side, ``hi`` 0 (unknown) the upper one.
+    """
+    value = bucket_quantile(q, counts, bounds)
+    if value is None:
+        return None
+    if hi > 0 or lo is not None:
+        value = min(value, hi)
+    return value if lo is None else max(value, lo)
+
+
+def _exact_or_bounded(
+    q: float, exact: Sequence[float] | None, counts: Sequence[float], lo: float | None, hi: float
+) -> float | None:
+    if exact:
+        return ring_quantile(q, exact)
+    return bounded_quantile(q, counts, lo, hi)
+
+
+def _ring_by_slot(snap: Snapshot) -> dict[int, list[float]]:
+    """The ring's durations grouped by their slot (see :func:`.merge.ring_positions`)."""
+    out: dict[int, list[float]] = {}
+    for value, pos in zip(snap.ring, ring_positions(snap), strict=False):
+        if pos >= 0:
+            out.setdefault(int(pos), []).append(value)
+    return out
+
+
+def last_requests(snap: Snapshot, limit: int = LAST) -> dict[str, Any]:
+    """The newest ``limit`` requests across workers: count, per-bucket counts, exact
+    p50/p95/p99 and max (the ``last_1000`` of :func:`json_view`)."""
+    ring = snap.ring
+    positions = ring_positions(snap)
+    if len(positions) != len(ring):
+        positions = (0.0,) * len(ring)
+    order = sorted(range(len(ring)), key=positions.__getitem__)  # stable: a worker's order
+    values = [ring[i] for i in order[-limit:]] if limit > 0 else []
+    counts = [0] * NB
+    for value in values:
+        counts[bisect_left(HTTP_BOUNDS, value)] += 1
+    les: list[float | str] = [*HTTP_BOUNDS, "+Inf"]
+    doc: dict[str, Any] = {
+        "count": len(values),
+        "buckets": [{"le": le, "count": n} for le, n in zip(les, counts, strict=True)],
+    }
+    for q in _QS:
+        doc[f"p{round(q * 100)}_ms"] = _ms(ring_quantile(q, values))
+    doc["max_ms"] = _ms(max(values)) if values else None
+    return doc
+
+
 def _ratio(num: float, den: float) -> float | None:
     return None if den <= 0 else num / den
 
@@ -90,6 +165,7 @@ def window(snap: Snapshot, window_s: float, now: float, slot_s: float) -> dict[s
     last = int(now // slot_s)
     counts = [0] * NB
     errors = sum_s = max_s = 0.0
+    min_s: float | None = None
     caches: dict[str, CacheWindow] = {}
     ups: dict[str, UpstreamWindow] = {}
     slow = 0
@@ -100,6 +176,8 @@ def window(snap: Snapshot, window_s: float, now: float, slot_s: float) -> dict[s
         errors += r.errors
         sum_s += r.sum_s
         max_s = max(max_s, r.max_s)
+        if r.min_s is not None:
+            min_s = r.min_s if min_s is None else min(min_s, r.min_s)
         for i, n in enumerate(r.buckets):
             counts[i] += n
         for name, c in slot.caches.items():
@@ -108,10 +186,13 @@ def window(snap: Snapshot, window_s: float, now: float, slot_s: float) -> dict[s
             ups[name] = plus(ups[name], u) if name in ups else u
         slow += slot.slow_queries
     total = int(sum(counts))
+    recent = [
+        v for v, p in zip(snap.ring, ring_positions(snap), strict=False) if first <= p < last + 1
+    ]
+    exact = recent if total and len(recent) == total else None  # the ring covers the window
 
     def pct(q: float) -> float | None:
-        value = bucket_quantile(q, counts)
-        return None if value is None else min(value, max_s)
+        return _exact_or_bounded(q, exact, counts, min_s, max_s)
 
     return {
         "window_s": float(window_s),
@@ -154,6 +235,7 @@ def history(
     if since is not None:
         first = max(first, int(since // slot_s) + (since % slot_s > 0))
     empty = Slot(SlotRequests(0, 0.0, 0.0, (0,) * NB), {}, {}, 0)
+    ring = _ring_by_slot(snap)
     points = []
     for sid in range(first, last + 1):
         slot = snap.slots.get(sid, empty)
@@ -163,9 +245,14 @@ def history(
         t = sid * slot_s
         span = min(slot_s, max(now - t, 1e-3))
 
-        def pct(q: float, counts: Sequence[float] = counts, top: float = r.max_s) -> float | None:
-            value = bucket_quantile(q, counts)
-            return None if value is None else _ms(min(value, top))
+        exact = ring.get(sid)
+        if exact is not None and len(exact) != n:  # the ring holds part of the slot
+            exact = None
+
+        def pct(
+            q: float, exact: Sequence[float] | None = exact, r: SlotRequests = r
+        ) -> float | None:
+            return _ms(_exact_or_bounded(q, exact, r.buckets, r.min_s, r.max_s))
 
         points.append(
             {
@@ -196,8 +283,11 @@ def _routes(snap: Snapshot) -> dict[str, Any]:
         g = grouped.setdefault(
             f"{row.method} {row.route}",
             {"method": row.method, "route": row.route, "count": 0, "errors": 0, "sum": 0.0,
-             "buckets": [0] * NB, "statuses": {}},
+             "buckets": [0] * NB, "statuses": {}, "min": None, "max": 0.0},
         )  # fmt: skip
+        g["max"] = max(g["max"], row.max_s)
+        if row.min_s is not None:
+            g["min"] = row.min_s if g["min"] is None else min(g["min"], row.min_s)
         g["count"] += row.requests
         g["errors"] += row.errors
         g["sum"] += row.sum_s
@@ -208,10 +298,12 @@ def _routes(snap: Snapshot) -> dict[str, Any]:
     for key, g in sorted(grouped.items(), key=lambda kv: -kv[1]["count"]):
         counts = g.pop("buckets")
         total_s = g.pop("sum")
+        lo, hi = g.pop("min"), g.pop("max")
         g["error_rate"] = _ratio(g["errors"], g["count"])
         g["avg_ms"] = _ms(_ratio(total_s, g["count"]))
         for q in (50, 95, 99):
-            g[f"p{q}_ms"] = _ms(bucket_quantile(q / 100, counts))
+            g[f"p{q}_ms"] = _ms(bounded_quantile(q / 100, counts, lo, hi))
+        g["max_ms"] = _ms(hi) if g["count"] else None
         out[key] = g
     return out
 
@@ -223,7 +315,8 @@ def json_view(snap: Snapshot, *, now: float, slot_s: float, threshold_s: float) 
     for name, c in sorted(snap.caches.items()):
         caches[name] = {
             "hits": c.hits, "misses": c.misses, "evictions": c.evictions, "entries": c.entries,
-            "memory_bytes": c.memory_bytes, "hit_rate": _ratio(c.hits, c.hits + c.misses),
+            "memory_bytes": c.memory_bytes, "memory_estimated": c.memory_estimated,
+            "hit_rate": _ratio(c.hits, c.hits + c.misses),
             "eviction_rate": _ratio(c.evictions, c.misses),
         }  # fmt: skip
     upstreams = {}
@@ -234,7 +327,7 @@ def json_view(snap: Snapshot, *, now: float, slot_s: float, threshold_s: float) 
             "success_rate": _ratio(u.success, calls),
             "failure_rate": _ratio(u.errors + u.timeouts, calls),
             "avg_ms": _ms(_ratio(u.sum_s, calls)), "max_ms": _ms(u.max_s),
-            "p95_ms": _ms(bucket_quantile(0.95, u.buckets)),
+            "p95_ms": _ms(bounded_quantile(0.95, u.buckets, u.min_s, u.max_s)),
         }  # fmt: skip
     db: dict[str, Any] = {"queries": 0, "slow_queries": 0, "slow_threshold_s": threshold_s}
     systems = {}
@@ -243,11 +336,12 @@ def json_view(snap: Snapshot, *, now: float, slot_s: float, threshold_s: float) 
         db["slow_queries"] += q.slow
         systems[system] = {
             "queries": q.queries, "slow_queries": q.slow, "avg_ms": _ms(_ratio(q.sum_s, q.queries)),
-            "p95_ms": _ms(bucket_quantile(0.95, q.buckets, DB_BOUNDS)),
+            "p95_ms": _ms(bounded_quantile(0.95, q.buckets, q.min_s, q.max_s, DB_BOUNDS)),
+            "max_ms": _ms(q.max_s) if q.queries else None,
         }  # fmt: skip
     db["systems"] = systems
     db["recent_slow"] = list(snap.recent_slow)
-    ring = snap.ring
+    last = last_requests(snap)
     return {
         "uptime_seconds": round(max(0.0, now - snap.started_at), 3),
         "workers": snap.workers,
@@ -257,11 +351,12 @@ def json_view(snap: Snapshot, *, now: float, slot_s: float, threshold_s: float) 
             "error_rate": _ratio(snap.errors, total),
             "in_flight": snap.in_flight,
             "avg_response_time_ms": _ms(_ratio(sum(s.sum_s for s in snap.series), total)),
-            "p50_ms": _ms(ring_quantile(0.5, ring)),
-            "p95_ms": _ms(ring_quantile(0.95, ring)),
-            "p99_ms": _ms(ring_quantile(0.99, ring)),
+            "p50_ms": last["p50_ms"],  # those of last_1000
+            "p95_ms": last["p95_ms"],
+            "p99_ms": last["p99_ms"],
             "overflowed": snap.overflow,
         },
+        "last_1000": last,
         "routes": _routes(snap),
         "errors": {
             "total": sum(snap.exceptions.values()),
