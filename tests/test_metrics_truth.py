@@ -143,18 +143,22 @@ def test_lru_cache_memory_is_a_labelled_estimate() -> None:
     assert cache["entries"] == 50
     assert cache["memory_estimated"] is True
     assert 50 * 100 < cache["memory_bytes"] < 50 * 100_000
-    text = render(reg.snapshot())
+    text = render(reg.snapshot(), now=reg.now())
     assert 'voyagr_cache_memory_bytes{cache="routes",estimate="true"}' in text
 
 
 def test_lru_cache_memory_is_zero_when_empty_and_exact_when_given() -> None:
     reg = Registry(now=Clock())
     lru_cache_stats("empty", functools.lru_cache(maxsize=8)(abs), registry=reg)
-    lru_cache_stats("given", functools.lru_cache(maxsize=8)(abs), registry=reg, memory_bytes=lambda: 7)
+    lru_cache_stats(
+        "given", functools.lru_cache(maxsize=8)(abs), registry=reg, memory_bytes=lambda: 7
+    )
     caches = doc(reg)["caches"]
     assert caches["empty"]["memory_bytes"] == 0
     assert caches["given"]["memory_bytes"] == 7 and caches["given"]["memory_estimated"] is False
-    assert 'voyagr_cache_memory_bytes{cache="given",estimate="false"} 7' in render(reg.snapshot())
+    assert 'voyagr_cache_memory_bytes{cache="given",estimate="false"} 7' in render(
+        reg.snapshot(), now=reg.now()
+    )
 
 
 @pytest.mark.parametrize(

@@ -169,7 +169,8 @@ class Queries:
         d = self.counters.get(system)
         if d is None:
             d = self.counters.setdefault(
-                _capped(self.counters, system), [0, 0, 0.0] + [0] * (len(DB_BOUNDS) + 1) + [0.0, _INF]
+                _capped(self.counters, system),
+                [0, 0, 0.0] + [0] * (len(DB_BOUNDS) + 1) + [0.0, _INF],
             )
         d[_QUERIES] += 1
         d[_QSUM] += duration_s
@@ -209,8 +210,13 @@ class OpenSlot:
     def figures(self) -> Slot:
         r = self.requests
         return Slot(
-            SlotRequests(int(r[_RERR]), r[_RSUM], r[_RMAX], tuple(int(x) for x in r[_RHIST:]),
-                         _known(r[_RMIN])),
+            SlotRequests(
+                int(r[_RERR]),
+                r[_RSUM],
+                r[_RMAX],
+                tuple(int(x) for x in r[_RHIST:]),
+                _known(r[_RMIN]),
+            ),
             {n: CacheWindow(*c) for n, c in self.caches.items()},
             {n: UpstreamWindow(*u) for n, u in self.upstreams.items()},
             self.slow_queries,

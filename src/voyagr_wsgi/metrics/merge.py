@@ -196,6 +196,9 @@ def as_archive(snap: Snapshot, oldest_slot: int) -> Snapshot:
         in_flight=0,
         ring=(),
         ring_slots=(),
-        caches={n: c._replace(entries=0, memory_bytes=None, memory_estimated=False) for n, c in snap.caches.items()},
+        caches={
+            n: c._replace(entries=0, memory_bytes=None, memory_estimated=False)
+            for n, c in snap.caches.items()
+        },
         slots={k: v for k, v in snap.slots.items() if k >= oldest_slot},
     )

@@ -68,7 +68,15 @@ class RequestSeries:
 
     def figures(self) -> tuple[Series, ...]:
         return tuple(
-            Series(*key, int(sum(v[_HIST:_END])), int(v[1]), v[2], v[3],
-                   tuple(map(int, v[_HIST:_END])), v[0], None if v[-1] == _INF else v[-1])
+            Series(
+                *key,
+                int(sum(v[_HIST:_END])),
+                int(v[1]),
+                v[2],
+                v[3],
+                tuple(map(int, v[_HIST:_END])),
+                v[0],
+                None if v[-1] == _INF else v[-1],
+            )
             for key, v in self.by_key.items()
         )
