@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import functools
 import os
+from bisect import bisect_left
 from typing import Any
 
 import cachetools
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from voyagr_wsgi.metrics import cachetools_stats, lru_cache_stats, multiprocess, reader
 from voyagr_wsgi.metrics.families import HTTP_BOUNDS
 from voyagr_wsgi.metrics.health import HealthSource
 from voyagr_wsgi.metrics.prometheus import render
 from voyagr_wsgi.metrics.registry import Registry
-from voyagr_wsgi.metrics.views import history, json_view, window
+from voyagr_wsgi.metrics.views import bounded_quantile, history, json_view, window
 
 
 class Clock:
@@ -184,3 +187,19 @@ def test_cachetools_with_getsizeof_reports_its_own_size_not_an_estimate() -> Non
     cache["a"] = "abc"
     c = doc(reg)["caches"]["sized"]
     assert c["memory_bytes"] == 3 and c["memory_estimated"] is False
+
+
+@given(
+    values=st.lists(st.floats(min_value=1e-6, max_value=30.0), min_size=1, max_size=200),
+    q=st.sampled_from([0.01, 0.5, 0.95, 0.99, 1.0]),
+    with_min=st.booleans(),
+)
+def test_bucket_percentiles_never_leave_the_observed_range(
+    values: list[float], q: float, with_min: bool
+) -> None:
+    counts = [0] * (len(HTTP_BOUNDS) + 1)
+    for v in values:
+        counts[bisect_left(HTTP_BOUNDS, v)] += 1
+    lo = min(values) if with_min else None
+    value = bounded_quantile(q, counts, lo, max(values))
+    assert value is not None and min(values) <= value <= max(values)

@@ -68,7 +68,7 @@ CacheInfo = (
 _INF = float("inf")  # the minimum of nothing yet
 
 _HITS, _MISSES, _EVICTIONS, _ENTRIES, _BYTES = range(5)  # a cache's list
-_RMIN, _RERR, _RSUM, _RMAX, _RHIST = range(5)  # a slot's requests list
+_RERR, _RSUM, _RMAX, _RHIST = 1, 2, 3, 4  # a slot's requests list
 _OK, _ERR, _TIMEOUT, _SUM, _MAX, _HIST = range(6)  # an upstream's list (its min last)
 _QUERIES, _SLOW, _QSUM, _QHIST = range(4)  # a database system's list (max, min last)
 
@@ -201,8 +201,7 @@ class OpenSlot:
     __slots__ = ("caches", "requests", "slow_queries", "upstreams")
 
     def __init__(self) -> None:
-        #: min, errors, sum, max, NB buckets: the registry adds to it
-        self.requests: list[float] = [_INF, 0, 0.0, 0.0] + [0] * NB
+        self.requests: list[float] = [0, 0, 0.0, 0.0] + [0] * NB  # the registry adds to it
         self.caches: dict[str, list[int]] = {}  # hits, misses
         self.upstreams: dict[str, list[int]] = {}  # calls, errors, timeouts
         self.slow_queries = 0
@@ -210,13 +209,7 @@ class OpenSlot:
     def figures(self) -> Slot:
         r = self.requests
         return Slot(
-            SlotRequests(
-                int(r[_RERR]),
-                r[_RSUM],
-                r[_RMAX],
-                tuple(int(x) for x in r[_RHIST:]),
-                _known(r[_RMIN]),
-            ),
+            SlotRequests(int(r[_RERR]), r[_RSUM], r[_RMAX], tuple(int(x) for x in r[_RHIST:])),
             {n: CacheWindow(*c) for n, c in self.caches.items()},
             {n: UpstreamWindow(*u) for n, u in self.upstreams.items()},
             self.slow_queries,

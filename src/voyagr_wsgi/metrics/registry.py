@@ -57,9 +57,10 @@ __all__ = [
 ]
 
 # a series' list (the request path indexes it with literals): max_s, errors, sum_s,
-# ttfb_sum_s, NB duration buckets, min_s (its count is the bucket sum, added up by
-# snapshot()); a slot's requests list (OpenSlot.requests) has the same shape up to the
-# buckets, with min_s first and max_s in place of ttfb_sum_s
+# ttfb_sum_s, NB duration buckets (its count is the bucket sum, added up by snapshot());
+# a slot's requests list (OpenSlot.requests) has the same shape with max_s in place of
+# ttfb_sum_s. No minimum is kept per request (a compare the request path would pay): the
+# readers keep a percentile in the lowest occupied bucket at or above what was seen
 _S_HIST = 4
 _FIRST = HTTP_BOUNDS[0]
 _wall = time.time  # the default ``now``: slots can then be found from perf_counter readings
@@ -210,8 +211,6 @@ class Registry:
             s[i] += 1
             if duration_s > s[0]:
                 s[0] = duration_s
-            if duration_s < s[-1]:
-                s[-1] = duration_s
             self._ring_append(duration_s)
             if end is None or not self._perf_start <= end < self._perf_end:
                 t = self.now()  # no perf_counter reading, or outside the slot: the wall clock
@@ -221,8 +220,6 @@ class Registry:
             w[2] += duration_s
             if duration_s > w[3]:
                 w[3] = duration_s
-            if duration_s < w[0]:
-                w[0] = duration_s
             w[i] += 1  # _W_HIST == _S_HIST
             if error:
                 s[1] += 1

@@ -14,9 +14,7 @@ from .snapshot import Series
 
 __all__ = ["RequestSeries"]
 
-_HIST = 4  # a series' list: max_s, errors, sum_s, ttfb_sum_s, NB buckets, min_s
-_END = _HIST + NB
-_INF = float("inf")
+_HIST = 4  # a series' list: max_s, errors, sum_s, ttfb_sum_s, NB buckets
 
 
 class RequestSeries:
@@ -58,25 +56,18 @@ class RequestSeries:
                 key = ("_OTHER", OVERFLOW, 0)
                 s = self.by_key.get(key)
             if s is None:
-                s = [0.0, 0, 0.0, 0.0] + [0] * NB + [_INF]
+                s = [0.0, 0, 0.0, 0.0] + [0] * NB
                 self.by_key[key] = s
         return s
 
     def total(self) -> int:
         """Requests finished: the sum of every series' buckets."""
-        return int(sum(sum(s[_HIST:_END]) for s in self.by_key.values()))
+        return int(sum(sum(s[_HIST:]) for s in self.by_key.values()))
 
     def figures(self) -> tuple[Series, ...]:
         return tuple(
             Series(
-                *key,
-                int(sum(v[_HIST:_END])),
-                int(v[1]),
-                v[2],
-                v[3],
-                tuple(map(int, v[_HIST:_END])),
-                v[0],
-                None if v[-1] == _INF else v[-1],
+                *key, int(sum(v[_HIST:])), int(v[1]), v[2], v[3], tuple(map(int, v[_HIST:])), v[0]
             )
             for key, v in self.by_key.items()
         )

@@ -5,8 +5,8 @@ readers (:mod:`.merge`, :mod:`.multiprocess`, :mod:`.views`, :mod:`.prometheus`,
 :mod:`.health`) read its fields by name (``row.errors``, ``cache.hits``...), never by
 position. Rows are ``NamedTuple``s (cheap to build, immutable), histogram buckets a tuple of
 counts per bound of :data:`~.families.HTTP_BOUNDS` (or ``DB_BOUNDS``) plus ``+Inf``, with
-the smallest and largest value observed (``min_s`` / ``max_s``) so that a percentile read
-from the buckets can be kept inside what was observed.
+the largest value observed (``max_s``; upstreams and queries also the smallest, ``min_s``)
+so that a percentile read from the buckets can be kept inside what was observed.
 
 :func:`to_json` / :func:`from_json` are the per-worker file format of :mod:`.multiprocess`:
 an object with named keys per row (``{"method": "GET", "route": "/r", ...}``), tagged with
@@ -54,7 +54,6 @@ class Series(NamedTuple):
     ttfb_sum_s: float  # times to first byte, seconds
     buckets: tuple[int, ...]  # per HTTP_BOUNDS, then +Inf
     max_s: float = 0.0  # the slowest request
-    min_s: float | None = None  # the fastest request (None: unknown)
 
 
 class CacheFigures(NamedTuple):
@@ -104,7 +103,6 @@ class SlotRequests(NamedTuple):
     sum_s: float
     max_s: float
     buckets: tuple[int, ...]  # per HTTP_BOUNDS, then +Inf
-    min_s: float | None = None  # the fastest request (None: none, or unknown)
 
     @property
     def total(self) -> int:

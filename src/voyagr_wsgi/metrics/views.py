@@ -97,16 +97,38 @@ def bounded_quantile(
     hi: float,
     bounds: Sequence[float] = HTTP_BOUNDS,
 ) -> float | None:
-    """:func:`bucket_quantile` kept inside the observed ``[lo, hi]`` (min and max).
+    """A percentile from bucket counts that never leaves the observed ``[lo, hi]``.
 
-    Interpolation assumes values spread evenly inside a bucket: one 0.24 ms request in the
-    0-0.5 ms bucket would read p95 0.475 ms. No summary may report what was never seen.
-    ``lo`` None (unknown) leaves the lower side, ``hi`` 0 (unknown) the upper one.
+    :func:`bucket_quantile` assumes values spread evenly inside a bucket: one 0.24 ms
+    request in the 0-0.5 ms bucket would read p95 0.475 ms. Here the result is kept at or
+    below ``hi`` (the largest value seen; 0: unknown, then no cap) and the ``+Inf`` bucket
+    reaches up to it; at or above ``lo`` (the smallest). With no smallest kept (``lo``
+    None: the request path keeps none), a rank falling in the lowest occupied bucket reads
+    that bucket's upper bound (capped at ``hi``): an estimate from above, never below
+    every observation. Any other bucket's interpolation already lies above the lowest
+    occupied one, so nothing reported is outside what was observed.
     """
-    value = bucket_quantile(q, counts, bounds)
-    if value is None:
+    total = sum(counts)
+    if total <= 0:
         return None
-    if hi > 0 or lo is not None:
+    rank = q * total
+    cumulative = 0.0
+    lowest = True
+    value = hi if hi > 0 else float(bounds[-1])
+    for i, count in enumerate(counts):
+        if not count:
+            continue
+        if cumulative + count >= rank:
+            lower = float(bounds[i - 1]) if i else 0.0
+            upper = float(bounds[i]) if i < len(bounds) else max(hi, lower)
+            if lowest and lo is None:
+                value = upper
+            else:
+                value = lower + (upper - lower) * (rank - cumulative) / count
+            break
+        cumulative += count
+        lowest = False
+    if hi > 0:
         value = min(value, hi)
     return value if lo is None else max(value, lo)
 
@@ -165,7 +187,6 @@ def window(snap: Snapshot, window_s: float, now: float, slot_s: float) -> dict[s
     last = int(now // slot_s)
     counts = [0] * NB
     errors = sum_s = max_s = 0.0
-    min_s: float | None = None
     caches: dict[str, CacheWindow] = {}
     ups: dict[str, UpstreamWindow] = {}
     slow = 0
@@ -176,8 +197,6 @@ def window(snap: Snapshot, window_s: float, now: float, slot_s: float) -> dict[s
         errors += r.errors
         sum_s += r.sum_s
         max_s = max(max_s, r.max_s)
-        if r.min_s is not None:
-            min_s = r.min_s if min_s is None else min(min_s, r.min_s)
         for i, n in enumerate(r.buckets):
             counts[i] += n
         for name, c in slot.caches.items():
@@ -192,7 +211,7 @@ def window(snap: Snapshot, window_s: float, now: float, slot_s: float) -> dict[s
     exact = recent if total and len(recent) == total else None  # the ring covers the window
 
     def pct(q: float) -> float | None:
-        return _exact_or_bounded(q, exact, counts, min_s, max_s)
+        return _exact_or_bounded(q, exact, counts, None, max_s)
 
     return {
         "window_s": float(window_s),
@@ -252,7 +271,7 @@ def history(
         def pct(
             q: float, exact: Sequence[float] | None = exact, r: SlotRequests = r
         ) -> float | None:
-            return _ms(_exact_or_bounded(q, exact, r.buckets, r.min_s, r.max_s))
+            return _ms(_exact_or_bounded(q, exact, r.buckets, None, r.max_s))
 
         points.append(
             {
@@ -283,11 +302,9 @@ def _routes(snap: Snapshot) -> dict[str, Any]:
         g = grouped.setdefault(
             f"{row.method} {row.route}",
             {"method": row.method, "route": row.route, "count": 0, "errors": 0, "sum": 0.0,
-             "buckets": [0] * NB, "statuses": {}, "min": None, "max": 0.0},
+             "buckets": [0] * NB, "statuses": {}, "max": 0.0},
         )  # fmt: skip
         g["max"] = max(g["max"], row.max_s)
-        if row.min_s is not None:
-            g["min"] = row.min_s if g["min"] is None else min(g["min"], row.min_s)
         g["count"] += row.requests
         g["errors"] += row.errors
         g["sum"] += row.sum_s
@@ -298,11 +315,11 @@ def _routes(snap: Snapshot) -> dict[str, Any]:
     for key, g in sorted(grouped.items(), key=lambda kv: -kv[1]["count"]):
         counts = g.pop("buckets")
         total_s = g.pop("sum")
-        lo, hi = g.pop("min"), g.pop("max")
+        hi = g.pop("max")
         g["error_rate"] = _ratio(g["errors"], g["count"])
         g["avg_ms"] = _ms(_ratio(total_s, g["count"]))
         for q in (50, 95, 99):
-            g[f"p{q}_ms"] = _ms(bounded_quantile(q / 100, counts, lo, hi))
+            g[f"p{q}_ms"] = _ms(bounded_quantile(q / 100, counts, None, hi))
         g["max_ms"] = _ms(hi) if g["count"] else None
         out[key] = g
     return out
