@@ -4,7 +4,25 @@ Pure functions over the :class:`~.snapshot.Snapshot` :meth:`Registry.snapshot` r
 :mod:`.merge` merges), read by field name, so the JSON endpoint, the dashboard, the health
 checks and the alert rules all read the same numbers.
 
-- :func:`json_view`: the seed's ``/api/production/metrics`` document.
+- :func:`json_view`: the seed's ``/api/production/metrics`` document. Besides the lifetime
+  counters (``requests``, ``routes``, ``errors``, ``caches``, ``upstreams``, ``database``)
+  and the last minute (``window``), it carries the seed's response-time histogram over the
+  last 1000 requests, merged across workers (:func:`last_requests`)::
+
+    "last_1000": {"count": 1000,
+                  "buckets": [{"le": 0.0005, "count": 412}, ..., {"le": "+Inf", "count": 0}],
+                  "p50_ms": 0.61, "p95_ms": 3.9, "p99_ms": 12.2, "max_ms": 48.0}
+
+  ``buckets`` are per-bucket counts (not cumulative) over :data:`~.families.HTTP_BOUNDS`
+  (seconds, ``le`` = at most), then ``"+Inf"``; the percentiles and the max are exact, from
+  the durations themselves. Each worker keeps its most recent durations (a ring of
+  ``ring_size``, 1000); the merge places every entry in its time slot
+  (:func:`.merge.ring_positions`) and takes the newest 1000 of the union, so which ones
+  count is exact to the slot (``slot_s``, 5 s) and, inside the newest slot that does not
+  fit whole, taken from each worker in proportion. ``requests.p50_ms`` / ``p95_ms`` /
+  ``p99_ms`` are these. A cache's ``memory_bytes`` comes with ``memory_estimated``
+  (``true``: entries x a sampled entry's size, see :mod:`.sizing`). Upstreams and
+  database systems report ``max_ms`` next to their ``p95_ms``.
 - :func:`window`: the last ``window_s`` seconds, the shape the alert rules consume::
 
     {"window_s": 60.0,
@@ -16,8 +34,20 @@ checks and the alert rules all read the same numbers.
 
   ``errors`` counts 5xx responses plus requests that raised; upstream ``errors`` excludes
   ``timeouts`` and ``failure_rate`` counts both. Rates are ``None`` when the window holds no
-  event. Percentiles are interpolated from the OpenTelemetry buckets the way PromQL's
-  ``histogram_quantile`` does, capped at the largest value seen.
+  event.
+
+  Percentiles never leave what was observed. Where the ring of recent durations holds
+  every request of the window (up to ``ring_size`` requests per worker in it, and no
+  worker that exited within it) they are exact (linear between the two nearest
+  durations, as numpy's default). Otherwise they come from the OpenTelemetry buckets the
+  way PromQL's ``histogram_quantile`` interpolates, kept inside the observed range by
+  :func:`bounded_quantile`: at most the largest duration seen, and, as no minimum is kept
+  on the request path, a rank in the lowest occupied bucket reads that bucket's top (so a
+  single 0.24 ms request reads 0.24 ms at p50, p95 and p99, where plain interpolation said
+  0.475 ms at p95). The same holds for the history's points (each slot exact when the ring
+  holds it whole), the routes (bucketed, kept under each route's max), upstreams and
+  database systems (bucketed, kept inside their min and max: no slow-query p95 above the
+  slowest statement).
 - :func:`history`: one point per slot over the retention (what the dashboard opens with)::
 
     {"now": 1764852000.0, "slot_s": 5.0, "retention_s": 900.0, "points": [
