@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
+import sys
 from bisect import bisect_left
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import require_tool
 from voyagr_wsgi.metrics import cachetools_stats, lru_cache_stats, multiprocess, reader
 from voyagr_wsgi.metrics.families import HTTP_BOUNDS
 from voyagr_wsgi.metrics.health import HealthSource
@@ -33,6 +36,12 @@ def observe(reg: Registry, durations: list[float], route: str = "/r") -> None:
     for d in durations:
         reg.started()
         reg.observe_request("GET", route, 200, d, d / 2, False)
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
 
 
 def doc(reg: Registry) -> dict[str, Any]:
@@ -203,3 +212,34 @@ def test_bucket_percentiles_never_leave_the_observed_range(
     lo = min(values) if with_min else None
     value = bounded_quantile(q, counts, lo, max(values))
     assert value is not None and min(values) <= value <= max(values)
+
+
+def test_promtool_accepts_estimated_and_exact_cache_memory() -> None:
+    promtool = require_tool("promtool", "apt-get install prometheus")
+    reg = Registry(now=Clock())
+    fn = functools.lru_cache(maxsize=8)(str)
+    lru_cache_stats("estimated", fn, registry=reg)
+    lru_cache_stats("exact", functools.lru_cache(maxsize=8)(abs), registry=reg, memory_bytes=int)
+    fn(1)
+    text = render(reg.snapshot(), now=reg.now())
+    proc = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'voyagr_cache_memory_bytes{cache="exact",estimate="false"} 0' in text
+
+
+def test_a_window_with_an_exited_worker_is_read_from_the_buckets_within_its_max(
+    tmp_path: Any,
+) -> None:
+    me = Registry(state_dir=str(tmp_path), now=Clock())
+    gone = Registry(state_dir=str(tmp_path), now=me.now)
+    gone.pid = dead_pid()
+    me.shared = gone.shared = True
+    observe(me, [0.0002] * 10)
+    observe(gone, [0.003] * 10)
+    multiprocess.write_snapshot(gone)  # its ring is dropped when its file is archived
+    lat = reader.window(me, 60)["latency_s"]
+    assert lat["max"] == 0.003
+    assert 0.0002 <= lat["p50"] <= lat["p99"] <= 0.003
+    assert lat["p50"] == 0.0005  # the lowest occupied bucket's top: not exact, not below
