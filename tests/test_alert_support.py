@@ -66,7 +66,8 @@ class Receiver:
                     return
                 if reply.drip_s:
                     raw = (
-                        f"HTTP/1.1 {reply.status} OK\r\nContent-Length: {len(reply.body)}\r\n\r\n"
+                        f"HTTP/1.1 {reply.status} OK\r\nContent-Length: {len(reply.body)}\r\n"
+                        "\r\n"
                     ).encode() + reply.body
                     for i in range(len(raw)):
                         if receiver.release.wait(reply.drip_s):

@@ -20,7 +20,9 @@ from voyagr_wsgi.layers import HostCheck
 
 def run_python(code: str) -> Any:
     """Run ``code`` in a fresh interpreter; its last stdout line is JSON."""
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -81,7 +83,8 @@ def test_default_stack_loads_no_backup_redis_s3_or_smtp_code() -> None:
 def test_default_stack_composes_and_serves_without_redis_or_boto3() -> None:
     """The plain-install bug: ``compose`` imported redis before knowing the store."""
     doc = run_python(
-        BLOCK.format(names=["redis", "boto3", "botocore"]) + "import json\n"
+        BLOCK.format(names=["redis", "boto3", "botocore"])
+        + "import json\n"
         "from voyagr_wsgi import Settings, compose\n"
         "from wsgiref.util import setup_testing_defaults\n"
         "stack = compose(lambda e, s: (s('200 OK', []), [b'ok'])[1], Settings.from_env({}))\n"
@@ -120,7 +123,8 @@ def test_a_setting_that_needs_a_missing_extra_names_it(
     blocked: list[str], env: dict[str, str], message: str, tmp_path: Any
 ) -> None:
     doc = run_python(
-        BLOCK.format(names=blocked) + "import json, os\n"
+        BLOCK.format(names=blocked)
+        + "import json, os\n"
         f"os.chdir({str(tmp_path)!r})\n"
         "from voyagr_wsgi import ConfigurationError, Settings, compose\n"
         "try:\n"

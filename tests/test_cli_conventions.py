@@ -109,11 +109,7 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
     exe = Path(sys.executable).with_name("voyagr-wsgi")
     base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
     return subprocess.run(
-        [str(exe), *args],
-        capture_output=True,
-        text=True,
-        env={**base, **env},
-        cwd=cwd,
+        [str(exe), *args], capture_output=True, text=True, env={**base, **env}, cwd=cwd,
         timeout=120,
     )
 

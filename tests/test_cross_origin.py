@@ -258,7 +258,9 @@ def test_from_settings_is_on_by_default_and_off_when_disabled() -> None:
     assert check(layer=bound, Origin="https://x.b.example") == 200
     assert check("POST", "/hook", layer=bound, Origin="https://evil.example") == 200
     assert check(layer=bound, Origin="https://evil.example") == 403
-    assert settings_layer(Settings.from_env({"CSRF_ENABLED": "0"}), "CrossOriginProtection") is None
+    assert (
+        settings_layer(Settings.from_env({"CSRF_ENABLED": "0"}), "CrossOriginProtection") is None
+    )
 
 
 @pytest.mark.parametrize(

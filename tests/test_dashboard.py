@@ -191,7 +191,8 @@ def history(base: str, token: str = TOKEN) -> list[dict[str, Any]]:
     return points
 
 
-def test_dashboard_opens_with_the_server_history_a_time_axis_and_hover_values() -> None:
+def test_dashboard_opens_with_the_server_history_a_time_axis_and_hover_values(
+) -> None:
     app, registry = seeded_app()
     port = free_port()
     problems: list[str] = []
@@ -285,7 +286,9 @@ def test_the_page_has_no_blocking_dialog() -> None:
     assert not re.search(r"\b(prompt|alert|confirm)\s*\(", html)
 
 
-def test_dashboard_draws_live_charts_from_a_loaded_server(tmp_path: Any) -> None:
+def test_dashboard_draws_live_charts_from_a_loaded_server(
+    tmp_path: Any
+) -> None:
     stack = make_stack(tmp_path)
     port = free_port()
     problems: list[str] = []
@@ -307,7 +310,9 @@ def test_dashboard_draws_live_charts_from_a_loaded_server(tmp_path: Any) -> None
     assert last["chart-upstream-calls"]["osrm"] > 0
 
 
-def test_dashboard_uses_the_token_from_the_url_fragment(tmp_path: Any) -> None:
+def test_dashboard_uses_the_token_from_the_url_fragment(
+    tmp_path: Any
+) -> None:
     stack = make_stack(tmp_path, TOKEN)
     port = free_port()
     seen: list[str | None] = []

@@ -198,7 +198,6 @@ def test_example_config_serves_the_example_app(tmp_path: Path) -> None:
     access = [line.split("voyagr_wsgi.access: ", 1)[1] for line in log.splitlines()
               if "voyagr_wsgi.access: " in line]  # fmt: skip
     assert [a.split(" ")[1:4] for a in access] == [
-        ['"GET', '/"', "200"],
-        ['"GET', '/api/production/livez"', "200"],
+        ['"GET', '/"', "200"], ['"GET', '/api/production/livez"', "200"]
     ]
     assert "gunicorn.access" not in log
