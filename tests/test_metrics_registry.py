@@ -316,9 +316,11 @@ def test_snapshot_json_form_has_named_keys_and_reads_back_equal(tmp_path: Any) -
     assert doc["series"][0] | {"buckets": None} == {
         "method": "GET", "route": "/r", "status": 503, "requests": 3, "errors": 3,
         "sum_s": pytest.approx(0.06), "ttfb_sum_s": pytest.approx(0.03), "buckets": None,
+        "max_s": 0.02,
     }  # fmt: skip
     assert doc["caches"]["c"] == {
         "hits": 2, "misses": 1, "evictions": 0, "entries": 5, "memory_bytes": None,
+        "memory_estimated": False,
     }  # fmt: skip
     assert from_json(doc) == snap
 

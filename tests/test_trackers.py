@@ -194,7 +194,7 @@ def test_manual_cache_stats_give_hit_and_eviction_rates() -> None:
     view = json_view(registry.snapshot(), now=registry.now(), slot_s=5, threshold_s=1)
     assert view["caches"]["geocode"] == {
         "hits": 3, "misses": 1, "evictions": 1, "entries": 12, "memory_bytes": 4096,
-        "hit_rate": 0.75, "eviction_rate": 1.0,
+        "memory_estimated": False, "hit_rate": 0.75, "eviction_rate": 1.0,
     }  # fmt: skip
 
 
@@ -208,12 +208,12 @@ def test_lru_cache_adapter_polls_cache_info_and_derives_evictions() -> None:
     lru_cache_stats("squares", square, registry=registry, memory_bytes=lambda: 100)
     for x in (1, 1, 2, 3, 1):  # hits: 1; misses: 1, 2, 3, 1; evicts 1 then 2
         square(x)
-    assert registry.snapshot().caches["squares"] == (1, 4, 2, 2, 100)
+    assert registry.snapshot().caches["squares"] == (1, 4, 2, 2, 100, False)
     square(1)
-    assert registry.snapshot().caches["squares"] == (2, 4, 2, 2, 100)  # deltas, not doubled
+    assert registry.snapshot().caches["squares"] == (2, 4, 2, 2, 100, False)  # deltas, not doubled
     square.cache_clear()
     square(5)
-    assert registry.snapshot().caches["squares"] == (2, 5, 2, 1, 100)  # restart after clear
+    assert registry.snapshot().caches["squares"] == (2, 5, 2, 1, 100, False)  # restart after clear
 
 
 def test_lru_cache_adapter_rejects_a_plain_function() -> None:
@@ -247,7 +247,7 @@ def test_cachetools_adapter_reports_memory_when_sized() -> None:
     )
     cache["a"] = b"x" * 10
     cache["b"] = b"y" * 30
-    assert registry.snapshot().caches["blobs"][3:] == (2, 40)
+    assert registry.snapshot().caches["blobs"][3:] == (2, 40, False)
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,8 @@ Modules, by role (the way prometheus_client keeps ``metrics.py`` apart from
 2. the data model: :mod:`.families` (bounds, label caps; caches, upstreams, queries,
    exceptions), :mod:`.series` (the HTTP series), :mod:`.registry` (the :class:`Registry`
    that records, under one lock, and returns a :class:`~.snapshot.Snapshot`);
-3. the writers: :mod:`.context` (the current request's registry), :mod:`.trackers`,
+3. the writers: :mod:`.context` (the current request's registry), :mod:`.trackers` (with
+   :mod:`.sizing`, the cache memory estimate),
    :mod:`.layer` (the WSGI layer), :mod:`.routes`, :mod:`.accesslog`;
 4. the readers: :mod:`.merge`, :mod:`.views` (JSON and windows), :mod:`.multiprocess`
    (per-worker files), :mod:`.reader` (merged, windowed: what the alert rules poll),

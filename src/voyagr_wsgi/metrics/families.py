@@ -59,13 +59,22 @@ UNMATCHED = "__unmatched__"
 OVERFLOW = "__other__"
 MAX_NAMES = 100
 #: what a cache poller returns: cumulative (hits, misses, evictions) or None each when the
-#: counters come from events, then entries and memory_bytes (None: unknown)
-CacheInfo = tuple[int | None, int | None, int | None, int, int | None]
+#: counters come from events, then entries and memory_bytes (None: unknown), optionally
+#: followed by True when memory_bytes is an estimate (entries x a sampled entry's size)
+CacheInfo = (
+    tuple[int | None, int | None, int | None, int, int | None]
+    | tuple[int | None, int | None, int | None, int, int | None, bool]
+)
+_INF = float("inf")  # the minimum of nothing yet
 
 _HITS, _MISSES, _EVICTIONS, _ENTRIES, _BYTES = range(5)  # a cache's list
 _RERR, _RSUM, _RMAX, _RHIST = 1, 2, 3, 4  # a slot's requests list
-_OK, _ERR, _TIMEOUT, _SUM, _MAX, _HIST = range(6)  # an upstream's list
-_QUERIES, _SLOW, _QSUM, _QHIST = range(4)  # a database system's list
+_OK, _ERR, _TIMEOUT, _SUM, _MAX, _HIST = range(6)  # an upstream's list (its min last)
+_QUERIES, _SLOW, _QSUM, _QHIST = range(4)  # a database system's list (max, min last)
+
+
+def _known(minimum: float) -> float | None:
+    return None if minimum == _INF else minimum
 
 
 def _capped(table: dict[str, Any], name: str) -> str:
@@ -76,7 +85,7 @@ class Caches:
     """Named caches: hit / miss / eviction counters, entries and memory gauges."""
 
     def __init__(self) -> None:
-        self.counters: dict[str, list[int]] = {}  # bytes -1: unknown
+        self.counters: dict[str, list[int]] = {}  # bytes -1: unknown; then 1: estimated
         self._polled: dict[str, tuple[int, int, int]] = {}  # last cumulative poll readings
 
     def delta(self, name: str, hits: int, misses: int, evictions: int | None) -> list[int]:
@@ -88,7 +97,7 @@ class Caches:
         return list(cum) if min(delta) < 0 else delta  # cache_clear(): counters restarted
 
     def _get(self, name: str) -> list[int]:
-        return self.counters.setdefault(_capped(self.counters, name), [0, 0, 0, 0, -1])
+        return self.counters.setdefault(_capped(self.counters, name), [0, 0, 0, 0, -1, 0])
 
     def event(self, name: str, hits: int, misses: int, evictions: int, slot: Any) -> None:
         c = self._get(name)
@@ -99,15 +108,18 @@ class Caches:
         w[0] += hits
         w[1] += misses
 
-    def size(self, name: str, entries: int, memory_bytes: int | None) -> None:
+    def size(
+        self, name: str, entries: int, memory_bytes: int | None, estimated: bool = False
+    ) -> None:
         c = self._get(name)
         c[_ENTRIES] = entries
         c[_BYTES] = -1 if memory_bytes is None else memory_bytes
+        c[_BYTES + 1] = int(estimated and memory_bytes is not None)
 
     def figures(self) -> dict[str, CacheFigures]:
         return {
             n: CacheFigures(c[_HITS], c[_MISSES], c[_EVICTIONS], c[_ENTRIES],
-                            None if c[_BYTES] < 0 else c[_BYTES])
+                            None if c[_BYTES] < 0 else c[_BYTES], bool(c[_BYTES + 1]))
             for n, c in self.counters.items()
         }  # fmt: skip
 
@@ -116,7 +128,7 @@ class Upstreams:
     """Calls to named upstream services: outcomes and a latency histogram."""
 
     def __init__(self) -> None:
-        self.counters: dict[str, list[float]] = {}  # ok, err, timeout, sum, max, NB buckets
+        self.counters: dict[str, list[float]] = {}  # ok, err, timeout, sum, max, NB buckets, min
 
     def call(self, name: str, outcome: str, duration_s: float, slot: Any) -> None:
         """``outcome``: ``success``, ``error`` or ``timeout``."""
@@ -124,12 +136,14 @@ class Upstreams:
         u = self.counters.get(name)
         if u is None:
             u = self.counters.setdefault(
-                _capped(self.counters, name), [0, 0, 0, 0.0, 0.0] + [0] * NB
+                _capped(self.counters, name), [0, 0, 0, 0.0, 0.0] + [0] * NB + [_INF]
             )
         u[col] += 1
         u[_SUM] += duration_s
         if duration_s > u[_MAX]:
             u[_MAX] = duration_s
+        if duration_s < u[-1]:
+            u[-1] = duration_s
         u[_HIST + bisect_left(HTTP_BOUNDS, duration_s)] += 1
         w = slot.upstreams.setdefault(name, [0, 0, 0])  # calls, errors, timeouts
         w[0] += 1
@@ -139,7 +153,7 @@ class Upstreams:
     def figures(self) -> dict[str, UpstreamFigures]:
         return {
             n: UpstreamFigures(int(u[_OK]), int(u[_ERR]), int(u[_TIMEOUT]), u[_SUM], u[_MAX],
-                               tuple(int(x) for x in u[_HIST:]))
+                               tuple(int(x) for x in u[_HIST:-1]), _known(u[-1]))
             for n, u in self.counters.items()
         }  # fmt: skip
 
@@ -148,18 +162,23 @@ class Queries:
     """Database statements per system: count, slow count, a latency histogram."""
 
     def __init__(self, recent: int = 50) -> None:
-        self.counters: dict[str, list[float]] = {}  # queries, slow, sum, DB buckets
+        self.counters: dict[str, list[float]] = {}  # queries, slow, sum, DB buckets, max, min
         self.recent: deque[dict[str, Any]] = deque(maxlen=recent)  # slow statements
 
     def query(self, system: str, statement: str, duration_s: float, slow: bool, slot: Any) -> None:
         d = self.counters.get(system)
         if d is None:
             d = self.counters.setdefault(
-                _capped(self.counters, system), [0, 0, 0.0] + [0] * (len(DB_BOUNDS) + 1)
+                _capped(self.counters, system),
+                [0, 0, 0.0] + [0] * (len(DB_BOUNDS) + 1) + [0.0, _INF],
             )
         d[_QUERIES] += 1
         d[_QSUM] += duration_s
         d[_QHIST + bisect_left(DB_BOUNDS, duration_s)] += 1
+        if duration_s > d[-2]:
+            d[-2] = duration_s
+        if duration_s < d[-1]:
+            d[-1] = duration_s
         if slow:
             d[_SLOW] += 1
             slot.slow_queries += 1
@@ -171,7 +190,7 @@ class Queries:
     def figures(self) -> dict[str, QueryFigures]:
         return {
             n: QueryFigures(int(d[_QUERIES]), int(d[_SLOW]), d[_QSUM],
-                            tuple(int(x) for x in d[_QHIST:]))
+                            tuple(int(x) for x in d[_QHIST:-2]), d[-2], _known(d[-1]))
             for n, d in self.counters.items()
         }  # fmt: skip
 

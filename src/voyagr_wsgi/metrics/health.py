@@ -15,7 +15,9 @@ draft-inadarei-api-health-check-06 suggests:
 ============================  ==========================================================
 
 Rates are judged only once the window holds ``HEALTH_MIN_REQUESTS`` events, so one failed
-request out of two does not fail a fresh instance. Figures are merged across workers.
+request out of two does not fail a fresh instance. Figures are merged across workers; the
+p95 is exact while the window fits the workers' rings of recent durations and otherwise
+read from the buckets without ever leaving the observed range (:mod:`.views`).
 """
 
 from __future__ import annotations

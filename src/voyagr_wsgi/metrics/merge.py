@@ -1,7 +1,10 @@
 """Merging per-worker snapshots: sum counters, keep the newest events, cap the routes.
 
 Pure functions over :class:`~.snapshot.Snapshot` (rows are summed field by field, by name),
-used by :mod:`.multiprocess` for the live view and for the archive of exited workers. A
+used by :mod:`.multiprocess` for the live view and for the archive of exited workers. The
+merged ring of recent durations is every live worker's ring, each entry placed in its slot
+(:func:`ring_positions`), so readers can take the newest across workers or a window's exact
+figures. A
 snapshot without a ``pid`` (the archive) carries counters only: :func:`as_archive` drops its
 gauges (in flight, cache entries and memory) and its ring of recent durations.
 """
@@ -15,11 +18,13 @@ from typing import Any, TypeVar
 from .families import OVERFLOW
 from .snapshot import CacheFigures, ExceptionRoute, Series, Slot, Snapshot
 
-__all__ = ["as_archive", "merge", "plus"]
+__all__ = ["UNKNOWN_SLOT", "as_archive", "merge", "plus", "ring_positions"]
 
 Row = TypeVar("Row", bound=tuple[Any, ...])
 _LABELS = frozenset({"method", "route", "status"})  # a series' key: kept, not summed
 _PEAKS = frozenset({"max_s"})  # the largest wins
+_LOWS = frozenset({"min_s"})  # the smallest known wins
+_FLAGS = frozenset({"memory_estimated"})  # true if either is
 
 
 def _counts(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
@@ -30,7 +35,7 @@ def _counts(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
 
 def plus(a: Row, b: Row) -> Row:
     """Two rows of one kind added up field by field (labels kept, ``max_s`` the larger,
-    buckets element-wise, a ``None`` gauge counting as unknown)."""
+    ``min_s`` the smaller known, buckets element-wise, a ``None`` gauge counting as unknown)."""
     values: dict[str, Any] = {}
     for name in a._fields:  # type: ignore[attr-defined]
         x, y = getattr(a, name), getattr(b, name)
@@ -38,6 +43,10 @@ def plus(a: Row, b: Row) -> Row:
             values[name] = x
         elif name in _PEAKS:
             values[name] = max(x, y)
+        elif name in _LOWS:
+            values[name] = y if x is None else x if y is None else min(x, y)
+        elif name in _FLAGS:
+            values[name] = x or y
         elif isinstance(x, tuple):
             values[name] = _counts(x, y)
         elif x is None or y is None:
@@ -45,6 +54,40 @@ def plus(a: Row, b: Row) -> Row:
         else:
             values[name] = x + y
     return type(a)(**values)
+
+
+#: the position of a ring entry older than every slot kept
+UNKNOWN_SLOT = -1.0
+
+
+def ring_positions(snap: Snapshot) -> tuple[float, ...]:
+    """Each ring entry's estimated slot, ``sid + (k + 0.5) / n`` for the k-th of slot ``sid``'s
+    n requests (:data:`UNKNOWN_SLOT` when older than the slots kept).
+
+    The ring holds durations only (the request path appends a float, nothing more); a
+    process records a request's duration and its slot under one lock, so its ring read from
+    the end is its slots' requests, newest slot first. A merged snapshot carries the
+    positions of its workers' rings (``ring_slots``); a process's own snapshot derives them
+    here. Positions order entries across workers to the slot; inside a slot each worker's
+    requests are spread evenly (the newest of a slot are taken from each worker in
+    proportion). A wall clock stepping back may misplace the entries of that step.
+    """
+    if snap.pid is None or snap.ring_slots:
+        return snap.ring_slots
+    remaining = len(snap.ring)
+    chunks: list[list[float]] = []
+    for sid in sorted(snap.slots, reverse=True):
+        if remaining <= 0:
+            break
+        n = snap.slots[sid].requests.total
+        take = min(n, remaining)
+        if take:
+            chunks.append([sid + (k + 0.5) / n for k in range(n - take, n)])
+            remaining -= take
+    out = [UNKNOWN_SLOT] * remaining
+    for chunk in reversed(chunks):
+        out.extend(chunk)
+    return tuple(out)
 
 
 def _add(into: dict[Any, Row], key: Any, row: Row) -> None:
@@ -113,6 +156,7 @@ def merge(snaps: Iterable[Snapshot], recent: int = 50, max_routes: int = 200) ->
         overflow=sum(s.overflow for s in snaps),
         series=tuple(capped.values()),
         ring=tuple(x for s in snaps for x in s.ring),
+        ring_slots=tuple(p for s in snaps for p in _positions(s)),
         exceptions=exceptions,
         exc_routes=tuple(ExceptionRoute(t, r, n) for (t, r), n in exc_capped.items()),
         recent_errors=_newest((e for s in snaps for e in s.recent_errors), recent),
@@ -122,6 +166,13 @@ def merge(snaps: Iterable[Snapshot], recent: int = 50, max_routes: int = 200) ->
         recent_slow=_newest((e for s in snaps for e in s.recent_slow), recent),
         slots=slots,
     )
+
+
+def _positions(snap: Snapshot) -> tuple[float, ...]:
+    positions = ring_positions(snap)
+    if len(positions) != len(snap.ring):  # a file that carried none: order unknown
+        return (UNKNOWN_SLOT,) * len(snap.ring)
+    return positions
 
 
 def _newest(events: Iterable[dict[str, Any]], limit: int) -> tuple[dict[str, Any], ...]:
@@ -144,6 +195,10 @@ def as_archive(snap: Snapshot, oldest_slot: int) -> Snapshot:
         pid=None,
         in_flight=0,
         ring=(),
-        caches={n: c._replace(entries=0, memory_bytes=None) for n, c in snap.caches.items()},
+        ring_slots=(),
+        caches={
+            n: c._replace(entries=0, memory_bytes=None, memory_estimated=False)
+            for n, c in snap.caches.items()
+        },
         slots={k: v for k, v in snap.slots.items() if k >= oldest_slot},
     )

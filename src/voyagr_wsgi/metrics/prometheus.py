@@ -13,7 +13,8 @@ metrics keep the semantic-convention names (``http.server.request.duration`` bec
   http_route};
 - ``voyagr_exceptions_total`` {error_type, http_route};
 - ``voyagr_cache_requests_total`` {cache, result=hit|miss}, ``voyagr_cache_evictions_total``,
-  ``voyagr_cache_entries``, ``voyagr_cache_memory_bytes`` {cache};
+  ``voyagr_cache_entries``, ``voyagr_cache_memory_bytes`` {cache, estimate=true|false}
+  (``true``: entries x a sampled entry's size, see :mod:`.sizing`);
 - ``voyagr_upstream_request_duration_seconds`` histogram {upstream},
   ``voyagr_upstream_requests_total`` {upstream, outcome=success|error|timeout};
 - ``db_client_operation_duration_seconds`` histogram {db_system_name},
@@ -96,7 +97,8 @@ def families(snap: Snapshot, now: float) -> list[Family]:
         cache_ev.append(("", {"cache": name}, c.evictions))
         cache_n.append(("", {"cache": name}, c.entries))
         if c.memory_bytes is not None:
-            cache_mem.append(("", {"cache": name}, c.memory_bytes))
+            estimate = "true" if c.memory_estimated else "false"
+            cache_mem.append(("", {"cache": name, "estimate": estimate}, c.memory_bytes))
     up_hist: list[Sample] = []
     up_req: list[Sample] = []
     for name, u in sorted(snap.upstreams.items()):
@@ -120,7 +122,8 @@ def families(snap: Snapshot, now: float) -> list[Family]:
         ("voyagr_cache_requests_total", "counter", "Cache lookups by result.", cache_req),
         ("voyagr_cache_evictions_total", "counter", "Entries evicted from caches.", cache_ev),
         ("voyagr_cache_entries", "gauge", "Entries held by caches.", cache_n),
-        ("voyagr_cache_memory_bytes", "gauge", "Memory held by caches.", cache_mem),
+        ("voyagr_cache_memory_bytes", "gauge",
+         "Memory held by caches (estimate=true: entries x a sampled entry's size).", cache_mem),
         ("voyagr_upstream_request_duration_seconds", "histogram",
          "Duration of calls to upstream services.", up_hist),
         ("voyagr_upstream_requests_total", "counter", "Upstream calls by outcome.", up_req),

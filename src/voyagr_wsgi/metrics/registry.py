@@ -56,9 +56,11 @@ __all__ = [
     "Registry",
 ]
 
-# a series' list (the request path indexes it with literals): count (kept 0: the bucket
-# sum, added up by snapshot()), errors, sum_s, ttfb_sum_s, NB duration buckets; a slot's
-# requests list (OpenSlot.requests) has the same shape with max_s in place of ttfb_sum_s
+# a series' list (the request path indexes it with literals): max_s, errors, sum_s,
+# ttfb_sum_s, NB duration buckets (its count is the bucket sum, added up by snapshot());
+# a slot's requests list (OpenSlot.requests) has the same shape with max_s in place of
+# ttfb_sum_s. No minimum is kept per request (a compare the request path would pay): the
+# readers keep a percentile in the lowest occupied bucket at or above what was seen
 _S_HIST = 4
 _FIRST = HTTP_BOUNDS[0]
 _wall = time.time  # the default ``now``: slots can then be found from perf_counter readings
@@ -207,6 +209,8 @@ class Registry:
             s[2] += duration_s
             s[3] += ttfb_s
             s[i] += 1
+            if duration_s > s[0]:
+                s[0] = duration_s
             self._ring_append(duration_s)
             if end is None or not self._perf_start <= end < self._perf_end:
                 t = self.now()  # no perf_counter reading, or outside the slot: the wall clock
@@ -233,22 +237,27 @@ class Registry:
         with self._lock:
             self._caches.event(name, hits, misses, evictions, self._current())
 
-    def cache_size(self, name: str, entries: int, memory_bytes: int | None = None) -> None:
+    def cache_size(
+        self, name: str, entries: int, memory_bytes: int | None = None, estimated: bool = False
+    ) -> None:
+        """Cache gauges; ``estimated``: ``memory_bytes`` is an estimate, labelled so."""
         with self._lock:
-            self._caches.size(name, entries, memory_bytes)
+            self._caches.size(name, entries, memory_bytes, estimated)
 
     def add_cache_poller(self, name: str, poll: Callable[[], CacheInfo]) -> None:
-        """``poll()`` returns cumulative (hits, misses, evictions, entries, bytes|None)."""
+        """``poll()`` returns cumulative (hits, misses, evictions, entries, bytes|None), and
+        optionally True when the bytes are an estimate."""
         self.pollers[name] = poll
 
     def poll_caches(self) -> None:
         """Fold the pollers' cumulative counters in as deltas (one poller run at a time)."""
         with self._poll_lock:
             for name, poll in list(self.pollers.items()):
-                hits, misses, evictions, entries, nbytes = poll()
+                info = poll()
+                hits, misses, evictions, entries, nbytes = info[:5]
                 if hits is not None and misses is not None:
                     self.cache_event(name, *self._caches.delta(name, hits, misses, evictions))
-                self.cache_size(name, entries, nbytes)
+                self.cache_size(name, entries, nbytes, len(info) > 5 and bool(info[5]))
 
     # -- upstreams and queries --------------------------------------------------------------
     def upstream_call(self, name: str, outcome: str, duration_s: float) -> None:

@@ -14,7 +14,7 @@ from .snapshot import Series
 
 __all__ = ["RequestSeries"]
 
-_HIST = 4  # a series' list: count (unused: the bucket sum), errors, sum_s, ttfb_sum_s, buckets
+_HIST = 4  # a series' list: max_s, errors, sum_s, ttfb_sum_s, NB buckets
 
 
 class RequestSeries:
@@ -56,7 +56,7 @@ class RequestSeries:
                 key = ("_OTHER", OVERFLOW, 0)
                 s = self.by_key.get(key)
             if s is None:
-                s = [0, 0, 0.0, 0.0] + [0] * NB
+                s = [0.0, 0, 0.0, 0.0] + [0] * NB
                 self.by_key[key] = s
         return s
 
@@ -66,6 +66,8 @@ class RequestSeries:
 
     def figures(self) -> tuple[Series, ...]:
         return tuple(
-            Series(*key, int(sum(v[_HIST:])), int(v[1]), v[2], v[3], tuple(map(int, v[_HIST:])))
+            Series(
+                *key, int(sum(v[_HIST:])), int(v[1]), v[2], v[3], tuple(map(int, v[_HIST:])), v[0]
+            )
             for key, v in self.by_key.items()
         )

@@ -4,7 +4,9 @@
 readers (:mod:`.merge`, :mod:`.multiprocess`, :mod:`.views`, :mod:`.prometheus`,
 :mod:`.health`) read its fields by name (``row.errors``, ``cache.hits``...), never by
 position. Rows are ``NamedTuple``s (cheap to build, immutable), histogram buckets a tuple of
-counts per bound of :data:`~.families.HTTP_BOUNDS` (or ``DB_BOUNDS``) plus ``+Inf``.
+counts per bound of :data:`~.families.HTTP_BOUNDS` (or ``DB_BOUNDS``) plus ``+Inf``, with
+the largest value observed (``max_s``; upstreams and queries also the smallest, ``min_s``)
+so that a percentile read from the buckets can be kept inside what was observed.
 
 :func:`to_json` / :func:`from_json` are the per-worker file format of :mod:`.multiprocess`:
 an object with named keys per row (``{"method": "GET", "route": "/r", ...}``), tagged with
@@ -51,6 +53,7 @@ class Series(NamedTuple):
     sum_s: float  # durations, seconds
     ttfb_sum_s: float  # times to first byte, seconds
     buckets: tuple[int, ...]  # per HTTP_BOUNDS, then +Inf
+    max_s: float = 0.0  # the slowest request
 
 
 class CacheFigures(NamedTuple):
@@ -59,6 +62,7 @@ class CacheFigures(NamedTuple):
     evictions: int
     entries: int  # a gauge
     memory_bytes: int | None  # a gauge; None: unknown
+    memory_estimated: bool = False  # memory_bytes is entries x a sampled entry's size
 
 
 class UpstreamFigures(NamedTuple):
@@ -68,6 +72,7 @@ class UpstreamFigures(NamedTuple):
     sum_s: float
     max_s: float
     buckets: tuple[int, ...]  # per HTTP_BOUNDS, then +Inf
+    min_s: float | None = None  # the fastest call (None: unknown)
 
     @property
     def calls(self) -> int:
@@ -81,6 +86,8 @@ class QueryFigures(NamedTuple):
     slow: int
     sum_s: float
     buckets: tuple[int, ...]  # per DB_BOUNDS, then +Inf
+    max_s: float = 0.0  # the slowest statement
+    min_s: float | None = None  # the fastest statement (None: unknown)
 
 
 class ExceptionRoute(NamedTuple):
@@ -139,6 +146,10 @@ class Snapshot:
     overflow: int = 0  # figures folded into "__other__" by a label cap
     series: tuple[Series, ...] = ()
     ring: tuple[float, ...] = ()
+    #: merged snapshots: each ring entry's estimated slot, ``sid + (k + 0.5) / n`` for the
+    #: k-th of the n requests of slot ``sid`` (see :func:`.merge.ring_positions`); empty in a
+    #: process's own snapshot, where it follows from ``ring`` and ``slots``
+    ring_slots: tuple[float, ...] = ()
     exceptions: dict[str, int] = field(default_factory=dict)
     exc_routes: tuple[ExceptionRoute, ...] = ()
     recent_errors: tuple[dict[str, Any], ...] = ()
@@ -163,7 +174,8 @@ def to_json(snap: Snapshot) -> dict[str, Any]:
         "version": VERSION, "pid": snap.pid, "instance": snap.instance,
         "workers": snap.workers, "started_at": snap.started_at, "written_at": snap.written_at,
         "in_flight": snap.in_flight, "total": snap.total, "errors": snap.errors,
-        "overflow": snap.overflow, "ring": list(snap.ring), "exceptions": snap.exceptions,
+        "overflow": snap.overflow, "ring": list(snap.ring),
+        "ring_slots": list(snap.ring_slots), "exceptions": snap.exceptions,
         "recent_errors": list(snap.recent_errors), "recent_slow": list(snap.recent_slow),
     }  # fmt: skip
     doc["series"] = [_row(s) for s in snap.series]
@@ -200,6 +212,7 @@ def from_json(doc: dict[str, Any]) -> Snapshot:
         overflow=doc["overflow"],
         series=tuple(Series(**_buckets(s)) for s in doc["series"]),
         ring=tuple(doc["ring"]),
+        ring_slots=tuple(doc.get("ring_slots", ())),
         exceptions=dict(doc["exceptions"]),
         exc_routes=tuple(ExceptionRoute(**r) for r in doc["exc_routes"]),
         recent_errors=tuple(doc["recent_errors"]),

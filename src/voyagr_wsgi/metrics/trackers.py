@@ -26,6 +26,12 @@ Caches::
     lru_cache_stats("routes", plan_route)         # functools.lru_cache: polled cache_info()
     cache = cachetools_stats("tiles", TTLCache(maxsize=1000, ttl=60))
 
+Cache memory: ``memory_bytes`` is exact when the app says it (``lru_cache_stats(...,
+memory_bytes=fn)``, a ``cachetools`` cache built with ``getsizeof=``, ``stats.size()``);
+otherwise the pollers report an estimate, entries x a sampled entry's size, computed when
+the registry polls, never per call (:mod:`.sizing`), and marked ``memory_estimated: true``
+in the JSON and ``estimate="true"`` on ``voyagr_cache_memory_bytes``.
+
 Slow queries (``SLOW_QUERY_THRESHOLD_SECONDS``, default 1 s)::
 
     db = connect("app.db")                        # sqlite3.connect with every statement timed
@@ -50,6 +56,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from .context import CURRENT, MetricsWarning
 from .registry import CacheInfo, Registry
+from .sizing import Estimator, lru_entry_size, mapping_entry_size
 
 __all__ = [
     "CacheStats",
@@ -189,7 +196,8 @@ def lru_cache_stats(
     """Report a ``functools.lru_cache`` function's ``cache_info()`` (polled on snapshot).
 
     Evictions are derived: with a bounded cache every miss inserts, so evictions =
-    misses - current size (after a ``cache_clear`` the counters restart).
+    misses - current size (after a ``cache_clear`` the counters restart). Memory is
+    ``memory_bytes()`` when given, else an estimate labelled as such (:mod:`.sizing`).
     """
     if not hasattr(fn, "cache_info"):
         from ..errors import ConfigurationError
@@ -197,11 +205,14 @@ def lru_cache_stats(
         raise ConfigurationError(f"lru_cache_stats({name!r}): {fn!r} has no cache_info()")
     target = _poll_target(registry, f"lru_cache_stats({name!r})")
 
+    estimate = Estimator(functools.partial(lru_entry_size, fn))
+
     def poll() -> CacheInfo:
         info = fn.cache_info()
         evictions = max(0, info.misses - info.currsize) if info.maxsize else 0
-        nbytes = memory_bytes() if memory_bytes is not None else None
-        return info.hits, info.misses, evictions, info.currsize, nbytes
+        if memory_bytes is not None:
+            return info.hits, info.misses, evictions, info.currsize, memory_bytes()
+        return info.hits, info.misses, evictions, info.currsize, estimate(info.currsize), True
 
     target.add_cache_poller(name, poll)
     return fn
@@ -211,8 +222,9 @@ def cachetools_stats(name: str, cache: Any, *, registry: Registry | None = None)
     """Count hits, misses and size evictions of a ``cachetools`` cache (in place).
 
     The instance's class is swapped for a subclass whose ``__getitem__`` / ``get`` /
-    ``popitem`` report to the registry; entries and ``currsize`` (memory when the cache
-    was built with ``getsizeof=``) are polled.
+    ``popitem`` report to the registry; entries and memory are polled: ``currsize`` when
+    the cache was built with ``getsizeof=``, else an estimate labelled as such
+    (:mod:`.sizing`).
     """
     target = _poll_target(registry, f"cachetools_stats({name!r})")
     base = type(cache)
@@ -243,8 +255,12 @@ def cachetools_stats(name: str, cache: Any, *, registry: Registry | None = None)
     cache.__class__ = Tracked
     sized = getattr(cache, "getsizeof", None) is not None and "getsizeof" in vars(cache)
 
+    estimate = Estimator(functools.partial(mapping_entry_size, cache))
+
     def poll() -> CacheInfo:  # counters come from the events above
-        return None, None, None, len(cache), int(cache.currsize) if sized else None
+        if sized:
+            return None, None, None, len(cache), int(cache.currsize)
+        return None, None, None, len(cache), estimate(len(cache)), True
 
     target.add_cache_poller(name, poll)
     return cache
