@@ -41,7 +41,8 @@ def main() -> None:
         f"  prometheus: http://127.0.0.1:{port}/api/production/prometheus\n"
         f"  dashboard:  http://127.0.0.1:{port}/api/production/dashboard\n"
         f"  backups:    http://127.0.0.1:{port}/api/production/backups\n"
-        "  (admin endpoints answer loopback clients while VOYAGR_ADMIN_TOKEN is unset)\n"
+        "  (while VOYAGR_ADMIN_TOKEN is unset, read-only admin endpoints answer loopback clients\n"
+        "   and state changes such as backup/create are refused: set it to use them)\n"
         "Ctrl-C to stop.",
         flush=True,
     )
