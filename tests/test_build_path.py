@@ -40,6 +40,7 @@ def test_importing_one_layer_loads_that_layer_and_its_helpers_only() -> None:
     assert loaded == [
         "voyagr_wsgi",
         "voyagr_wsgi._layer",
+        "voyagr_wsgi._lazy",
         "voyagr_wsgi._version",
         "voyagr_wsgi._wsgi",
         "voyagr_wsgi.compose",

@@ -13,9 +13,9 @@ HostCheck`` loads that layer, not the settings or the areas).
 
 from __future__ import annotations
 
-import importlib
 import typing
 
+from ._lazy import lazy as _lazy
 from ._version import __version__
 from .compose import Stack, compose
 from .errors import ConfigurationError, VoyagrError, VoyagrWarning
@@ -38,14 +38,4 @@ __all__ = [
 _WHERE = {"Secret": ".secret", "Settings": ".settings"}
 
 
-def __getattr__(name: str) -> typing.Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = _lazy(__name__, _WHERE)

@@ -116,6 +116,7 @@ def test_importing_one_layer_loads_that_layer_not_the_areas(
     assert modules.split() == [
         "voyagr_wsgi",
         "voyagr_wsgi._layer",
+        "voyagr_wsgi._lazy",
         "voyagr_wsgi._version",
         "voyagr_wsgi._wsgi",
         "voyagr_wsgi.compose",

@@ -80,9 +80,10 @@ Public names: :func:`wrap`, :func:`get_wsgi_application`, :func:`settings_from_d
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .._extras import require
+from .._lazy import lazy
 
 require("django", "voyagr_wsgi.django", extra="django")
 
@@ -101,25 +102,13 @@ __all__ = [
 ]
 
 _WHERE = {
-    "get_wsgi_application": "wsgi",
-    "wrap": "wsgi",
-    "settings_from_django": "conf",
-    "voyagr_csrf_exempt": "decorators",
-    "voyagr_exempt": "decorators",
-    "voyagr_limit": "decorators",
+    "get_wsgi_application": ".wsgi",
+    "wrap": ".wsgi",
+    "settings_from_django": ".conf",
+    "voyagr_csrf_exempt": ".decorators",
+    "voyagr_exempt": ".decorators",
+    "voyagr_limit": ".decorators",
 }
 
 
-def __getattr__(name: str) -> Any:  # PEP 562: INSTALLED_APPS imports this before settings
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy(__name__, _WHERE)

@@ -9,10 +9,10 @@ is false). Only the standard library talks to the network (``urllib.request``,
 
 from __future__ import annotations
 
-import importlib
 import ssl
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..._lazy import lazy
 from .base import Channel, DeliveryFailed
 
 if TYPE_CHECKING:
@@ -46,13 +46,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy(__name__, _WHERE)
 
 
 def from_settings(settings: AlertSettings) -> list[Channel]:
