@@ -38,6 +38,7 @@ def contribute(settings: Settings, context: BuildContext) -> None:
         state_dir=settings.state_dir,
         retention_s=options.retention_s,
     )
+    registry.counters = context.counters  # the layers' decisions, in the worker snapshots
     context.metrics = registry
     context.health.add(HealthSource(registry, options.health))
     routes = admin_routes(registry, context.health, options, sections=context.metrics_sections)
