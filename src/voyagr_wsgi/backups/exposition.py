@@ -8,8 +8,9 @@ shared by every process, so any worker answers the same. One label, ``backup_set
 
     voyagr_backup_last_success_timestamp_seconds  gauge  last verified backup (Unix s)
     voyagr_backup_last_failure_timestamp_seconds  gauge  last failed backup or upload
-    voyagr_backup_failing                          gauge  1 while the last run's error stands
-                                                         (cleared by a later success)
+    voyagr_backup_failing                          gauge  1 while the last failure (backup or
+                                                         upload) is newer than the last
+                                                         success, as voyagr's own rule
     voyagr_backup_duration_seconds                 gauge  last backup: snapshot, gzip and
                                                          verify until the data file was
                                                          written (the upload not included)
@@ -68,6 +69,12 @@ def _last_backup(manager: BackupManager, status: dict[str, Any]) -> tuple[float,
     return float(chosen.gz_bytes), max(0.0, written - chosen.created_ts)
 
 
+def _failing(status: dict[str, Any]) -> bool:
+    """voyagr's own ``backup_failed`` condition: a failure newer than the last success."""
+    ok, bad = status.get("last_success_ts"), status.get("last_failure_ts")
+    return bad is not None and (ok is None or bad > ok)
+
+
 def prometheus_text(manager: BackupManager) -> str:
     """Text-format families for the manager's backup set (ends with a newline)."""
     status = manager.status()
@@ -96,8 +103,8 @@ def prometheus_text(manager: BackupManager) -> str:
     family(
         "voyagr_backup_failing",
         "gauge",
-        "1 while the last backup run's error stands (a later success clears it).",
-        1 if status.get("last_error") else 0,
+        "1 while the last failure (backup or upload) is newer than the last success.",
+        1 if _failing(status) else 0,
     )
     last = _last_backup(manager, status)
     duration = None if last is None or last[1] < 0 else round(last[1], 3)
@@ -144,7 +151,7 @@ def section(manager: BackupManager) -> Any:
         return {
             "last_success_ts": status.get("last_success_ts"),
             "last_failure_ts": status.get("last_failure_ts"),
-            "failing": bool(status.get("last_error")),
+            "failing": _failing(status),
             "size_bytes": None if last is None else int(last[0]),
             "duration_s": None if last is None or last[1] < 0 else round(last[1], 3),
             "interval_s": status.get("interval_s"),
