@@ -59,7 +59,6 @@ def _get_json(url: str) -> Any:
 def test_a_real_prometheus_loads_and_evaluates_the_rules(tmp_path: Path) -> None:
     prometheus = require_tool("prometheus", "apt-get install prometheus")
     from test_backup_support import backup_settings
-
     from voyagr_wsgi.errors import BackupError
 
     settings = Settings(state_dir=str(tmp_path), backups=backup_settings(tmp_path))
