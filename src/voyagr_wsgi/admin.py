@@ -42,6 +42,10 @@ Routing and body reading use werkzeug (``werkzeug.routing.Map`` gives the ``405`
 ``Allow`` list; ``werkzeug.wrappers.Request`` reads the body with ``max_content_length``). It
 is imported on the first request under the prefix, so building the stack and serving the
 app never load it; a request outside the prefix costs one ``str.startswith``.
+
+Each refusal counts into ``counters=`` (:class:`voyagr_wsgi.counters.Counters`) as
+``admin``/``unauthorized``, ``not-loopback``, ``method-not-allowed``,
+``admin-token-not-configured`` or ``body-too-large``.
 """
 
 from __future__ import annotations

@@ -39,6 +39,11 @@ A rejection is a ``403`` RFC 9457 problem (:mod:`voyagr_wsgi.problem`) of type
 ``detail``) names the failed check, and one warning on the ``voyagr_wsgi.cross_origin``
 logger, or whatever ``deny_handler`` answers. This protects browsers only: pair it with
 ``SameSite=Lax`` cookies and HSTS (:class:`~voyagr_wsgi.layers.SecurityHeaders` does both).
+
+Each refusal counts into ``counters=`` (:class:`voyagr_wsgi.counters.Counters`) as
+``cross_origin``/<reason slug> (``cross-site``, ``same-site``, ``not-same-origin``,
+``null-origin``, ``origin-userinfo``, ``malformed-origin``, ``origin-mismatch``); in a
+composed stack: ``voyagr_rejections_total``.
 """
 
 from __future__ import annotations

@@ -31,6 +31,10 @@ on the ``voyagr_wsgi.host_check`` logger. The host is read through
 :func:`voyagr_wsgi.request.host`, i.e. the value ProxyTrust resolved (a forwarded host only
 when a trusted proxy sent it). Decisions are cached per host string in a bounded dict, so
 the per-request cost is one dict lookup.
+
+Each refusal counts into ``counters=`` (a :class:`voyagr_wsgi.counters.Counters`, the layer's
+own without it) as ``host_check``/``host-not-allowed`` or ``malformed-host``; in a composed
+stack: ``voyagr_rejections_total``.
 """
 
 from __future__ import annotations

@@ -45,6 +45,9 @@ against the normalised ``SCRIPT_NAME + PATH_INFO`` (:func:`voyagr_wsgi.request.r
 ``//healthz`` is ``/healthz``). ``/static/`` is an error: it used to mean that one path
 only; write ``/static/*`` for everything under it. The redirect itself keeps the path as
 sent.
+
+A refusal (never a redirect) counts into ``counters=`` (:class:`voyagr_wsgi.counters.Counters`)
+as ``https_redirect``/``malformed-host`` or ``https-required``.
 """
 
 from __future__ import annotations
