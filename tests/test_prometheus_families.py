@@ -233,3 +233,44 @@ def test_the_scrape_is_gzipped_when_asked(full_stack: Stack) -> None:
     assert len(zipped.body) < len(plain.body) / 3
     refused = admin_scrape(full_stack, **{"Accept-Encoding": "gzip;q=0"})
     assert refused.header("Content-Encoding") is None
+
+
+# -- under gunicorn: every worker's counts, the recycled ones' included ----------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_gunicorn_workers_counts_merge_in_the_scrape(tmp_path: Path) -> None:
+    from gunicorn_apps.harness import get, gunicorn, wait_for
+
+    env = {
+        "VOYAGR_STATE_DIR": str(tmp_path / "state"),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "RATE_LIMIT_EXEMPT_PATHS": "/api/production/*",  # the scrapes are no decisions
+    }
+    with gunicorn(
+        "stack_app:application",
+        port=free_port(),
+        env=env,
+        log_dir=str(tmp_path),
+        args=("--max-requests", "8", "--max-requests-jitter", "0"),  # workers recycle
+    ) as server:
+        pids = {int(get(server.port).body) for _ in range(40)}
+        refused = [get(server.port, headers={"Host": "evil.test"}).status for _ in range(6)]
+        assert refused == [400] * 6
+        assert len(pids) > 3, f"workers were recycled: {len(pids)} pids served"
+
+        def scraped() -> str:
+            answer = get(server.port, "/api/production/prometheus")
+            assert answer.status == 200, answer.body
+            return answer.body.decode()
+
+        def settled() -> bool:
+            text = scraped()
+            allowed = sample(text, "voyagr_ratelimit_decisions_total", outcome="allowed")
+            return allowed == 40 and sample(text, "voyagr_rejections_total") == 6
+
+        wait_for(settled, timeout=5.0, what="40 decisions and 6 rejections merged")
+        text = scraped()
+        started = sample(text, "voyagr_process_start_time_seconds")
+        assert time.time() - 60 < started <= time.time()
