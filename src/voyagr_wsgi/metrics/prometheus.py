@@ -37,8 +37,9 @@ metrics keep the semantic-convention names (``http.server.request.duration`` bec
 Areas add their own families after these (``context.metrics_sections``): the alert
 deliveries (:mod:`voyagr_wsgi.alerts.exposition`), the backups
 (:mod:`voyagr_wsgi.backups.exposition`: ``voyagr_backup_last_success_timestamp_seconds``,
+``voyagr_backup_last_failure_timestamp_seconds``, ``voyagr_backup_failing``,
 ``voyagr_backup_duration_seconds``, ``voyagr_backup_size_bytes``,
-``voyagr_backup_failures_total``...).
+``voyagr_backup_interval_seconds``, ``voyagr_backup_pending_uploads`` {backup_set}).
 
 Compression: a scraper that sends ``Accept-Encoding: gzip`` (Prometheus does) gets the body
 gzipped (``Content-Encoding: gzip``); every answer says ``Vary: Accept-Encoding``
