@@ -44,6 +44,7 @@ def test_importing_one_layer_loads_that_layer_and_its_helpers_only() -> None:
         "voyagr_wsgi._version",
         "voyagr_wsgi._wsgi",
         "voyagr_wsgi.compose",
+        "voyagr_wsgi.counters",
         "voyagr_wsgi.errors",
         "voyagr_wsgi.layers",
         "voyagr_wsgi.layers.host_check",

@@ -99,6 +99,38 @@ def test_promtool_accepts_the_exposition(stack: Stack) -> None:
     assert proc.stdout.strip() == "" and proc.stderr.strip() == ""
 
 
+def test_promtool_accepts_every_family_of_a_stack_with_backups_and_rate_limiting(
+    tmp_path: Any,
+) -> None:
+    from test_backup_support import backup_settings, make_db
+
+    promtool = require_tool("promtool", "apt-get install prometheus")
+    make_db(tmp_path / "app.db")
+    settings = Settings(
+        state_dir=str(tmp_path / "state"),
+        allowed_hosts=("example.com",),
+        backups=backup_settings(tmp_path),
+    )
+    stack = compose(demo_app, settings)
+    drive(stack)
+    assert call(stack, make_environ("/users/1", host="evil.test")).code == 400
+    post = make_environ("/users/1", method="POST", headers={"Sec-Fetch-Site": "cross-site"})
+    assert call(stack, post).code == 403
+    stack.components["backups"].create()
+    text = scrape(stack)
+    for family in (
+        "voyagr_ratelimit_decisions_total", "voyagr_rejections_total",
+        "voyagr_process_start_time_seconds", "voyagr_backup_last_success_timestamp_seconds",
+        "voyagr_backup_duration_seconds", "voyagr_backup_size_bytes", "voyagr_backup_failing",
+        "voyagr_backup_interval_seconds", "voyagr_alert_notifications_total",
+    ):  # fmt: skip
+        assert f"# TYPE {family} " in text, family
+    proc = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                          text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip() == "" and proc.stderr.strip() == ""
+
+
 def _get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as resp:
         return json.load(resp)
@@ -118,7 +150,17 @@ def test_a_real_prometheus_scrapes_and_answers_a_query(stack: Stack, tmp_path: A
     )
     query = 'sum(http_server_request_duration_seconds_count{http_route="/users/{id}"})'
     log = open(tmp_path / "prometheus.log", "wb")
-    with serve(stack, app_port):
+    encodings: list[str | None] = []  # Content-Encoding of each scrape answer
+
+    def recording(environ: dict[str, Any], start_response: Any) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if environ.get("PATH_INFO") == "/api/production/prometheus":
+                encodings.append(dict(headers).get("Content-Encoding"))
+            return start_response(status, headers, exc_info)
+
+        return stack(environ, start)
+
+    with serve(recording, app_port):
         proc = subprocess.Popen(
             [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
              f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
@@ -140,6 +182,11 @@ def test_a_real_prometheus_scrapes_and_answers_a_query(stack: Stack, tmp_path: A
                 if value is None:
                     time.sleep(0.3)  # polling a real process until its first scrape lands
             assert value == 15
+            assert "gzip" in encodings  # Prometheus asks for gzip, and gets it
+            started = _get_json(
+                f"http://127.0.0.1:{prom_port}/api/v1/query?query=voyagr_process_start_time_seconds"
+            )["data"]["result"]
+            assert abs(float(started[0]["value"][1]) - stack.metrics.started_at) < 0.01
             targets = _get_json(f"http://127.0.0.1:{prom_port}/api/v1/targets")
             (target,) = targets["data"]["activeTargets"]
             assert target["health"] == "up", target

@@ -36,7 +36,7 @@ def test_promtool_accepts_the_rules() -> None:
         [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 5 rules found" in done.stdout
+    assert "SUCCESS: 8 rules found" in done.stdout
 
 
 @pytest.mark.system
@@ -58,9 +58,15 @@ def _get_json(url: str) -> Any:
 @pytest.mark.slow
 def test_a_real_prometheus_loads_and_evaluates_the_rules(tmp_path: Path) -> None:
     prometheus = require_tool("prometheus", "apt-get install prometheus")
-    stack = compose(demo_app, Settings(state_dir=str(tmp_path)))
+    from test_backup_support import backup_settings
+    from voyagr_wsgi.errors import BackupError
+
+    settings = Settings(state_dir=str(tmp_path), backups=backup_settings(tmp_path))
+    stack = compose(demo_app, settings)
     for path in ["/users/1", "/error"] * 10:
         call(stack, make_environ(path))
+    with pytest.raises(BackupError):  # DATABASE_PATH names no file: the backup fails
+        stack.components["backups"].create()
     app_port, prom_port = free_port(), free_port()
     config = tmp_path / "prometheus.yml"
     config.write_text(
@@ -87,15 +93,19 @@ def test_a_real_prometheus_loads_and_evaluates_the_rules(tmp_path: Path) -> None
                     rules = [r for g in groups for r in g["rules"]]
                 except OSError:
                     rules = []
+                firing = {r["name"] for r in rules if r.get("state") == "firing"}
                 if rules and all(r.get("lastEvaluation", "").startswith("20") for r in rules):
-                    if all(r["health"] == "ok" for r in rules):
+                    if all(r["health"] == "ok" for r in rules) and firing:
                         break
                 time.sleep(0.3)  # polling a real process until it has evaluated every rule
         finally:
             stop_process(proc, grace=10)
             log.close()
     assert sorted(r["name"] for r in rules) == [
+        "VoyagrBackupFailed", "VoyagrBackupNeverSucceeded", "VoyagrBackupOverdue",
         "VoyagrHighErrorRate", "VoyagrLowCacheHitRate", "VoyagrSlowQueryBurst",
         "VoyagrSlowResponses", "VoyagrUpstreamFailureRate",
     ]  # fmt: skip
     assert {r["health"] for r in rules} == {"ok"}, rules
+    # the failed backup, read from the backup status at scrape time, fires at once
+    assert {r["name"] for r in rules if r.get("state") == "firing"} == {"VoyagrBackupFailed"}

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from .counters import Counters
 from .health import Health
 
 if TYPE_CHECKING:
@@ -84,6 +85,9 @@ class BuildContext:
     alerts: AlertService | None = None
     #: the rate-limit store, when rate limiting is on
     ratelimit: Store | None = None
+    #: the decision counters every layer of the stack counts into (the metrics area
+    #: exposes them: ``voyagr_ratelimit_decisions_total``, ``voyagr_rejections_total``)
+    counters: Counters = field(default_factory=Counters)
 
     def add_layer(self, layer: Layer) -> None:
         """An unbound layer for the stack; ``compose`` puts it in its default place."""

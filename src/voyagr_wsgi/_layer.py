@@ -20,12 +20,15 @@ instead of re-deriving it: ``explain`` runs the layer's own ``__call__`` detache
 each side effect (an attribute the request path calls) swapped for a stand-in. So the request
 path pays nothing for being explainable, and a change to a decision reaches both at once:
 
-- ProxyTrust, HTTPSRedirect, SecurityHeaders: no side effects, run as they are;
+- ProxyTrust, SecurityHeaders: no side effects, run as they are; HTTPSRedirect with a
+  throwaway ``counters`` (a refusal is not counted);
 - HostCheck (``_refuse``) and CrossOriginProtection (``_deny``): the refusal is recorded,
   not logged, and no ``deny_handler`` runs;
 - RateLimit (``store``, ``_update``, ``_fallback``): a store that peeks (cost 0) and decides
-  with :func:`voyagr_wsgi.ratelimit.gcra.step`, writing nothing;
-- Probe (``_report``), Admin (``_handle``): health checks and admin handlers do not run;
+  with :func:`voyagr_wsgi.ratelimit.gcra.step`, writing nothing (and ``counters``,
+  ``default``, ``rules``: copies whose decisions count nowhere);
+- Probe (``_report``), Admin (``_handle``, ``counters``): health checks and admin handlers do
+  not run, refusals are not counted;
 - Metrics (``started``, ``observe``, ``access_log``): nothing is counted or logged.
 """
 

@@ -42,6 +42,10 @@ Routing and body reading use werkzeug (``werkzeug.routing.Map`` gives the ``405`
 ``Allow`` list; ``werkzeug.wrappers.Request`` reads the body with ``max_content_length``). It
 is imported on the first request under the prefix, so building the stack and serving the
 app never load it; a request outside the prefix costs one ``str.startswith``.
+
+Each refusal counts into ``counters=`` (:class:`voyagr_wsgi.counters.Counters`) as
+``admin``/``unauthorized``, ``not-loopback``, ``method-not-allowed``,
+``admin-token-not-configured`` or ``body-too-large``.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._layer import Layer
 from ._wsgi import Environ, StartResponse, WSGIApplication
+from .counters import Counters
 from .errors import ConfigurationError
 from .problem import ProblemError, Response, prepare, send
 from .request import client_ip, is_loopback_ip, normalize_path
@@ -126,10 +131,13 @@ class Admin(Layer):
         routes: Sequence[AdminRoute] = (),
         prefix: str = PREFIX,
         max_body: int = MAX_BODY,  # bytes
+        counters: Counters | None = None,
     ) -> None:
         self._init(app, {"token": token, "routes": routes, "prefix": prefix, "max_body": max_body})
         if not prefix.startswith("/") or not prefix.endswith("/"):
             raise ConfigurationError(f"Admin prefix={prefix!r} must start and end with '/'")
+        #: refusals counted as ``rejection("admin", <problem type>)``
+        self.counters = counters if counters is not None else Counters()
         self.token = bearer_token(token, "VOYAGR_ADMIN_TOKEN (Admin token=)")
         self.prefix = prefix
         self.routes = tuple(routes)
@@ -189,7 +197,7 @@ class Admin(Layer):
             reached.append(route)
             return "200 OK", [], []
 
-        seen, status, _ = self._run_detached(dict(environ), _handle=handle)
+        seen, status, _ = self._run_detached(dict(environ), _handle=handle, counters=Counters())
         if seen is not None:
             return {"outcome": "passes"}
         detail: dict[str, Any] = {"endpoint": environ.get("PATH_INFO", "")}
@@ -220,6 +228,8 @@ class Admin(Layer):
         public_page = route is not None and route.public_page and self.token is not None
         if not public_page and not is_authorized(environ, self.token):
             denied = _NOT_FOUND if self.token is None else _UNAUTHORIZED
+            reason = "not-loopback" if self.token is None else "unauthorized"
+            self.counters.rejection("admin", reason)
             return self._answer(send(start_response, denied), head)
         if route is None:
             refused = prepare(
@@ -227,10 +237,13 @@ class Admin(Layer):
                 f"{method} is not allowed here",
                 headers=[("Allow", ", ".join(allowed))],
             )
+            self.counters.rejection("admin", "method-not-allowed")
             return self._answer(send(start_response, refused), head)
         if self.token is None and not head and method != "GET":  # a state change
+            self.counters.rejection("admin", "admin-token-not-configured")
             return self._answer(send(start_response, _NO_TOKEN), head)
         if self._declared_length(environ) > self.max_body:
+            self.counters.rejection("admin", "body-too-large")
             return self._answer(send(start_response, self._too_large), head)
         try:
             answer = self._handle(route, environ, params)

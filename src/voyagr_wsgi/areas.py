@@ -37,7 +37,13 @@ def build_context(settings: Settings) -> BuildContext:
     if context.admin_routes:
         from .admin import Admin
 
-        context.add_layer(Admin(token=settings.admin_token, routes=tuple(context.admin_routes)))
+        context.add_layer(
+            Admin(
+                token=settings.admin_token,
+                routes=tuple(context.admin_routes),
+                counters=context.counters,
+            )
+        )
     rank = {name: index for index, name in enumerate(DEFAULT_ORDER)}
     for layer in context.layers:
         if type(layer).__name__ not in rank:

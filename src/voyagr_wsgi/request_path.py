@@ -36,7 +36,7 @@ def contribute(settings: Settings, context: BuildContext) -> None:
         )
     )
     context.add_layer(Probe(health=context.health, token=settings.admin_token))
-    context.add_layer(HostCheck(allowed_hosts=settings.allowed_hosts))
+    context.add_layer(HostCheck(allowed_hosts=settings.allowed_hosts, counters=context.counters))
     if settings.enforce_https:
         from .layers.https_redirect import HTTPSRedirect
 
@@ -45,6 +45,7 @@ def contribute(settings: Settings, context: BuildContext) -> None:
                 exempt=settings.https_redirect_exempt,
                 host=settings.https_redirect_host or None,
                 unsafe=settings.https_redirect_unsafe,
+                counters=context.counters,
             )
         )
     context.add_layer(security_headers(settings))
@@ -55,6 +56,7 @@ def contribute(settings: Settings, context: BuildContext) -> None:
             CrossOriginProtection(
                 trusted_origins=settings.csrf_trusted_origins,
                 exempt_paths=settings.csrf_exempt_paths,
+                counters=context.counters,
             )
         )
 

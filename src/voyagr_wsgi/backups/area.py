@@ -1,7 +1,8 @@
 """The backups area: what ``DATABASE_PATH``, ``BACKUP_*`` and ``S3_*`` contribute to a stack.
 
 With ``DATABASE_PATH`` set: the :class:`~.manager.BackupManager` (``context.backups``), the
-admin routes, the ``backup:age`` health check and, with ``BACKUP_ENABLED``, the scheduler
+admin routes, the ``backup:age`` health check, the backup families of the metrics endpoints
+(:mod:`.exposition`) and, with ``BACKUP_ENABLED``, the scheduler
 service. ``S3_BACKUP_ENABLED=true`` needs boto3 (the ``s3`` extra): without it the build is a
 :class:`~voyagr_wsgi.errors.ConfigurationError` naming ``pip install 'voyagr-wsgi[s3]'``.
 """
@@ -37,6 +38,9 @@ def contribute(settings: Settings, context: BuildContext) -> None:
     context.backups = manager
     context.admin_routes.extend(routes(manager))
     context.health.add(health_source(manager))
+    from .exposition import section
+
+    context.metrics_sections.append(section(manager))  # read per scrape, never per request
     if config.enabled:
         context.services.append(BackupScheduler(manager))
 

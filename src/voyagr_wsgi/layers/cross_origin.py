@@ -39,6 +39,11 @@ A rejection is a ``403`` RFC 9457 problem (:mod:`voyagr_wsgi.problem`) of type
 ``detail``) names the failed check, and one warning on the ``voyagr_wsgi.cross_origin``
 logger, or whatever ``deny_handler`` answers. This protects browsers only: pair it with
 ``SameSite=Lax`` cookies and HSTS (:class:`~voyagr_wsgi.layers.SecurityHeaders` does both).
+
+Each refusal counts into ``counters=`` (:class:`voyagr_wsgi.counters.Counters`) as
+``cross_origin``/<reason slug> (``cross-site``, ``same-site``, ``not-same-origin``,
+``null-origin``, ``origin-userinfo``, ``malformed-origin``, ``origin-mismatch``); in a
+composed stack: ``voyagr_rejections_total``.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from typing import Any
 
 from .._layer import Layer
 from .._wsgi import Environ, StartResponse, WSGIApplication
+from ..counters import Counters
 from ..errors import ConfigurationError
 from ..problem import prepare
 from ..request import host, request_path, scheme
@@ -71,6 +77,15 @@ _REASONS = (
     "Origin is malformed",
     "Origin does not match the request origin",
 )
+#: the ``reason`` label of ``voyagr_rejections_total{layer="cross_origin"}``, per reason
+_SLUGS = dict(
+    zip(
+        _REASONS,
+        ("cross-site", "same-site", "not-same-origin", "null-origin", "origin-userinfo",
+         "malformed-origin", "origin-mismatch"),
+        strict=True,
+    )
+)  # fmt: skip
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()+=[]:%")
 
 
@@ -114,6 +129,7 @@ class CrossOriginProtection(Layer):
         trusted_origins: Iterable[str] = (),
         exempt_paths: Iterable[str] = (),
         deny_handler: DenyHandler | None = None,
+        counters: Counters | None = None,
     ) -> None:
         trusted_origins = tuple(trusted_origins)
         exempt_paths = tuple(exempt_paths)
@@ -149,6 +165,8 @@ class CrossOriginProtection(Layer):
         self._wildcards = tuple(wildcards)
         self._paths = PathPatterns(exempt_paths, setting="exempt_paths (CSRF_EXEMPT_PATHS)")
         self._deny_handler = deny_handler
+        #: refusals counted as ``rejection("cross_origin", <reason slug>)``
+        self.counters = counters if counters is not None else Counters()
         self._answers = {
             reason: prepare("cross-origin-blocked", reason, extensions={"reason": reason})
             for reason in _REASONS
@@ -232,6 +250,7 @@ class CrossOriginProtection(Layer):
     def _deny(
         self, environ: Environ, start_response: StartResponse, reason: str
     ) -> Iterable[bytes]:
+        self.counters.rejection("cross_origin", _SLUGS.get(reason, "other"))
         logger.warning(
             "cross-origin request blocked: %s %r from origin %r: %s",
             environ.get("REQUEST_METHOD"),

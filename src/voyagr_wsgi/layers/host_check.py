@@ -31,6 +31,10 @@ on the ``voyagr_wsgi.host_check`` logger. The host is read through
 :func:`voyagr_wsgi.request.host`, i.e. the value ProxyTrust resolved (a forwarded host only
 when a trusted proxy sent it). Decisions are cached per host string in a bounded dict, so
 the per-request cost is one dict lookup.
+
+Each refusal counts into ``counters=`` (a :class:`voyagr_wsgi.counters.Counters`, the layer's
+own without it) as ``host_check``/``host-not-allowed`` or ``malformed-host``; in a composed
+stack: ``voyagr_rejections_total``.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from typing import Any
 
 from .._layer import Layer
 from .._wsgi import Environ, StartResponse, WSGIApplication
+from ..counters import Counters
 from ..errors import ConfigurationError
 from ..problem import prepare
 from ..request import HOST
@@ -78,10 +83,17 @@ class HostCheck(Layer):
     """400 for a request whose Host is malformed or matches no allowed pattern."""
 
     def __init__(
-        self, app: WSGIApplication | None = None, /, *, allowed_hosts: Iterable[str] = ()
+        self,
+        app: WSGIApplication | None = None,
+        /,
+        *,
+        allowed_hosts: Iterable[str] = (),
+        counters: Counters | None = None,
     ) -> None:
         patterns = tuple(allowed_hosts)
         self._init(app, {"allowed_hosts": patterns})
+        #: refusals counted as ``rejection("host_check", "malformed-host"|"host-not-allowed")``
+        self.counters = counters if counters is not None else Counters()
         exact: set[str] = set()
         suffixes: list[str] = []
         self.allow_any = False
@@ -162,6 +174,9 @@ class HostCheck(Layer):
         self, environ: Environ, start_response: StartResponse, host: str, logged: bool = True
     ) -> list[bytes]:
         if logged:
+            self.counters.rejection(
+                "host_check", "malformed-host" if split_host(host) is None else "host-not-allowed"
+            )
             log.info("refused Host %r (not in ALLOWED_HOSTS or malformed)", host[:200])
         start_response(_STATUS, list(_HEADERS))
         return [_BODY]

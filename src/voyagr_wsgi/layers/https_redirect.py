@@ -45,6 +45,9 @@ against the normalised ``SCRIPT_NAME + PATH_INFO`` (:func:`voyagr_wsgi.request.r
 ``//healthz`` is ``/healthz``). ``/static/`` is an error: it used to mean that one path
 only; write ``/static/*`` for everything under it. The redirect itself keeps the path as
 sent.
+
+A refusal (never a redirect) counts into ``counters=`` (:class:`voyagr_wsgi.counters.Counters`)
+as ``https_redirect``/``malformed-host`` or ``https-required``.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from urllib.parse import quote
 
 from .._layer import Layer
 from .._wsgi import Environ, StartResponse, WSGIApplication
+from ..counters import Counters
 from ..errors import ConfigurationError
 from ..problem import prepare, send
 from ..request import SCHEME, hostname, is_loopback_host, request_path
@@ -108,6 +112,7 @@ class HTTPSRedirect(Layer):
         https_port: int | None = None,
         host: str | None = None,
         unsafe: Literal["redirect", "reject"] = "redirect",
+        counters: Counters | None = None,
     ) -> None:
         paths = tuple(exempt)
         options = {"exempt": paths, "https_port": https_port, "host": host, "unsafe": unsafe}
@@ -117,6 +122,8 @@ class HTTPSRedirect(Layer):
                 f"HTTPSRedirect unsafe (HTTPS_REDIRECT_UNSAFE)={unsafe!r}: 'redirect' or 'reject'"
             )
         self._reject = unsafe == "reject"
+        #: refusals counted as ``rejection("https_redirect", "malformed-host"|"https-required")``
+        self.counters = counters if counters is not None else Counters()
         if host is not None and (
             not isinstance(host, str)
             or ":" in host
@@ -145,7 +152,7 @@ class HTTPSRedirect(Layer):
     def explain(self, environ: Environ) -> dict[str, Any]:
         """The redirect (or refusal) the request path sends, or the scheme and host it let
         through: ``__call__`` run detached."""
-        seen, status, headers = self._run_detached(dict(environ))
+        seen, status, headers = self._run_detached(dict(environ), counters=Counters())
         if seen is None:
             location = next((v for k, v in headers if k == "Location"), None)
             return {"outcome": "answers", "status": status, "location": location}
@@ -162,10 +169,12 @@ class HTTPSRedirect(Layer):
             return self._next(environ, start_response)
         name = hostname(host).rstrip(".")
         if not name or split_host(host) is None:  # "..": no host left to redirect to
+            self.counters.rejection("https_redirect", "malformed-host")
             return send(start_response, _BAD_HOST)
         method = environ.get("REQUEST_METHOD", "GET")
         safe = method in ("GET", "HEAD")
         if self._reject and not safe:
+            self.counters.rejection("https_redirect", "https-required")
             return send(start_response, _INSECURE)
         location = https_url(environ, self.host or name, self._port_suffix)
         status = "301 Moved Permanently" if safe else "308 Permanent Redirect"

@@ -39,6 +39,7 @@ def contribute(settings: Settings, context: BuildContext) -> None:
         state_dir=settings.state_dir,
         retention_s=options.retention_s,
     )
+    registry.counters = context.counters  # the layers' decisions, in the worker snapshots
     context.metrics = registry
     context.metrics_reader = MetricsReader(registry)
     context.health.add(HealthSource(registry, options.health))

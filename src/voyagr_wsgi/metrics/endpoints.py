@@ -143,12 +143,7 @@ def admin_routes(
     def exposition(environ: Environ, params: Mapping[str, str]) -> Response:
         text = prometheus.render(merged(registry), registry.now())
         body = "".join([text, *(section.prometheus() for section in sections)]).encode()
-        headers = [
-            ("Content-Type", prometheus.CONTENT_TYPE),
-            ("Cache-Control", "no-store"),
-            ("Content-Length", str(len(body))),
-        ]
-        return "200 OK", headers, [body]
+        return prometheus.response(body, environ.get("HTTP_ACCEPT_ENCODING", ""))
 
     def dashboard(environ: Environ, params: Mapping[str, str]) -> Response:
         body, csp = dashboard_page()

@@ -121,7 +121,10 @@ def merge(snaps: Iterable[Snapshot], recent: int = 50, max_routes: int = 200) ->
     upstreams: dict[str, Any] = {}
     db: dict[str, Any] = {}
     slots: dict[int, Slot] = {}
+    counts: dict[str, int] = {}
     for s in snaps:
+        for key, n in s.counts.items():
+            counts[key] = counts.get(key, 0) + n
         for row in s.series:
             _add(series, (row.method, row.route, row.status), row)
         for name, n in s.exceptions.items():
@@ -165,6 +168,7 @@ def merge(snaps: Iterable[Snapshot], recent: int = 50, max_routes: int = 200) ->
         db=db,
         recent_slow=_newest((e for s in snaps for e in s.recent_slow), recent),
         slots=slots,
+        counts=counts,
     )
 
 

@@ -19,9 +19,32 @@ metrics keep the semantic-convention names (``http.server.request.duration`` bec
   ``voyagr_upstream_requests_total`` {upstream, outcome=success|error|timeout};
 - ``db_client_operation_duration_seconds`` histogram {db_system_name},
   ``voyagr_db_slow_queries_total`` {db_system_name};
-- ``voyagr_uptime_seconds``, ``voyagr_workers``, ``voyagr_metric_label_overflow_total``;
+- ``voyagr_ratelimit_decisions_total`` {policy, outcome=allowed|denied|error}: the RateLimit
+  layer's decisions (a request it lets through unasked, on an exempt path or from an
+  allow-listed client, is no decision);
+- ``voyagr_rejections_total`` {layer=host_check|cross_origin|https_redirect|ratelimit|admin,
+  reason}: requests a layer refused itself, ``reason`` a fixed slug per layer
+  (``host-not-allowed``, ``malformed-host``, ``cross-site``, ``origin-mismatch``,
+  ``https-required``, ``quota-exceeded``, ``store-unavailable``, ``unauthorized``,
+  ``not-loopback``...; see :mod:`voyagr_wsgi.counters`);
+- ``voyagr_process_start_time_seconds``: when the oldest worker whose figures are merged
+  started (Unix seconds; the merged counters, dead workers' included, start from zero at that
+  moment, so a change of it marks a reset, as ``process_start_time_seconds`` does for one
+  process; uptime is ``time() - voyagr_process_start_time_seconds``);
+- ``voyagr_workers``, ``voyagr_metric_label_overflow_total``;
 - ``voyagr_build_info`` {version, python_version, python_implementation}, always 1 (the
   usual way to see in a dashboard which release each instance runs).
+
+Areas add their own families after these (``context.metrics_sections``): the alert
+deliveries (:mod:`voyagr_wsgi.alerts.exposition`), the backups
+(:mod:`voyagr_wsgi.backups.exposition`: ``voyagr_backup_last_success_timestamp_seconds``,
+``voyagr_backup_last_failure_timestamp_seconds``, ``voyagr_backup_failing``,
+``voyagr_backup_duration_seconds``, ``voyagr_backup_size_bytes``,
+``voyagr_backup_interval_seconds``, ``voyagr_backup_pending_uploads`` {backup_set}).
+
+Compression: a scraper that sends ``Accept-Encoding: gzip`` (Prometheus does) gets the body
+gzipped (``Content-Encoding: gzip``); every answer says ``Vary: Accept-Encoding``
+(:func:`response`).
 
 For users who already run ``prometheus_client``, :class:`VoyagrCollector` exposes the same
 families through their registry::
@@ -33,19 +56,22 @@ families through their registry::
 
 from __future__ import annotations
 
+import gzip
 import platform
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .._version import __version__
+from .._wsgi import Headers
 from .families import DB_BOUNDS, HTTP_BOUNDS
 from .reader import merged
 from .registry import Registry
 from .snapshot import Snapshot
 
-__all__ = ["CONTENT_TYPE", "VoyagrCollector", "families", "render"]
+__all__ = ["CONTENT_TYPE", "VoyagrCollector", "accepts_gzip", "families", "render", "response"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_SEP = "\x1f"  # the key separator of voyagr_wsgi.counters' figures
 
 # a family: (name, type, help, samples); a sample: (suffix, labels, value)
 Sample = tuple[str, dict[str, str], float]
@@ -110,6 +136,14 @@ def families(snap: Snapshot, now: float) -> list[Family]:
     for system, q in sorted(snap.db.items()):
         db_hist += _hist({"db_system_name": system}, q.buckets, DB_BOUNDS, q.sum_s)
         db_slow.append(("", {"db_system_name": system}, q.slow))
+    decisions: list[Sample] = []
+    rejections: list[Sample] = []
+    for key, n in sorted(snap.counts.items()):
+        kind, first, second = [*key.split(_SEP), "", ""][:3]
+        if kind == "ratelimit":
+            decisions.append(("", {"policy": first, "outcome": second}, n))
+        elif kind == "rejection":
+            rejections.append(("", {"layer": first, "reason": second}, n))
     return [
         ("http_server_request_duration_seconds", "histogram",
          "Duration of HTTP server requests, until the body is closed.", http),
@@ -131,8 +165,13 @@ def families(snap: Snapshot, now: float) -> list[Family]:
          "Duration of database statements.", db_hist),
         ("voyagr_db_slow_queries_total", "counter",
          "Statements over the slow-query threshold.", db_slow),
-        ("voyagr_uptime_seconds", "gauge", "Seconds since the oldest worker started.",
-         [("", {}, round(max(0.0, now - snap.started_at), 3))]),
+        ("voyagr_ratelimit_decisions_total", "counter",
+         "Rate-limit decisions by policy and outcome.", decisions),
+        ("voyagr_rejections_total", "counter",
+         "Requests a layer refused itself, by layer and reason.", rejections),
+        ("voyagr_process_start_time_seconds", "gauge",
+         "Start time of the oldest worker merged, in Unix seconds.",
+         [("", {}, round(snap.started_at, 3))]),
         ("voyagr_workers", "gauge", "Worker processes whose figures are merged.",
          [("", {}, snap.workers)]),
         ("voyagr_metric_label_overflow_total", "counter",
@@ -171,6 +210,37 @@ def render(snap: Snapshot, now: float) -> str:
             lines.append(f"{name}{suffix}{{{body}}} {_number(value)}" if body else
                          f"{name}{suffix} {_number(value)}")  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an ``Accept-Encoding`` value (RFC 9110 §12.5.3) takes gzip: ``gzip``,
+    ``x-gzip`` or ``*`` with a weight above 0."""
+    for item in accept_encoding.split(","):
+        coding, _, params = item.partition(";")
+        if coding.strip().lower() not in ("gzip", "x-gzip", "*"):
+            continue
+        weight = 1.0
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if weight > 0:
+            return True
+    return False
+
+
+def response(body: bytes, accept_encoding: str = "") -> tuple[str, Headers, list[bytes]]:
+    """The scrape answer for ``body``: gzipped when ``accept_encoding`` takes gzip."""
+    headers = [("Content-Type", CONTENT_TYPE), ("Cache-Control", "no-store"),
+               ("Vary", "Accept-Encoding")]  # fmt: skip
+    if accept_encoding and accepts_gzip(accept_encoding):
+        body = gzip.compress(body, compresslevel=6, mtime=0)
+        headers.append(("Content-Encoding", "gzip"))
+    headers.append(("Content-Length", str(len(body))))
+    return "200 OK", headers, [body]
 
 
 class VoyagrCollector:

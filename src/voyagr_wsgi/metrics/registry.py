@@ -31,6 +31,7 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 from .families import (
     DB_BOUNDS,
@@ -46,6 +47,9 @@ from .families import (
 )
 from .series import RequestSeries
 from .snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from ..counters import Counters
 
 __all__ = [
     "DB_BOUNDS",
@@ -99,6 +103,8 @@ class Registry:
         self.recent = recent
         self.now = now
         self.pollers: dict[str, Callable[[], CacheInfo]] = {}
+        #: the stack's decision counters (set by the metrics area), kept in the snapshot
+        self.counters: Counters | None = None
         self.shared = False  # set by the snapshot writer: readers merge the worker files
         # requests started: one counter for the registry's life (a layer built before a fork
         # keeps calling the same ``started``); a forked child counts from its value at the fork
@@ -299,4 +305,5 @@ class Registry:
                 db=self._db.figures(),
                 recent_slow=tuple(self._db.recent),
                 slots={k: v.figures() for k, v in self._slots.items()},
+                counts={} if self.counters is None else self.counters.figures(),
             )

@@ -158,6 +158,8 @@ class Snapshot:
     db: dict[str, QueryFigures] = field(default_factory=dict)
     recent_slow: tuple[dict[str, Any], ...] = ()
     slots: dict[int, Slot] = field(default_factory=dict)
+    #: the layers' decision counters (:class:`voyagr_wsgi.counters.Counters` figures)
+    counts: dict[str, int] = field(default_factory=dict)
     pid: int | None = None
     instance: str = ""
     workers: int = 1
@@ -177,6 +179,7 @@ def to_json(snap: Snapshot) -> dict[str, Any]:
         "overflow": snap.overflow, "ring": list(snap.ring),
         "ring_slots": list(snap.ring_slots), "exceptions": snap.exceptions,
         "recent_errors": list(snap.recent_errors), "recent_slow": list(snap.recent_slow),
+        "counts": snap.counts,
     }  # fmt: skip
     doc["series"] = [_row(s) for s in snap.series]
     doc["exc_routes"] = [r._asdict() for r in snap.exc_routes]
@@ -229,6 +232,7 @@ def from_json(doc: dict[str, Any]) -> Snapshot:
             )
             for sid, s in doc["slots"].items()
         },
+        counts=dict(doc.get("counts", {})),
         pid=doc["pid"],
         instance=doc["instance"],
         workers=doc["workers"],

@@ -68,6 +68,7 @@ def build_layer(settings: Settings, context: BuildContext | None = None) -> Rate
         headers=section.headers,
         legacy_headers=section.legacy_headers,
         failure=section.redis_failure,
+        counters=None if context is None else context.counters,
     )
 
 

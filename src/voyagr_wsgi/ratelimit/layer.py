@@ -41,15 +41,25 @@ request through without RateLimit fields, ``"closed"`` answers 503
 shared store answers again (each worker then enforces the limit alone: at most N x the limit
 over N workers, instead of no limit at all). The body is never buffered: headers are added through a
 wrapped ``start_response`` and the app's iterable (and its ``close()``) is returned as is.
+
+Counting: decisions go to ``counters=`` (a :class:`voyagr_wsgi.counters.Counters`; one of the
+layer's own without it, ``layer.counters``) per policy (a stacked spec under its first
+policy's name): ``allowed`` by a C-level tick on the request path (about 20-40 ns),
+``denied`` and ``error`` (a store failure) off it; a 429 also counts as the rejection
+``ratelimit``/``quota-exceeded``, a ``failure="closed"`` 503 as ``store-unavailable``.
+``explain`` counts nothing. A composed stack exposes them as
+``voyagr_ratelimit_decisions_total`` (:mod:`voyagr_wsgi.metrics.prometheus`).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 from .._layer import Layer
 from .._wsgi import Environ, Headers, StartResponse, WSGIApplication
+from ..counters import Counters
 from ..errors import ConfigurationError, StorageError
 from ..layers._paths import PathPatterns
 from ..request import CLIENT_IP, client_ip, request_path
@@ -88,6 +98,7 @@ class RateLimit(Layer):
         headers: bool = True,
         legacy_headers: bool = False,
         failure: Literal["open", "closed", "local"] = "open",
+        counters: Counters | None = None,
     ) -> None:
         if isinstance(app, str | Rate):
             app, spec = None, app
@@ -138,6 +149,10 @@ class RateLimit(Layer):
                 f"RateLimit: {stacked[0].policy.name!r} stacks several rates, but the store "
                 f"{store!r} has no update_many()"
             )
+        #: decisions counted per policy: ``allowed`` (a C-level tick), ``denied``, ``error``
+        self.counters = counters if counters is not None else Counters()
+        for compiled in (self.default, *(c for _, c in self.rules)):
+            compiled.allowed = self.counters.allowed_counter(compiled.policy.name)
         self.store = store
         self._update = store.update
         self.exempt = PathPatterns(exempt, setting="RateLimit exempt (RATE_LIMIT_EXEMPT_PATHS)")
@@ -180,6 +195,7 @@ class RateLimit(Layer):
         try:
             allowed, offset = self._update(key, interval, tolerance, cost)
         except StorageError:
+            self._count_error(compiled)
             if self._fallback is not None:
                 allowed, offset = self._fallback.update(key, interval, tolerance, cost)
             elif self._closed:
@@ -187,7 +203,9 @@ class RateLimit(Layer):
             else:
                 return self._next(environ, start_response)
         if not allowed:
+            self._count_denied(compiled)
             return compiled.denied(offset, cost, start_response, legacy=self._legacy)
+        compiled.allowed()
         if not self._headers:
             return self._next(environ, start_response)
         # RateLimit: r = units left now, t = whole seconds until r next grows (draft -11);
@@ -205,6 +223,15 @@ class RateLimit(Layer):
             return start_response(status, headers + extra, exc_info)
 
         return self._next(environ, start_with_fields)
+
+    def _count_denied(self, compiled: CompiledPolicy) -> None:
+        self.counters.decision(compiled.policy.name, "denied")
+        self.counters.rejection("ratelimit", "quota-exceeded")
+
+    def _count_error(self, compiled: CompiledPolicy) -> None:
+        self.counters.decision(compiled.policy.name, "error")
+        if self._closed and self._fallback is None:
+            self.counters.rejection("ratelimit", "store-unavailable")
 
     def explain(self, environ: Environ) -> dict[str, Any]:
         """The policy (or stacked policies), key and budget left for a request, and what the
@@ -225,7 +252,13 @@ class RateLimit(Layer):
         store = _Peek(self.store)
         fallback = None if self._fallback is None else _Peek(self._fallback)
         seen, status, headers = self._run_detached(
-            dict(environ), store=store, _update=store.update, _fallback=fallback
+            dict(environ),
+            store=store,
+            _update=store.update,
+            _fallback=fallback,
+            counters=Counters(),  # a peek is no decision: counted nowhere
+            default=_quiet(self.default),
+            rules=[(patterns, _quiet(c)) for patterns, c in self.rules],
         )
         peeked = (fallback if fallback is not None and fallback.offsets else store).offsets
         if store.error is not None:
@@ -267,6 +300,7 @@ class RateLimit(Layer):
         try:
             allowed, offsets = self._decide_many(compiled, key, cost)
         except StorageError:
+            self._count_error(compiled)
             if self._closed:
                 return unavailable(start_response)
             return self._next(environ, start_response)
@@ -278,7 +312,9 @@ class RateLimit(Layer):
                  for p, o in zip(parts, offsets, strict=True)),
                 key=lambda d: d[0],
             )  # fmt: skip
+            self._count_denied(compiled)
             return worst.denied(offset, cost, start_response, legacy=self._legacy)
+        compiled.allowed()
         if not self._headers:
             return self._next(environ, start_response)
         fields = [p.fields_at(o) for p, o in zip(parts, offsets, strict=True)]
@@ -367,6 +403,13 @@ class _Peek:
         steps = [step(o, 0.0, i, t, cost) for o, (_, i, t) in zip(self.offsets, items, strict=True)]
         allowed = all(s[0] for s in steps)
         return allowed, [s[2] for s in steps] if allowed else list(self.offsets)
+
+
+def _quiet(compiled: CompiledPolicy) -> CompiledPolicy:
+    """A copy of ``compiled`` whose allowed tick counts nowhere (for :meth:`explain`)."""
+    quiet = copy.copy(compiled)
+    quiet.allowed = int
+    return quiet
 
 
 def _compile(

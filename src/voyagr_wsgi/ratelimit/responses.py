@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 
 from .._wsgi import Headers, StartResponse
 from ..problem import CONTENT_TYPE, KINDS, body, prepare, send
@@ -37,6 +38,7 @@ class CompiledPolicy:
     """A policy plus its constant fields and 429 body; ``prefix`` separates rule budgets."""
 
     __slots__ = (
+        "allowed",
         "burst",
         "cache",
         "denied_body",
@@ -63,6 +65,8 @@ class CompiledPolicy:
         self.prefix = prefix
         #: the other policies of a stacked spec ("10/1s;1000/1h"), decided with this one
         self.extra: tuple[CompiledPolicy, ...] = ()
+        #: ticked per allowed request (the layer swaps in its counters' tick)
+        self.allowed: Callable[[], object] = int
         self.suffix = ""  # how a stacked policy's store key differs from the first one's
         self.methods = frozenset(m.upper() for m in methods) if methods else None
         self.quoted = json.dumps(policy.name)  # an sf-string: the name is printable ASCII
