@@ -166,6 +166,7 @@ def test_a_stack_exposes_decisions_rejections_and_backups(full_stack: Stack) -> 
     assert 0 <= sample(text, "voyagr_backup_duration_seconds", **backup_set) < 60
     assert sample(text, "voyagr_backup_failing", **backup_set) == 0
     assert sample(text, "voyagr_backup_interval_seconds", **backup_set) == 86400
+    assert sample(text, "voyagr_backup_successes_total", **backup_set) == 1
 
 
 def test_a_failed_backup_shows_as_failing(tmp_path: Path) -> None:
@@ -176,6 +177,7 @@ def test_a_failed_backup_shows_as_failing(tmp_path: Path) -> None:
     text = scrape(stack)
     backup_set = {"backup_set": stack.components["backups"].set_name}
     assert sample(text, "voyagr_backup_failing", **backup_set) == 1
+    assert sample(text, "voyagr_backup_failures_total", **backup_set) == 1
     assert sample(text, "voyagr_backup_last_failure_timestamp_seconds", **backup_set) > 0
     assert "voyagr_backup_last_success_timestamp_seconds" not in text  # none so far
 
@@ -274,3 +276,19 @@ def test_gunicorn_workers_counts_merge_in_the_scrape(tmp_path: Path) -> None:
         text = scraped()
         started = sample(text, "voyagr_process_start_time_seconds")
         assert time.time() - 60 < started <= time.time()
+
+
+def test_backup_failures_and_successes_are_counted(tmp_path: Path) -> None:
+    from voyagr_wsgi.backups.status import StatusFile
+
+    status = StatusFile(str(tmp_path / "status.json"), clock=lambda: 1000.0)
+
+    class Made:
+        created_ts, id = 999.0, "20260101T000000Z-00000000"
+
+    status.record(error="disk full")
+    status.record(success=Made())
+    status.record(success=Made())
+    doc = status.read()
+    assert (doc.successes_total, doc.failures_total) == (2, 1)
+    assert StatusFile(str(tmp_path / "status.json")).read().as_dict()["failures_total"] == 1

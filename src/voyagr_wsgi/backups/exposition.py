@@ -17,9 +17,8 @@ shared by every process, so any worker answers the same. One label, ``backup_set
     voyagr_backup_size_bytes                       gauge  last backup, compressed (.db.gz)
     voyagr_backup_interval_seconds                 gauge  BACKUP_INTERVAL_HOURS, in seconds
     voyagr_backup_pending_uploads                  gauge  committed locally, not yet in S3
-    voyagr_backup_failures_total                   counter  } when the status records run
-    voyagr_backup_successes_total                  counter  } counts (``failures_total``,
-                                                              ``successes_total``)
+    voyagr_backup_failures_total                   counter  failed backups or uploads
+    voyagr_backup_successes_total                  counter  verified backups
 
 A family whose value is not known yet (no backup so far, no failure so far) is left out.
 The shipped rules (``static/prometheus-rules.yml``) alert on ``voyagr_backup_failing`` and on

@@ -12,7 +12,8 @@ injected clock): ``create`` a success or failure, ``uploads`` a failed or done u
      "last_error": str | None,                 # what failed (None once a later run succeeds)
      "interval_s": 86400.0,
      "pending_uploads": ["<id>", ...],          # committed locally, not yet verified in S3
-     "pending_since": {"<id>": 1767322801.0}}  # when each pending upload was first started
+     "pending_since": {"<id>": 1767322801.0},  # when each pending upload was first started
+     "successes_total": 12, "failures_total": 1}  # runs recorded since the folder was new
 
 An upload is recorded as pending *before* it starts and cleared only once the object was
 verified in S3, so a process killed at any point of an upload leaves it pending: the next
@@ -45,6 +46,8 @@ class Status:
     last_upload_failure_ts: float | None = None
     pending_uploads: list[str] = field(default_factory=list)
     pending_since: dict[str, float] = field(default_factory=dict)
+    successes_total: int = 0  # verified backups recorded (counters for Prometheus)
+    failures_total: int = 0  # failed backups or uploads recorded
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,8 +92,10 @@ class StatusFile:
         if success is not None:
             status.last_success_ts, status.last_backup_id = success.created_ts, success.id
             status.last_error = None
+            status.successes_total = _count(status.successes_total) + 1
         if error is not None:
             status.last_failure_ts, status.last_error = now, error
+            status.failures_total = _count(status.failures_total) + 1
         for pending in (upload_pending, upload_failed):
             if pending is not None and pending not in status.pending_uploads:
                 status.pending_uploads.append(pending)
@@ -112,3 +117,8 @@ class StatusFile:
     def write(self, status: Status) -> None:
         os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
         atomic_write(self.path, json.dumps(status.as_dict(), indent=1).encode())
+
+
+def _count(value: Any) -> int:
+    """A counter read back from the file (0 when the file predates counters or is damaged)."""
+    return value if isinstance(value, int) and value >= 0 else 0
