@@ -34,15 +34,16 @@ path pays nothing for being explainable, and a change to a decision reaches both
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from types import FunctionType, MethodType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 from ._wsgi import Environ, StartResponse, WSGIApplication
 from .errors import ConfigurationError
 
 __all__ = ["Layer", "direct_call"]
+
+_L = TypeVar("_L")
 
 
 class Layer:
@@ -71,7 +72,7 @@ class Layer:
         The copy is shallow: it shares what ``__init__`` built (header tables, compiled rules,
         the rate-limit store, the metrics registry), which is never rebuilt or re-validated.
         """
-        bound = copy.copy(self)
+        bound = _clone(self)
         bound.app = app
         bound._next = direct_call(app)
         return bound
@@ -108,7 +109,7 @@ class Layer:
             sent[:] = [status, list(headers)]
             return lambda data: None
 
-        detached: Any = copy.copy(self)
+        detached: Any = _clone(self)
         detached.app = detached._next = recorder
         vars(detached).update(replace)
         body = detached(environ, start_response)
@@ -145,3 +146,18 @@ def _unbound(environ: Environ, start_response: StartResponse) -> Iterable[bytes]
         "this layer was built without an app: pass it to compose(app, layer, ...) "
         "or construct it as Layer(app, ...)"
     )
+
+
+def _clone(layer: _L) -> _L:
+    """A shallow copy built attribute by attribute, in the original's order.
+
+    ``copy.copy`` fills the copy's ``__dict__`` in one ``update``, which gives CPython (3.11+)
+    a plain dict instead of the class's shared-key instance values, and every attribute read
+    on the request path then misses its specialised fast path: measured with callgrind, about
+    4,700 more instructions per request through the default stack. Setting the attributes one
+    by one keeps the fast layout ``__init__`` built.
+    """
+    clone: _L = object.__new__(type(layer))
+    for name, value in vars(layer).items():
+        setattr(clone, name, value)
+    return clone
