@@ -12,6 +12,7 @@ import runpy
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,6 +44,17 @@ def write(project: str, into: Path) -> None:
             target.write_text(code)
 
 
+def serve_readme(project: str, tmp_path: Path, *, workers: int = 1) -> Any:
+    """gunicorn serving PROJECT's README blocks with the README's own gunicorn.conf.py."""
+    write(project, tmp_path)
+    write("gunicorn", tmp_path)
+    env = {"VOYAGR_STATE_DIR": str(tmp_path / "state"), "PYTHONPATH": str(tmp_path)}
+    return gunicorn(
+        "", port=free_port(), env=env, workers=workers, log_dir=str(tmp_path),
+        conf=str(tmp_path / "gunicorn.conf.py"), args=("--chdir", str(tmp_path)),
+    )  # fmt: skip
+
+
 def test_the_quick_start_marks_every_python_block() -> None:
     text = (ROOT / "README.md").read_text()
     quick = text[text.index("## Quick start") : text.index("## The layer order")]
@@ -52,14 +64,8 @@ def test_the_quick_start_marks_every_python_block() -> None:
 
 @pytest.mark.parametrize("project", ["bare", "layers"])
 def test_a_wsgi_app_served_by_the_readme_gunicorn_config(project: str, tmp_path: Path) -> None:
-    write(project, tmp_path)
-    write("gunicorn", tmp_path)
-    port = free_port()
-    env = {"VOYAGR_STATE_DIR": str(tmp_path / "state"), "PYTHONPATH": str(tmp_path)}
-    with gunicorn(
-        "", port=port, env=env, workers=2, log_dir=str(tmp_path),
-        conf=str(tmp_path / "gunicorn.conf.py"), args=("--chdir", str(tmp_path)),
-    ) as server:  # fmt: skip
+    with serve_readme(project, tmp_path, workers=2) as server:
+        port = server.port
         home = get(port, "/docs/intro")
         assert home.status == 200 and home.body == b"hello\n"
         assert home.headers["x-content-type-options"] == "nosniff"
@@ -117,14 +123,8 @@ def test_a_new_django_project_with_the_readme_blocks_under_gunicorn(tmp_path: Pa
 
 
 def test_the_flask_quick_start_under_the_readme_gunicorn_config(tmp_path: Path) -> None:
-    write("flask", tmp_path)
-    write("gunicorn", tmp_path)
-    port = free_port()
-    env = {"VOYAGR_STATE_DIR": str(tmp_path / "state"), "PYTHONPATH": str(tmp_path)}
-    with gunicorn(
-        "", port=port, env=env, workers=1, log_dir=str(tmp_path),
-        conf=str(tmp_path / "gunicorn.conf.py"), args=("--chdir", str(tmp_path)),
-    ) as server:  # fmt: skip
+    with serve_readme("flask", tmp_path) as server:
+        port = server.port
         home = get(port, "/")
         logins = [get(port, "/login", method="POST").status for _ in range(6)]
         hook = get(port, "/hooks/stripe", method="POST", headers={"Origin": "https://evil.example"})
@@ -137,14 +137,8 @@ def test_the_flask_quick_start_under_the_readme_gunicorn_config(tmp_path: Path) 
 
 
 def test_the_instrumentation_example_records_upstream_cache_and_queries(tmp_path: Path) -> None:
-    write("instrumentation", tmp_path)
-    write("gunicorn", tmp_path)
-    port = free_port()
-    env = {"VOYAGR_STATE_DIR": str(tmp_path / "state"), "PYTHONPATH": str(tmp_path)}
-    with gunicorn(
-        "", port=port, env=env, workers=1, log_dir=str(tmp_path),
-        conf=str(tmp_path / "gunicorn.conf.py"), args=("--chdir", str(tmp_path)),
-    ):  # fmt: skip
+    with serve_readme("instrumentation", tmp_path) as server:
+        port = server.port
         assert [get(port, "/").body for _ in range(3)] == [b"48.85,2.35\n"] * 3
         doc = json.loads(get(port, "/api/production/metrics").body)
     assert doc["upstreams"]["geocoder"]["calls"] == 1  # cached after the first
