@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from conftest import free_port, hello_app
-from ratelimit_helpers import RedisServer
+from ratelimit_helpers import RedisServer, redis_server
 from test_alert_support import Receiver, serve
 from voyagr_wsgi import Settings, compose
 from voyagr_wsgi.alerts.channels.slack import SlackChannel
@@ -28,12 +28,8 @@ pytestmark = pytest.mark.system
 
 @pytest.fixture
 def server() -> Iterator[RedisServer]:
-    srv = RedisServer(free_port())
-    srv.start()
-    try:
+    with redis_server(free_port()) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from conftest import call, free_port, hello_app, make_environ
-from ratelimit_helpers import RedisServer
+from ratelimit_helpers import RedisServer, redis_server
 from voyagr_wsgi import Settings, compose
 from voyagr_wsgi.errors import ConfigurationError
 from voyagr_wsgi.lease import RedisLease, lease_factory, redis_client
@@ -39,12 +39,8 @@ def wait_until(predicate: Any, timeout: float, what: str) -> float:
 
 @pytest.fixture
 def server() -> Iterator[RedisServer]:
-    srv = RedisServer(free_port())
-    srv.start()
-    try:
+    with redis_server(free_port()) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import call, free_port, hello_app, make_environ
-from ratelimit_helpers import FakeClock, RedisServer
+from ratelimit_helpers import FakeClock, RedisServer, redis_server
 from voyagr_wsgi import Settings, compose
 from voyagr_wsgi.errors import StorageError
 from voyagr_wsgi.health import Health
@@ -23,12 +23,8 @@ POLICY = Policy.build("default", Rate(5, 10.0))
 
 @pytest.fixture
 def server() -> Iterator[RedisServer]:
-    srv = RedisServer(free_port())
-    srv.start()
-    try:
+    with redis_server(free_port()) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def test_key_expires_when_the_bucket_would_be_full(server: RedisServer) -> None:
