@@ -49,19 +49,21 @@ class BackupLock:
     def check_free(self) -> None:
         """:class:`BackupBusy` if a run holds the lock now; nothing stays held (a request
         probes before it queues a job)."""
-        if not self._mutex.acquire(blocking=False):
-            raise BackupBusy("another backup or restore is running in this process")
-        try:
-            self.local.ensure()
-            if not self._flock.try_acquire():
-                raise BackupBusy(f"another process holds {self._flock.path}; try again later")
-            self._flock.release()
-        finally:
-            self._mutex.release()
+        with self._both():
+            pass
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
         """Hold both locks (:class:`BackupBusy` at once if either is taken)."""
+        with self._both():
+            for path in self.local.clean_leftovers():
+                log.info("removed %s left by an interrupted run", path)
+            yield
+
+    @contextlib.contextmanager
+    def _both(self) -> Iterator[None]:
+        """The thread lock, then the file lock; :class:`BackupBusy` at once if either is
+        taken."""
         if not self._mutex.acquire(blocking=False):
             raise BackupBusy("another backup or restore is running in this process")
         try:
@@ -69,8 +71,6 @@ class BackupLock:
             if not self._flock.try_acquire():
                 raise BackupBusy(f"another process holds {self._flock.path}; try again later")
             try:
-                for path in self.local.clean_leftovers():
-                    log.info("removed %s left by an interrupted run", path)
                 yield
             finally:
                 self._flock.release()
