@@ -57,7 +57,7 @@ run(n)
 
 
 def collected(src: str, n: int) -> int:
-    env = {**os.environ, "PYTHONPATH": src}
+    env = {**os.environ, "PYTHONPATH": src, "PYTHONHASHSEED": "0"}  # same dict layouts each run
     done = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
          sys.executable, "-c", CHILD, str(n)],

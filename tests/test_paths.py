@@ -301,6 +301,8 @@ def test_security_header_route_pattern_is_validated() -> None:
         pytest.param("/api/production/livez", id="plain"),
         pytest.param("//api/production/livez", id="double slash"),
         pytest.param("/api/./production/livez", id="dot"),
+        pytest.param("/api/production/x/../livez", id="dot-dot"),
+        pytest.param("/x/../api//production/./livez", id="every oddity at once"),
     ],
 )
 def test_probe_answers_every_spelling(path: str) -> None:
@@ -308,8 +310,25 @@ def test_probe_answers_every_spelling(path: str) -> None:
     assert result.code == 200 and result.body == b'{"status":"pass"}'
 
 
-def test_probe_still_answers_only_its_exact_paths() -> None:
-    assert call(Probe(hello_app), make_environ("/api/production/livez/")).body == b"hello"
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/api/production/livez/", id="trailing slash"),
+        pytest.param("/api/production/livez/.", id="trailing dot"),
+        pytest.param("/api/production/livez/x/..", id="trailing dot-dot"),
+        pytest.param("/api/production/livezz", id="longer name"),
+    ],
+)
+def test_probe_still_answers_only_its_exact_paths(path: str) -> None:
+    assert call(Probe(hello_app), make_environ(path)).body == b"hello"
+
+
+def test_admin_with_a_renamed_prefix_answers_every_spelling() -> None:
+    route = AdminRoute("GET", "echo", lambda environ, params: json_response("200 OK", {"ok": 1}))
+    layer = Admin(hello_app, token=Secret("t" * 32), routes=[route], prefix="/ops/")
+    auth = {"Authorization": "Bearer " + "t" * 32}
+    assert call(layer, make_environ("//ops/./echo", headers=auth)).code == 200
+    assert call(layer, make_environ("/opsx/echo", headers=auth)).body == b"hello"
 
 
 @pytest.mark.parametrize(
@@ -318,6 +337,8 @@ def test_probe_still_answers_only_its_exact_paths() -> None:
         pytest.param("/api/production/echo", id="plain"),
         pytest.param("//api/production/echo", id="double slash"),
         pytest.param("/api/production/x/../echo", id="dot-dot"),
+        pytest.param("/x/../api//production/./echo", id="every oddity at once"),
+        pytest.param("/api/production//echo", id="double slash below the prefix"),
     ],
 )
 def test_admin_answers_every_spelling(path: str) -> None:

@@ -41,7 +41,8 @@ itself is an RFC 9457 problem (:mod:`voyagr_wsgi.problem`).
 Routing and body reading use werkzeug (``werkzeug.routing.Map`` gives the ``405`` with its
 ``Allow`` list; ``werkzeug.wrappers.Request`` reads the body with ``max_content_length``). It
 is imported on the first request under the prefix, so building the stack and serving the
-app never load it; a request outside the prefix costs one ``str.startswith``.
+app never load it; a request outside the prefix costs one substring check (the prefix's
+last segment; normalising keeps or drops whole segments, so a path without it is outside).
 
 Each refusal counts into ``counters=`` (:class:`voyagr_wsgi.counters.Counters`) as
 ``admin``/``unauthorized``, ``not-loopback``, ``method-not-allowed``,
@@ -140,6 +141,9 @@ class Admin(Layer):
         self.counters = counters if counters is not None else Counters()
         self.token = bearer_token(token, "VOYAGR_ADMIN_TOKEN (Admin token=)")
         self.prefix = prefix
+        #: the prefix's last segment: normalising keeps or drops whole segments, never makes
+        #: one, so a path without it is not under the prefix (one ``in`` per request)
+        self._needle = prefix.rstrip("/").rpartition("/")[2]
         self.routes = tuple(routes)
         self.max_body = max_body
         self._too_large = (
@@ -211,8 +215,10 @@ class Admin(Layer):
         return {"outcome": "answers", **detail}
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")  # request.app_path(), inline: //x, /./x are /x
-        if "//" in path or "/." in path:
+        path = environ.get("PATH_INFO", "")
+        if self._needle not in path:  # however spelled, a path under the prefix contains it
+            return self._next(environ, start_response)
+        if "//" in path or "/." in path:  # request.app_path(), inline: //x, /./x are /x
             path = normalize_path(path)
         if not path.startswith(self.prefix):
             return self._next(environ, start_response)

@@ -28,8 +28,9 @@ Only these exact paths are answered (no prefixes, no trailing-slash variants), s
 this opens in host checking and HTTPS enforcement is three read-only URLs. They are matched
 against the normalised ``PATH_INFO`` (:func:`voyagr_wsgi.request.app_path`: ``//`` collapsed,
 dot segments resolved; below the mount point, like the app's own routes). Everything else
-passes to the app untouched: one dict lookup on ``PATH_INFO`` per request, plus two substring
-checks when it is not a probe.
+passes to the app untouched: one dict lookup on ``PATH_INFO`` per request, plus one
+``str.endswith`` when it is not a probe (only a path ending in an endpoint's name can normalise
+to it: normalising keeps or drops whole segments).
 ``compose(app, settings)`` builds it with the stack's :class:`~voyagr_wsgi.health.Health`
 (every area's checks) and ``VOYAGR_ADMIN_TOKEN``.
 """
@@ -51,6 +52,8 @@ from ..secret import Secret, bearer_token
 __all__ = ["Probe"]
 
 _OK = "200 OK"
+#: the endpoints' names, each a route's last segment
+_NAMES = ("health", "livez", "readyz")
 _FAIL = "503 Service Unavailable"
 _Prepared = tuple[str, Headers, bytes]
 
@@ -83,11 +86,7 @@ class Probe(Layer):
         self.health = health
         self.token = bearer_token(token, "VOYAGR_ADMIN_TOKEN (Probe token=)")
         self.prefix = prefix
-        self._routes = {
-            prefix + "health": "health",
-            prefix + "livez": "livez",
-            prefix + "readyz": "readyz",
-        }
+        self._routes = {prefix + name: name for name in _NAMES}
 
     def _report(self) -> HealthReport:
         return self.health.evaluate() if self.health is not None else HealthReport("pass")
@@ -112,8 +111,8 @@ class Probe(Layer):
         path = environ.get("PATH_INFO", "")
         route = self._routes.get(path)
         if route is None:
-            if "//" not in path and "/." not in path:
-                return self._next(environ, start_response)
+            if not path.endswith(_NAMES):  # only a path ending in a route's name normalises
+                return self._next(environ, start_response)  # to it (segments are kept whole)
             route = self._routes.get(normalize_path(path))
             if route is None:
                 return self._next(environ, start_response)
