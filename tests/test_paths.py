@@ -372,3 +372,9 @@ def test_normalised_paths_have_no_empty_or_dot_segments_and_are_stable(parts: li
     assert once.startswith("/") and normalize_path(once) == once
     assert all(s not in ("", ".", "..") for s in once.strip("/").split("/")) or once == "/"
     assert PathPatterns(["/*"], setting="X")(once)
+
+
+@pytest.mark.parametrize("path", ["/livez", "//livez", "/x/../livez", "/./livez"])
+def test_probe_at_the_root_answers_every_spelling(path: str) -> None:
+    result = call(Probe(hello_app, prefix="/"), make_environ(path))
+    assert result.code == 200 and result.body == b'{"status":"pass"}'

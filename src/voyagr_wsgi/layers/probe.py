@@ -29,8 +29,8 @@ this opens in host checking and HTTPS enforcement is three read-only URLs. They 
 against the normalised ``PATH_INFO`` (:func:`voyagr_wsgi.request.app_path`: ``//`` collapsed,
 dot segments resolved; below the mount point, like the app's own routes). Everything else
 passes to the app untouched: one dict lookup on ``PATH_INFO`` per request, plus one
-``str.endswith`` when it is not a probe (only a path ending in an endpoint's name can normalise
-to it: normalising keeps or drops whole segments).
+substring check when it is not a probe (the prefix's last segment: normalising keeps or drops
+whole segments, so a path without it cannot normalise to an endpoint).
 ``compose(app, settings)`` builds it with the stack's :class:`~voyagr_wsgi.health.Health`
 (every area's checks) and ``VOYAGR_ADMIN_TOKEN``.
 """
@@ -87,6 +87,9 @@ class Probe(Layer):
         self.token = bearer_token(token, "VOYAGR_ADMIN_TOKEN (Probe token=)")
         self.prefix = prefix
         self._routes = {prefix + name: name for name in _NAMES}
+        #: the prefix's last segment: normalising keeps or drops whole segments, never makes
+        #: one, so a path without it normalises to no endpoint (one ``in`` per request)
+        self._needle = prefix.rstrip("/").rpartition("/")[2]
 
     def _report(self) -> HealthReport:
         return self.health.evaluate() if self.health is not None else HealthReport("pass")
@@ -111,8 +114,8 @@ class Probe(Layer):
         path = environ.get("PATH_INFO", "")
         route = self._routes.get(path)
         if route is None:
-            if not path.endswith(_NAMES):  # only a path ending in a route's name normalises
-                return self._next(environ, start_response)  # to it (segments are kept whole)
+            if self._needle not in path:  # however spelled, a path under the prefix has it
+                return self._next(environ, start_response)
             route = self._routes.get(normalize_path(path))
             if route is None:
                 return self._next(environ, start_response)
