@@ -22,6 +22,7 @@ per-process store's decision counts as ``allowed`` or ``denied`` too.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import threading
@@ -60,7 +61,7 @@ class Counters:
     def reset(self) -> None:
         """Zero everything (a forked worker starts from zero: the parent's stay the parent's)."""
         self._lock = threading.Lock()
-        # the layers hold each count's __next__, and a count cannot be set back: keep the
+        # the layers hold a tick on each count, and a count cannot be set back: keep the
         # objects and remember where they stood
         self._allowed: dict[str, itertools.count[int]] = getattr(self, "_allowed", {})
         self._base = {policy: count_value(c) for policy, c in self._allowed.items()}
@@ -73,7 +74,7 @@ class Counters:
             if counter is None:
                 counter = self._allowed[policy] = itertools.count()
                 self._base[policy] = 0
-            return counter.__next__
+            return functools.partial(next, counter)  # a vectorcall: cheaper than __next__
 
     def decision(self, policy: str, outcome: str) -> None:
         """Count a ``denied`` or ``error`` rate-limit decision."""

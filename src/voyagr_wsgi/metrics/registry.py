@@ -21,6 +21,7 @@ at most ``max_routes * 10`` series, 100 exception types, 100 caches and 100 upst
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import secrets
@@ -109,7 +110,8 @@ class Registry:
         # requests started: one counter for the registry's life (a layer built before a fork
         # keeps calling the same ``started``); a forked child counts from its value at the fork
         self._started = itertools.count()
-        self.started = self._started.__next__  # the layer calls this per request
+        # the layer calls this per request (partial(next, ...): a vectorcall, no method wrapper)
+        self.started = functools.partial(next, self._started)
         self._forget()
         _registries.add(self)
         if not _fork_hook:
