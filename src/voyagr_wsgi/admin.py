@@ -217,18 +217,21 @@ class Admin(Layer):
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if self._needle not in path:  # however spelled, a path under the prefix contains it
-            return self._next(environ, start_response)
+            nxt = self._next
+            return nxt(environ, start_response)
         if "//" in path or "/." in path:  # request.app_path(), inline: //x, /./x are /x
             path = normalize_path(path)
         if not path.startswith(self.prefix):
-            return self._next(environ, start_response)
+            nxt = self._next
+            return nxt(environ, start_response)
         return self._serve(path, environ, start_response)
 
     def _serve(self, path: str, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         match = self._match(path, method)
         if match is None:
-            return self._next(environ, start_response)
+            nxt = self._next
+            return nxt(environ, start_response)
         route, params, allowed = match
         head = method == "HEAD"
         public_page = route is not None and route.public_page and self.token is not None

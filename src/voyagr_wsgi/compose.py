@@ -118,7 +118,8 @@ class Stack:
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         # one Python frame over the outermost layer (~50 ns); it calls that layer's bound
         # __call__, skipping the slower call-an-instance slot
-        return self._next(environ, start_response)
+        nxt = self._next
+        return nxt(environ, start_response)
 
     def start(self) -> None:
         """Start the background services (singletons only in the elected process)."""

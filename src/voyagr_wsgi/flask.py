@@ -514,7 +514,8 @@ class _Labeller:
         self._voyagr = voyagr
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        body = self._next(environ, start_response)
+        nxt = self._next
+        body = nxt(environ, start_response)
         if ROUTE not in environ:
             environ[ROUTE] = self._voyagr._route_of(environ)
         return body

@@ -174,10 +174,12 @@ class CrossOriginProtection(Layer):
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") in _SAFE:
-            return self._next(environ, start_response)
+            nxt = self._next
+            return nxt(environ, start_response)
         reason = self.reject_reason(environ)
         if reason is None:
-            return self._next(environ, start_response)
+            nxt = self._next
+            return nxt(environ, start_response)
         return self._deny(environ, start_response, reason)
 
     def explain(self, environ: Environ) -> dict[str, Any]:

@@ -167,7 +167,8 @@ class HostCheck(Layer):
             host = request_host(environ)
         allowed = self._cache.get(host)
         if allowed or (allowed is None and self.allows(host)):
-            return self._next(environ, start_response)
+            nxt = self._next
+            return nxt(environ, start_response)
         return self._refuse(environ, start_response, host)
 
     def _refuse(

@@ -161,12 +161,15 @@ class HTTPSRedirect(Layer):
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         scheme = environ.get(SCHEME)  # request.scheme(), its ProxyTrust case inline
         if (scheme if scheme is not None else request_scheme(environ)) == "https":
-            return self._next(environ, start_response)
+            nxt = self._next
+            return nxt(environ, start_response)
         host = request_host(environ)
         if is_loopback_host(host):
-            return self._next(environ, start_response)
+            nxt = self._next
+            return nxt(environ, start_response)
         if self._exempt and self._exempt(request_path(environ)):
-            return self._next(environ, start_response)
+            nxt = self._next
+            return nxt(environ, start_response)
         name = hostname(host).rstrip(".")
         if not name or split_host(host) is None:  # "..": no host left to redirect to
             self.counters.rejection("https_redirect", "malformed-host")

@@ -115,10 +115,12 @@ class Probe(Layer):
         route = self._routes.get(path)
         if route is None:
             if self._needle not in path:  # however spelled, a path under the prefix has it
-                return self._next(environ, start_response)
+                nxt = self._next
+                return nxt(environ, start_response)
             route = self._routes.get(normalize_path(path))
             if route is None:
-                return self._next(environ, start_response)
+                nxt = self._next
+                return nxt(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "HEAD"):
             answer = _NOT_ALLOWED

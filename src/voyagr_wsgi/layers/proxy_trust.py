@@ -186,7 +186,8 @@ class ProxyTrust(Layer):
             environ[CLIENT_IP] = peer
             environ[SCHEME] = url_scheme
             environ[HOST] = host
-            return self._next(environ, start_response)
+            nxt = self._next
+            return nxt(environ, start_response)
         xff = environ.get("HTTP_X_FORWARDED_FOR")
         if (
             not self._x_only
@@ -217,7 +218,8 @@ class ProxyTrust(Layer):
             environ["wsgi.url_scheme"] = scheme
         if self.prefix and _PREFIX_KEY in environ:
             _apply_prefix(environ, orig)
-        return self._next(environ, start_response)
+        nxt = self._next
+        return nxt(environ, start_response)
 
     def explain(self, environ: Environ) -> dict[str, Any]:
         """The peer, whether it is trusted, and the client IP, scheme and host resolved for
@@ -301,7 +303,8 @@ class ProxyTrust(Layer):
             environ["SERVER_PORT"] = port or ("443" if scheme == "https" else "80")
         if self.prefix and _PREFIX_KEY in environ:
             _apply_prefix(environ, orig)
-        return self._next(environ, start_response)
+        nxt = self._next
+        return nxt(environ, start_response)
 
     def _walk_forwarded(self, peer: str, header: str) -> tuple[str, Hop | None]:
         elements = header.split(",")

@@ -332,7 +332,8 @@ class SecurityHeaders(Layer):
                     return start_response(status, merged(headers))
                 return start_response(status, merged(headers), exc_info)
 
-            return self._next(environ, wrapped)
+            nxt = self._next
+            return nxt(environ, wrapped)
 
         nonce = environ[CSP_NONCE] = LazyNonce()
 
@@ -342,4 +343,5 @@ class SecurityHeaders(Layer):
                 return start_response(status, chosen.merged(headers))
             return start_response(status, chosen.merged(headers), exc_info)
 
-        return self._next(environ, wrapped_nonce)
+        nxt = self._next
+        return nxt(environ, wrapped_nonce)

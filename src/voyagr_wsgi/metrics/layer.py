@@ -116,7 +116,8 @@ class Metrics(Layer):
         if environ.get("PATH_INFO", "").startswith(self._skip):
             if self.access_log and _log_enabled(INFO):  # logged, not counted
                 return self._log_only(environ, start_response)
-            return self._next(environ, start_response)
+            nxt = self._next
+            return nxt(environ, start_response)
         registry = self.registry
         if _current() is not registry:  # compared, not set per request: see .context
             _make_current(registry)
@@ -141,7 +142,8 @@ class Metrics(Layer):
         call.clock = clock = self.clock
         call.t0 = clock()
         try:
-            body = self._next(environ, call.start_response)
+            nxt = self._next
+            body = nxt(environ, call.start_response)
         except Exception as exc:
             call.exc = exc
             call.status = ""  # the server answers 500: nothing was sent yet
@@ -164,7 +166,8 @@ class Metrics(Layer):
         call.clock = self.clock
         call.t0 = self.clock()
         try:
-            body = self._next(environ, call.start_response)
+            nxt = self._next
+            body = nxt(environ, call.start_response)
         except BaseException:
             call.close()
             raise

@@ -186,7 +186,8 @@ class RateLimit(Layer):
         else:
             found = self._request_key(environ)
             if found is None:
-                return self._next(environ, start_response)
+                nxt = self._next
+                return nxt(environ, start_response)
             compiled, key, cost = found
             if compiled.extra:
                 return self._stacked(environ, start_response, compiled, key, cost)
@@ -201,13 +202,15 @@ class RateLimit(Layer):
             elif self._closed:
                 return unavailable(start_response)
             else:
-                return self._next(environ, start_response)
+                nxt = self._next
+                return nxt(environ, start_response)
         if not allowed:
             self._count_denied(compiled)
             return compiled.denied(offset, cost, start_response, legacy=self._legacy)
         compiled.allowed()
         if not self._headers:
-            return self._next(environ, start_response)
+            nxt = self._next
+            return nxt(environ, start_response)
         # RateLimit: r = units left now, t = whole seconds until r next grows (draft -11);
         # compiled.fields(left, reset), its cache hit inline
         left, reset = compiled.state(offset)
@@ -222,7 +225,8 @@ class RateLimit(Layer):
         ) -> Callable[[bytes], object]:
             return start_response(status, headers + extra, exc_info)
 
-        return self._next(environ, start_with_fields)
+        nxt = self._next
+        return nxt(environ, start_with_fields)
 
     def _count_denied(self, compiled: CompiledPolicy) -> None:
         self.counters.decision(compiled.policy.name, "denied")
@@ -303,7 +307,8 @@ class RateLimit(Layer):
             self._count_error(compiled)
             if self._closed:
                 return unavailable(start_response)
-            return self._next(environ, start_response)
+            nxt = self._next
+            return nxt(environ, start_response)
         if not allowed:
             # the policy furthest over its tolerance (the longest wait) answers; chosen by
             # excess, never from an empty list (Redis rounds to whole microseconds)
@@ -316,7 +321,8 @@ class RateLimit(Layer):
             return worst.denied(offset, cost, start_response, legacy=self._legacy)
         compiled.allowed()
         if not self._headers:
-            return self._next(environ, start_response)
+            nxt = self._next
+            return nxt(environ, start_response)
         fields = [p.fields_at(o) for p, o in zip(parts, offsets, strict=True)]
         extra = [
             ("RateLimit-Policy", ", ".join(f[0][1] for f in fields)),
@@ -335,7 +341,8 @@ class RateLimit(Layer):
         ) -> Callable[[bytes], object]:
             return start_response(status, headers + extra, exc_info)
 
-        return self._next(environ, start_with_fields)
+        nxt = self._next
+        return nxt(environ, start_with_fields)
 
     def _request_key(self, environ: Environ) -> tuple[CompiledPolicy, str, int] | None:
         """(policy, store key, cost) of a request, or None when it is exempt or allowed."""
