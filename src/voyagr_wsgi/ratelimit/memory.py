@@ -62,8 +62,9 @@ class MemoryStore:
         return self._max
 
     def update(self, key: str, interval: float, tolerance: float, cost: int) -> tuple[bool, float]:
-        now = self._now()
-        self._acquire()  # explicit acquire/release: half the cost of ``with lock`` here
+        clock, acquire, release = self._now, self._acquire, self._release  # read, not looked up
+        now = clock()
+        acquire()  # explicit acquire/release: half the cost of ``with lock`` here
         try:
             tats = self._tats
             tat = tats.get(key)
@@ -84,7 +85,7 @@ class MemoryStore:
                 tats[key] = new
             return True, new - now
         finally:
-            self._release()
+            release()
 
     def update_many(
         self, key: str, items: Sequence[tuple[str, float, float]], cost: int
