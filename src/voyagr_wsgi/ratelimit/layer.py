@@ -194,7 +194,8 @@ class RateLimit(Layer):
         interval = compiled.interval
         tolerance = compiled.tolerance
         try:
-            allowed, offset = self._update(key, interval, tolerance, cost)
+            update = self._update
+            allowed, offset = update(key, interval, tolerance, cost)
         except StorageError:
             self._count_error(compiled)
             if self._fallback is not None:
