@@ -128,8 +128,11 @@ def direct_call(app: WSGIApplication) -> WSGIApplication:
 
     CPython calls an instance through a generic slot (a type lookup and a bound method per
     call: about 40 ns on 3.11); calling the prebound method skips that. Layers call
-    ``self._next`` instead of ``self.app`` on the request path. The method is bound when the
-    layer is built: patching the inner class's ``__call__`` afterwards does not reach it.
+    ``self._next`` instead of ``self.app`` on the request path, through a local
+    (``nxt = self._next; return nxt(environ, start_response)``): ``self._next(...)`` compiles
+    to a method lookup that CPython 3.11 never specialises for an instance attribute, a local
+    is a specialised attribute read. The method is bound when the layer is built: patching the
+    inner class's ``__call__`` afterwards does not reach it.
     """
     try:
         call = type(app).__call__
