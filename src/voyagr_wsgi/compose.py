@@ -62,6 +62,7 @@ DEFAULT_ORDER: tuple[str, ...] = (
     "Admin",
 )
 
+
 class Stack:
     """A composed WSGI application plus the services it runs."""
 
