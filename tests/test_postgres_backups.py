@@ -132,6 +132,18 @@ def test_database_url_selects_postgresql_and_never_shows_its_password() -> None:
     assert BackupSettings.from_env(Env({"DATABASE_PATH": "/d/app.db"})).engine == "sqlite"
 
 
+def test_missing_client_tools_are_a_deploy_warning(tmp_path: Path) -> None:
+    from voyagr_wsgi.backups import deploy_checks
+    from voyagr_wsgi.settings import Settings
+
+    config = BackupSettings(
+        database_url=Secret("postgresql://app@db/app"), pg_bin_dir=str(tmp_path)
+    )
+    found = deploy_checks(Settings(backups=config))
+    assert [f.code for f in found if f.code.endswith("W505")] == ["voyagr.W505"] * 3
+    assert not [f for f in found if f.code.endswith(("W501", "W502"))]
+
+
 def test_a_sqlite_manager_never_loads_the_postgresql_engine(tmp_path: Path) -> None:
     code = (
         "import sys, sqlite3; sqlite3.connect(sys.argv[1]).close();"
