@@ -200,6 +200,15 @@ def test_cli_creates_lists_verifies_and_restores_the_rows_as_they_were(
     pg_cluster.sql("INSERT INTO items (tag) VALUES ('after')", db)
     assert pg_cluster.sql("SELECT max(id) FROM items", db).strip() == "2001"
 
+    unpinned = cli(env, "unpin", safety[0]["id"])
+    assert unpinned.returncode == 0 and "unpinned" in unpinned.stdout, unpinned.stderr
+    pinned = cli(env, "pin", backup_id)
+    assert pinned.returncode == 0 and "pinned" in pinned.stdout, pinned.stderr
+    plan = cli(env, "prune", "--dry-run")
+    assert plan.returncode == 0 and "[local] keep 2, would delete 0" in plan.stdout, plan.stdout
+    assert cli(env, "verify", "20260101T000000Z-00000000").returncode == 1
+    assert cli(env, "restore", "../../etc/passwd").returncode == 1
+
 
 def test_a_schema_change_refuses_the_restore_unless_forced(
     pg_cluster: Cluster, db: str, tmp_path: Path
@@ -216,6 +225,22 @@ def test_a_schema_change_refuses_the_restore_unless_forced(
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'items'", db
     )
     assert "extra" not in columns
+
+
+def test_a_forced_restore_that_fails_in_pg_restore_changes_nothing(
+    pg_cluster: Cluster, db: str, tmp_path: Path
+) -> None:
+    manager = BackupManager(pg_settings(pg_cluster, db, tmp_path))
+    made = manager.create()
+    # a view created since depends on the table: --clean cannot drop it, pg_restore fails
+    pg_cluster.sql("CREATE VIEW big AS SELECT * FROM items WHERE n > 1000", db)
+    pg_cluster.sql("DELETE FROM items WHERE id <= 10", db)
+    before = pg_cluster.sql(ROWS_SQL, db)
+    with pytest.raises(BackupError, match="nothing was changed") as caught:
+        manager.restore(made.id, force=True)
+    assert "depend" in str(caught.value)
+    assert pg_cluster.sql(ROWS_SQL, db) == before
+    assert pg_cluster.sql("SELECT count(*) FROM big", db).strip() == "1000"
 
 
 def test_retention_and_pins_apply_per_backup_set(
@@ -293,6 +318,10 @@ def test_endpoints_create_list_and_restore_with_409_on_a_schema_change(
         assert finished(app, forced.header("Location") or "")["state"] == "succeeded"
         assert "items_tag" not in pg_cluster.sql("SELECT indexname FROM pg_indexes", db)
         assert post(app, "backup/restore/..%2F..%2Fetc").code in (400, 404)
+        kept = json.loads(
+            call(app, make_environ("/api/production/backups/retention", headers=AUTH)).body
+        )
+        assert backup_id in kept["local"]["keep"] and kept["local"]["delete"] == []
     finally:
         scheduler.stop(30)
 
@@ -301,9 +330,8 @@ def test_endpoints_create_list_and_restore_with_409_on_a_schema_change(
 def test_s3_upload_verify_and_restore_from_s3(
     pg_cluster: Cluster, db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from test_s3 import client, fake_credentials, start_moto
+    from test_s3 import client, start_moto
 
-    del fake_credentials  # the same credentials as the S3 tests, set here
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -463,6 +491,10 @@ def test_an_unreachable_server_is_a_clear_error_and_the_app_keeps_serving(
     assert "connecting to" in (manager.status()["last_error"] or "")
     app = Admin(hello_app, routes=routes(manager), token=Secret(TOKEN))
     assert call(app, make_environ("/")).body == b"hello"
+    from voyagr_wsgi.backups.health import health_source
+
+    [check] = health_source(manager)()
+    assert check.status == "warn" and "last backup failed" in (check.output or "")
     listing = call(app, make_environ("/api/production/backups", headers=AUTH))
     assert listing.code == 200 and "connecting to" in listing.body.decode()
 

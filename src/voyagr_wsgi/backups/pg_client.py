@@ -12,6 +12,8 @@ the ``postgresql-client`` package, started with an argument list (never a shell)
   private passfile (mode 0600, ``PGPASSFILE``, removed when the child is done; ``PGPASSWORD``
   is then dropped from the child's environment since libpq would prefer it). Without a
   password in the URL the process's own ``PGPASSWORD`` / ``PGPASSFILE`` / ``~/.pgpass`` apply.
+  Passfiles left by a killed process are removed after an hour (libpq reads one only when it
+  connects).
   Every message from a child is passed through :meth:`PgClient.redact` before it is raised.
 - **Versions**: ``pg_dump`` cannot dump a server of a newer major version (it refuses);
   :meth:`PgClient.check_versions` compares ``pg_dump --version`` with the server's
@@ -35,6 +37,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from urllib.parse import quote, unquote
@@ -47,6 +50,7 @@ __all__ = ["PgClient", "find_binary", "server_major"]
 
 DEBIAN_GLOB = "/usr/lib/postgresql/*/bin"
 CONNECT_TIMEOUT_S = "10"
+STALE_PASSFILE_S = 3600.0
 _VERSION = re.compile(r"\)\s+(\d+)(?:\.(\d+))?")
 
 
@@ -130,6 +134,7 @@ class PgClient:
             yield env
             return
         os.makedirs(self.staging, mode=0o700, exist_ok=True)
+        self._remove_stale_passfiles()
         path = os.path.join(self.staging, f".pgpass-{secrets.token_hex(8)}")
         escaped = self._password.reveal().replace("\\", "\\\\").replace(":", "\\:")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -141,6 +146,17 @@ class PgClient:
             yield env
         finally:
             remove_quietly(path)
+
+    def _remove_stale_passfiles(self) -> None:
+        """Passfiles of a process killed mid-run (libpq reads one when it connects, so an
+        hour-old one is no longer needed by anyone)."""
+        limit = time.time() - STALE_PASSFILE_S
+        for path in glob.glob(os.path.join(glob.escape(self.staging), ".pgpass-*")):
+            try:
+                if os.stat(path).st_mtime < limit:
+                    os.unlink(path)
+            except FileNotFoundError:
+                pass
 
     def run(self, argv: Sequence[str], *, what: str, timeout_s: float = 120.0) -> str:
         """Run a short client command; its stdout, or BackupError with its (redacted) stderr."""
