@@ -132,6 +132,24 @@ def test_database_url_selects_postgresql_and_never_shows_its_password() -> None:
     assert BackupSettings.from_env(Env({"DATABASE_PATH": "/d/app.db"})).engine == "sqlite"
 
 
+def test_a_password_goes_to_a_private_passfile_removed_afterwards(tmp_path: Path) -> None:
+    from voyagr_wsgi.backups.pg_client import PgClient
+
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    stale = staging / ".pgpass-0123456789abcdef"
+    stale.write_text("*:*:*:*:old\n")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))  # left by a killed process
+    client = PgClient(Secret("postgresql://app:p%3Aw%5Cd@db:5432/app"), staging=str(staging))
+    assert client.url == "postgresql://app@db:5432/app" and "p:w" not in repr(client)
+    with client.env() as env:
+        path = Path(env["PGPASSFILE"])
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600 and "PGPASSWORD" not in env
+        assert path.read_text() == "*:*:*:*:p\\:w\\\\d\n"  # libpq's escapes
+        assert not stale.exists()
+    assert not path.exists()
+
+
 def test_missing_client_tools_are_a_deploy_warning(tmp_path: Path) -> None:
     from voyagr_wsgi.backups import deploy_checks
     from voyagr_wsgi.settings import Settings

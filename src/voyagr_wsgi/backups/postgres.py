@@ -4,11 +4,12 @@
 
 1. ``pg_dump --version`` against the server's ``server_version_num``: a client older than
    the server is refused with both versions named (:mod:`.pg_client`);
-2. ``pg_dump --format=custom`` (one consistent snapshot by itself) writes to a pipe; its stdout
-   is read in 1 MiB chunks straight into the shared gzip + SHA-256 stream
+2. ``pg_dump --format=custom --compress=0`` (one consistent snapshot by itself; compressed
+   once, by the shared stream) writes to a pipe; its stdout is read in 1 MiB chunks
+   straight into the shared gzip + SHA-256 stream
    (:func:`~voyagr_wsgi.backups.snapshot.gzip_chunks`) and, at the same time, into the
    checking ``pg_restore`` children (:mod:`.pg_archive`): one reads the whole archive
-   (``--file=/dev/null``, every data block inflated), one lists its table of contents, one
+   (``--file=/dev/null``: every data block parsed), one lists its table of contents, one
    prints its schema (hashed into ``schema_sha256``). The raw archive never touches the disk;
 3. with ``BACKUP_VERIFY_RESTORE=true`` a fourth child restores the stream into a scratch
    database (``voyagr_verify_<random>``, made with ``CREATE DATABASE``: the role needs
@@ -154,7 +155,9 @@ class PostgresEngine:
                 f"--dbname={self.client.url_for(scratch)}",
             ]
         dump_bin = self.client.binary("pg_dump")
-        argv = [dump_bin, "--format=custom", "-w", f"--dbname={self.client.url}"]
+        # uncompressed: the shared gzip stream compresses once (pg_dump's own zlib, then
+        # gzip over incompressible blocks, cost ~1.3x the time for a 5 % smaller object)
+        argv = [dump_bin, "--format=custom", "--compress=0", "-w", f"--dbname={self.client.url}"]
         with self.client.env() as env:
             readers = Consumers(commands, env, redact=self.client.redact)
             try:
