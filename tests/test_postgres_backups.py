@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from conftest import call, free_port, hello_app, make_environ
+from conftest import call, free_port, hello_app, make_environ, require_tool
 from pg_helpers import PASSWORD, Cluster
 from test_backup_support import listed
 from voyagr_wsgi import ConfigurationError
@@ -500,6 +500,7 @@ def test_a_wrong_password_is_reported_without_it(
 def test_an_unreachable_server_is_a_clear_error_and_the_app_keeps_serving(
     tmp_path: Path,
 ) -> None:
+    require_tool("psql", "apt-get install postgresql-client (make test does)")
     url = f"postgresql://app:{PASSWORD}@127.0.0.1:{free_port()}/app"
     settings = BackupSettings(database_url=Secret(url), backup_dir=str(tmp_path / "backups"))
     manager = BackupManager(settings)

@@ -6,9 +6,9 @@ sequentially. :class:`Consumers` starts the children with the archive on their s
 decompressed) is read once, never copied to disk uncompressed, whatever its size. The
 children used by the PostgreSQL engine:
 
-- ``pg_restore --file=/dev/null``: reads the *whole* archive, every data block (inflated when compressed)
-  (``pg_restore --list`` reads only the header and the table of contents: a truncated or
-  damaged data section passes it);
+- ``pg_restore --file=/dev/null``: reads the *whole* archive, every data block (inflated
+  when compressed). ``pg_restore --list`` reads only the header and the table of contents:
+  a truncated or damaged data section passes it;
 - ``pg_restore --list``: the table of contents (which tables exist);
 - ``pg_restore --schema-only --no-owner --no-privileges --file=-``: the schema as SQL, hashed
   by :func:`schema_digest`;

@@ -95,7 +95,9 @@ class PostgresEngine:
 
     def size(self) -> int:
         """``pg_database_size``: the files on the server (the archive is smaller)."""
-        out = self.client.psql("SELECT pg_database_size(current_database())", what="size")
+        out = self.client.psql(
+            "SELECT pg_database_size(current_database())", what=f"connecting to {self.client.url}"
+        )
         return int(out.strip() or 0)
 
     # -- backup --------------------------------------------------------------------------
