@@ -102,25 +102,47 @@ def leftovers(tmp_path: Path) -> list[str]:
 
 # -- settings ------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("env", "match"),
+    ("values", "match"),
     [
         pytest.param(
-            {"DATABASE_URL": "mysql://u:hunter2@h/db"}, "DATABASE_URL", id="not postgresql"
+            {"database_url": Secret("mysql://u:hunter2@h/db")}, "DATABASE_URL", id="not postgresql"
         ),
-        pytest.param({"DATABASE_URL": "hunter2"}, "DATABASE_URL", id="no scheme"),
+        pytest.param({"database_url": Secret("hunter2")}, "DATABASE_URL", id="no scheme"),
         pytest.param(
-            {"DATABASE_URL": "postgresql://u:hunter2@h/db", "DATABASE_PATH": "/data/app.db"},
+            {"database_url": Secret("postgresql://u:hunter2@h/db"), "database_path": "/d/app.db"},
             "DATABASE_PATH and DATABASE_URL are both set",
             id="both engines",
         ),
     ],
 )
 def test_a_bad_database_url_is_a_configuration_error_without_the_password(
-    env: dict[str, str], match: str
+    values: dict[str, Any], match: str
 ) -> None:
     with pytest.raises(ConfigurationError, match=match) as caught:
+        BackupSettings(**values)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_both_engines_in_the_environment_is_a_configuration_error() -> None:
+    env = {"DATABASE_URL": "postgresql://u:hunter2@h/db", "DATABASE_PATH": "/data/app.db"}
+    with pytest.raises(ConfigurationError, match="both set") as caught:
         BackupSettings.from_env(Env(env))
     assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:///app.db", "mysql://u:hunter2@h/db", "hunter2"], ids=["sqlite", "mysql", "x"]
+)
+def test_another_softwares_database_url_is_left_alone_with_a_check_warning(url: str) -> None:
+    from voyagr_wsgi.backups import deploy_checks
+    from voyagr_wsgi.settings import Settings
+
+    env = {"DATABASE_URL": url, "DATABASE_PATH": "/data/app.db"}
+    settings = BackupSettings.from_env(Env(env))
+    assert settings.engine == "sqlite" and settings.database_url is None
+    found = deploy_checks(Settings(backups=settings), environ=env)
+    [note] = [f for f in found if f.code == "voyagr.W506"]
+    assert "ignore" in note.message and "hunter2" not in note.message
 
 
 def test_database_url_selects_postgresql_and_never_shows_its_password() -> None:

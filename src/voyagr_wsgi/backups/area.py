@@ -53,6 +53,20 @@ def deploy_checks(settings: Settings, environ: Mapping[str, str] | None = None) 
 
     config = settings.backups
     found: list[Finding] = []
+    url = (os.environ if environ is None else environ).get("DATABASE_URL", "")
+    if url and not config.database_url:
+        from .config import is_postgres_url
+
+        if not is_postgres_url(url):
+            scheme = url.partition("://")[0][:20] if "://" in url else "no scheme"
+            found.append(
+                Finding(
+                    "WARNING",
+                    "voyagr.W506",
+                    f"DATABASE_URL ({scheme}) is not a postgresql:// URL: the backups ignore "
+                    "it (SQLite backups use DATABASE_PATH)",
+                )
+            )
     if not config.engine:
         if config.s3_enabled:
             found.append(

@@ -20,6 +20,12 @@ A bad value raises :class:`~voyagr_wsgi.ConfigurationError` naming the variable.
 a ConfigurationError (which database the backups are of must not depend on a precedence
 rule). The URL is kept as a :class:`~voyagr_wsgi.secret.Secret`: its password never shows in
 a repr, a log line or an error.
+
+``DATABASE_URL`` is also other software's variable (dj-database-url, Rails, Heroku): in the
+environment, a value with another scheme (``sqlite:///app.db``, ``mysql://...``) is left to
+that software and ignored here (``voyagr-wsgi check`` notes it, W506), so an app that already
+sets it keeps starting. Given in code (``BackupSettings(database_url=...)``), any scheme but
+PostgreSQL's is a ConfigurationError naming ``DATABASE_URL``.
 """
 
 from __future__ import annotations
@@ -81,7 +87,7 @@ class BackupSettings:
     def __post_init__(self) -> None:
         if self.database_url:
             scheme, sep, _ = self.database_url.reveal().partition("://")
-            if not sep or scheme.lower() not in PG_SCHEMES:
+            if not is_postgres_url(self.database_url.reveal()):
                 got = f"scheme {scheme[:20]!r}" if sep else "no scheme"  # never the rest
                 raise ConfigurationError(
                     "DATABASE_URL must be a libpq URL starting with postgresql:// or "
@@ -177,7 +183,7 @@ class BackupSettings:
             s3_retry_s=env.float("BACKUP_S3_RETRY_SECONDS", 900.0, minimum=1.0),
             backup_set=env.str("BACKUP_SET"),
             retention_timezone=env.str("BACKUP_RETENTION_TIMEZONE", "UTC"),
-            database_url=env.secret("DATABASE_URL"),
+            database_url=postgres_url(env),
             pg_bin_dir=env.str("PG_BIN_DIR"),
             verify_restore=env.bool("BACKUP_VERIFY_RESTORE", False),
         )
@@ -192,3 +198,17 @@ def _sse(env: Env) -> SSE:
     if value.lower() == "none":
         return "none"
     raise ConfigurationError(f"S3_SSE={value!r} is not one of: AES256, aws:kms, none")
+
+
+def postgres_url(env: Env) -> Secret | None:
+    """``DATABASE_URL`` when it names a PostgreSQL database; None otherwise (unset, or
+    another scheme: other software's database, see the module docstring)."""
+    url = env.secret("DATABASE_URL")
+    if url is None or not is_postgres_url(url.reveal()):
+        return None
+    return url
+
+
+def is_postgres_url(url: str) -> bool:
+    scheme, sep, _ = url.partition("://")
+    return bool(sep) and scheme.lower() in PG_SCHEMES
