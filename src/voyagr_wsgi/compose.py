@@ -62,7 +62,6 @@ DEFAULT_ORDER: tuple[str, ...] = (
     "Admin",
 )
 
-
 class Stack:
     """A composed WSGI application plus the services it runs."""
 

@@ -103,3 +103,4 @@ class RateLimitSettings:
     @property
     def rate(self) -> Rate:
         return Rate(self.requests, self.window_s)
+

@@ -69,4 +69,6 @@ class SlackChannel:
         return notification.reason != "refresh"
 
     def send(self, notification: Notification, timeout: float) -> None:
-        post_json(self._url, slack_payload(notification), timeout=timeout, context=self._context)
+        post_json(
+            self._url, slack_payload(notification), timeout=timeout, context=self._context
+        )
