@@ -36,7 +36,7 @@ __all__ = ["Consumers", "schema_digest", "tables_of"]
 
 FINISH_TIMEOUT_S = 3600.0
 _NOISE = re.compile(r"\A(--|\\restrict |\\unrestrict |SET |SELECT pg_catalog\.set_config\()")
-_TABLE = re.compile(r"\A\d+; \d+ \d+ TABLE (\S+) (\S+) ")
+_TABLE = re.compile(r"\A\d+; \d+ \d+ TABLE (?!DATA )(\S+) (\S+) ")  # not TABLE DATA
 
 
 def schema_digest(sql: str) -> str:

@@ -13,7 +13,8 @@
    prints its schema (hashed into ``schema_sha256``). The raw archive never touches the disk;
 3. with ``BACKUP_VERIFY_RESTORE=true`` a fourth child restores the stream into a scratch
    database (``voyagr_verify_<random>``, made with ``CREATE DATABASE``: the role needs
-   ``CREATEDB``), then the rows of each table are counted into the manifest's ``row_counts``;
+   ``CREATEDB``), then the rows of each table are counted into the manifest's ``row_counts``
+   (every table of the archive's table of contents must be there);
    the scratch database is dropped afterwards whatever happened;
 4. a non-zero exit or any stderr from ``pg_dump``, or a failed check: the temp file is removed,
    nothing is kept, :class:`~voyagr_wsgi.errors.BackupError` (or
@@ -120,6 +121,12 @@ class PostgresEngine:
                 self.client.psql(f'CREATE DATABASE "{scratch}"', what="creating the scratch DB")
             stored, outputs = self._dump(tmp, final, scratch, progress)
             counts = self._count_rows(scratch) if scratch else None
+            missing = set(tables_of(outputs["list"])) - set(counts or {})
+            if counts is not None and missing:
+                raise BackupVerificationError(
+                    f"the scratch restore of {backup_id} lacks tables {sorted(missing)}; "
+                    "nothing was kept"
+                )
         except BaseException as exc:
             remove_quietly(tmp)
             if isinstance(exc, OSError):
@@ -130,10 +137,6 @@ class PostgresEngine:
                 self._drop(scratch)
         os.replace(tmp, final)
         fsync_dir(local.directory)
-        if counts is not None:
-            missing = set(tables_of(outputs["list"])) - set(counts)
-            if missing:  # committed already: say so, the manifest still records what was seen
-                log.warning("scratch restore of %s lacks tables %s", backup_id, sorted(missing))
         return Captured(
             stored,
             schema_sha256=schema_digest(outputs["schema"]),
