@@ -25,7 +25,8 @@ S3 is an optional extra: ``pip install 'voyagr-wsgi[s3]'`` (boto3). With
 What loads when: importing this package loads only ``config`` (the settings); the names below
 load on first use (PEP 562), and the manager with its pieces (sqlite3, zlib, boto3 when S3 is
 on) loads when :func:`.area.contribute` finds ``DATABASE_PATH`` set, or the CLI runs; the
-PostgreSQL engine (``postgres``, ``pg_client``, ``pg_archive``) only with ``DATABASE_URL``.
+PostgreSQL engine (``postgres``, ``pg_restore``, ``pg_client``, ``pg_archive``) only with
+``DATABASE_URL``.
 
 The pieces, by role; dependencies point down, the pieces never import the manager:
 
@@ -35,7 +36,7 @@ The pieces, by role; dependencies point down, the pieces never import the manage
   (service, job runner, health check, admin routes, shell commands);
 - ``jobs``: the on-disk queue of backup and restore jobs (submit, status, prune);
 - ``engine``: the :class:`~.engine.Engine` protocol and the SQLite engine; ``postgres``
-  (with ``pg_client``, ``pg_archive``): the PostgreSQL engine;
+  (with ``pg_restore``, ``pg_client``, ``pg_archive``): the PostgreSQL engine;
 - ``create``: snapshot -> verify + gzip + SHA-256 -> commit (with the engine);
 - ``catalogue``: the stores (local, S3) and this set's backups in them, pins, retention;
 - ``uploads``: the queue of backups to send to S3, retried until they arrive;
