@@ -11,10 +11,12 @@ STAMP   := $(VENV)/.installed
 # the extras the tests drive; tools come from the PEP 735 groups (pip >= 25.1)
 EXTRAS  := redis,s3,gunicorn,flask,django,prometheus
 SMOKE_VENV ?= /tmp/voyagr-noextras
-# Debian packages the real-part tests use: binary -> package
+# Debian packages the real-part tests use: binary -> package (PostgreSQL's server binaries,
+# initdb and pg_ctl, live in /usr/lib/postgresql/<major>/bin, off PATH: looked up there too)
 SYSTEM_TOOLS := redis-server:redis-server prometheus:prometheus \
 	prometheus-alertmanager:prometheus-alertmanager promtool:prometheus \
-	chromium:chromium chromedriver:chromium-driver wrk:wrk sqlite3:sqlite3
+	chromium:chromium chromedriver:chromium-driver wrk:wrk sqlite3:sqlite3 \
+	pg_dump:postgresql-client initdb:postgresql
 
 .PHONY: demo test smoke bench lint system venv clean env-template
 
@@ -30,6 +32,7 @@ system:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
 	  bin=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || [ -x /usr/bin/$$bin ] \
+	    || ls /usr/lib/postgresql/*/bin/$$bin >/dev/null 2>&1 \
 	    || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import socket
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from wsgiref.util import setup_testing_defaults
@@ -31,9 +32,18 @@ except ImportError:  # pragma: no cover - hypothesis is in the test extra
 
 
 def require_tool(name: str, install_hint: str) -> str:
-    """Path of a system tool; missing: fail under CI=true, skip (with the install hint) locally."""
-    path = shutil.which(name) or next(
-        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.path.exists(p)), None
+    """Path of a system tool; missing: fail under CI=true, skip (with the install hint) locally.
+
+    Looked up on PATH, in /usr/sbin and /usr/bin, then in Debian's versioned PostgreSQL
+    folders (/usr/lib/postgresql/<major>/bin: initdb and pg_ctl are never on PATH there)."""
+    versioned = sorted(
+        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+        key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0,
+    )
+    path = (
+        shutil.which(name)
+        or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.path.exists(p)), None)
+        or (versioned[-1] if versioned else None)
     )
     if path is None:
         message = f"{name} is not installed: {install_hint}"
@@ -143,3 +153,14 @@ def settings_layer(settings: Any, name: str) -> Any:
         if type(layer).__name__ == name:
             return layer
     return None
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Any]:
+    """A throwaway PostgreSQL cluster on loopback for the whole session (``pg_helpers``)."""
+    require_tool("initdb", "apt-get install postgresql (make test does)")
+    require_tool("pg_dump", "apt-get install postgresql-client (make test does)")
+    from pg_helpers import cluster
+
+    with cluster() as running:
+        yield running

@@ -1,7 +1,8 @@
-"""Backups of the app's SQLite database: taken through SQLite, verified, kept, restorable.
+"""Backups of the app's database: taken consistently, verified, kept, restorable.
 
-Turn on with ``DATABASE_PATH`` (and ``BACKUP_DIR``); ``compose(app, Settings.from_env())``
-then registers (:mod:`.area`):
+Turn on with ``DATABASE_PATH`` (a SQLite file) or ``DATABASE_URL`` (a PostgreSQL database,
+through the ``pg_dump``/``pg_restore`` client tools: :mod:`.postgres`), and ``BACKUP_DIR``;
+``compose(app, Settings.from_env())`` then registers (:mod:`.area`):
 
 - ``context.backups`` (``stack.components["backups"]``): the :class:`BackupManager`
   (``create()``, ``list()``, ``verify(id)``, ``restore(id)``, ``pin(id)``/``unpin(id)``,
@@ -23,7 +24,9 @@ S3 is an optional extra: ``pip install 'voyagr-wsgi[s3]'`` (boto3). With
 
 What loads when: importing this package loads only ``config`` (the settings); the names below
 load on first use (PEP 562), and the manager with its pieces (sqlite3, zlib, boto3 when S3 is
-on) loads when :func:`.area.contribute` finds ``DATABASE_PATH`` set, or the CLI runs.
+on) loads when :func:`.area.contribute` finds ``DATABASE_PATH`` set, or the CLI runs; the
+PostgreSQL engine (``postgres``, ``pg_restore``, ``pg_client``, ``pg_archive``) only with
+``DATABASE_URL``.
 
 The pieces, by role; dependencies point down, the pieces never import the manager:
 
@@ -32,7 +35,9 @@ The pieces, by role; dependencies point down, the pieces never import the manage
 - ``scheduler``, ``runner``, ``health``, ``endpoints``, ``cli``: the manager's users
   (service, job runner, health check, admin routes, shell commands);
 - ``jobs``: the on-disk queue of backup and restore jobs (submit, status, prune);
-- ``create``: snapshot -> verify + gzip + SHA-256 -> commit (with ``snapshot``);
+- ``engine``: the :class:`~.engine.Engine` protocol and the SQLite engine; ``postgres``
+  (with ``pg_restore``, ``pg_client``, ``pg_archive``): the PostgreSQL engine;
+- ``create``: snapshot -> verify + gzip + SHA-256 -> commit (with the engine);
 - ``catalogue``: the stores (local, S3) and this set's backups in them, pins, retention;
 - ``uploads``: the queue of backups to send to S3, retried until they arrive;
 - ``restore``: restore by id, the safety backup, the swap through SQLite, the rollback;

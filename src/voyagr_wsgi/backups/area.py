@@ -1,10 +1,13 @@
-"""The backups area: what ``DATABASE_PATH``, ``BACKUP_*`` and ``S3_*`` contribute to a stack.
+"""The backups area: what ``DATABASE_PATH``/``DATABASE_URL``, ``BACKUP_*`` and ``S3_*``
+contribute to a stack.
 
-With ``DATABASE_PATH`` set: the :class:`~.manager.BackupManager` (``context.backups``), the
-admin routes, the ``backup:age`` health check, the backup families of the metrics endpoints
-(:mod:`.exposition`) and, with ``BACKUP_ENABLED``, the scheduler
-service. ``S3_BACKUP_ENABLED=true`` needs boto3 (the ``s3`` extra): without it the build is a
-:class:`~voyagr_wsgi.errors.ConfigurationError` naming ``pip install 'voyagr-wsgi[s3]'``.
+With ``DATABASE_PATH`` (SQLite) or ``DATABASE_URL`` (PostgreSQL) set: the
+:class:`~.manager.BackupManager` (``context.backups``), the admin routes, the ``backup:age``
+health check, the backup families of the metrics endpoints (:mod:`.exposition`) and, with
+``BACKUP_ENABLED``, the scheduler service. ``S3_BACKUP_ENABLED=true`` needs boto3 (the ``s3``
+extra): without it the build is a :class:`~voyagr_wsgi.errors.ConfigurationError` naming
+``pip install 'voyagr-wsgi[s3]'``. The PostgreSQL engine (:mod:`.postgres`) is imported only
+when ``DATABASE_URL`` is set.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ def contribute(settings: Settings, context: BuildContext) -> None:
     config = settings.backups
     if config.s3_enabled:  # even before DATABASE_PATH is set: the setting asks for boto3
         require("boto3", "S3_BACKUP_ENABLED=true", extra="s3")
-    if not config.database_path:
+    if not config.engine:
         return
     from .endpoints import routes
     from .health import health_source
@@ -50,7 +53,21 @@ def deploy_checks(settings: Settings, environ: Mapping[str, str] | None = None) 
 
     config = settings.backups
     found: list[Finding] = []
-    if not config.database_path:
+    url = (os.environ if environ is None else environ).get("DATABASE_URL", "")
+    if url and not config.database_url:
+        from .config import is_postgres_url
+
+        if not is_postgres_url(url):
+            scheme = url.partition("://")[0][:20] if "://" in url else "no scheme"
+            found.append(
+                Finding(
+                    "WARNING",
+                    "voyagr.W506",
+                    f"DATABASE_URL ({scheme}) is not a postgresql:// URL: the backups ignore "
+                    "it (SQLite backups use DATABASE_PATH)",
+                )
+            )
+    if not config.engine:
         if config.s3_enabled:
             found.append(
                 Finding(
@@ -58,24 +75,17 @@ def deploy_checks(settings: Settings, environ: Mapping[str, str] | None = None) 
                 )
             )
         return found
-    if not os.path.exists(config.database_path):
-        found.append(
-            Finding(
-                "WARNING",
-                "voyagr.W501",
-                f"DATABASE_PATH={config.database_path!r} does not exist yet",
-            )
-        )
-    backup_dir = os.path.abspath(config.backup_dir)
-    db_dir = os.path.dirname(os.path.abspath(config.database_path))
-    if backup_dir == db_dir:
-        found.append(
-            Finding(
-                "WARNING",
-                "voyagr.W502",
-                "BACKUP_DIR is the database's own folder; use a separate one",
-            )
-        )
+    if config.engine == "postgresql":
+        from ..errors import BackupError
+        from .pg_client import find_binary
+
+        for tool in ("pg_dump", "pg_restore", "psql"):
+            try:
+                find_binary(tool, config.pg_bin_dir)
+            except BackupError as exc:
+                found.append(Finding("WARNING", "voyagr.W505", str(exc)))
+    else:
+        found.extend(_sqlite_checks(config.database_path, config.backup_dir))
     if not config.s3_enabled:
         found.append(
             Finding(
@@ -88,5 +98,24 @@ def deploy_checks(settings: Settings, environ: Mapping[str, str] | None = None) 
     if not config.enabled:
         found.append(
             Finding("WARNING", "voyagr.W504", "BACKUP_ENABLED is off: no scheduled backups")
+        )
+    return found
+
+
+def _sqlite_checks(database_path: str, backup_dir: str) -> list[Finding]:
+    from .._build import Finding
+
+    found: list[Finding] = []
+    if not os.path.exists(database_path):
+        found.append(
+            Finding("WARNING", "voyagr.W501", f"DATABASE_PATH={database_path!r} does not exist yet")
+        )
+    if os.path.abspath(backup_dir) == os.path.dirname(os.path.abspath(database_path)):
+        found.append(
+            Finding(
+                "WARNING",
+                "voyagr.W502",
+                "BACKUP_DIR is the database's own folder; use a separate one",
+            )
         )
     return found

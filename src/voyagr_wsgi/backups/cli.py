@@ -39,7 +39,6 @@ from .. import _cli
 from ..errors import BackupError, ConfigurationError, StorageError
 from ..services import FileLock
 from .manager import BackupBusy, BackupManager
-from .snapshot import live_size
 
 __all__ = ["main"]
 
@@ -117,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings, _ = _cli.settings_from(args.env_file)
         manager = BackupManager(settings.backups)
         if args.action == "create":
-            meter = _meter("backup", lambda: live_size(manager.db_path))
+            meter = _meter("backup", manager.engine.size)
             try:
                 made = manager.create(progress=meter)
             finally:

@@ -3,6 +3,9 @@
 Read by ``Settings.from_env()`` (every variable is documented in ``docs/env/50-backups.env``)::
 
     DATABASE_PATH=/data/app.db        # the app's SQLite database; empty = backups off
+    DATABASE_URL=postgresql://app@db.internal:5432/app   # or: a PostgreSQL database
+    PG_BIN_DIR=/usr/lib/postgresql/16/bin   # where pg_dump/pg_restore/psql are (default: found)
+    BACKUP_VERIFY_RESTORE=false       # PostgreSQL: also restore each backup into a scratch DB
     BACKUP_DIR=/data/backups          # the local store (always on); holds the lock file too
     BACKUP_ENABLED=true               # the scheduler (endpoints and CLI work anyway)
     BACKUP_INTERVAL_HOURS=24
@@ -11,6 +14,18 @@ Read by ``Settings.from_env()`` (every variable is documented in ``docs/env/50-b
     S3_SSE=none                       # send no ServerSideEncryption (MinIO without KMS)
 
 A bad value raises :class:`~voyagr_wsgi.ConfigurationError` naming the variable.
+
+``DATABASE_PATH`` selects the SQLite engine, ``DATABASE_URL`` (a libpq URL,
+``postgresql://`` or ``postgres://``) the PostgreSQL one (:mod:`.postgres`); setting both is
+a ConfigurationError (which database the backups are of must not depend on a precedence
+rule). The URL is kept as a :class:`~voyagr_wsgi.secret.Secret`: its password never shows in
+a repr, a log line or an error.
+
+``DATABASE_URL`` is also other software's variable (dj-database-url, Rails, Heroku): in the
+environment, a value with another scheme (``sqlite:///app.db``, ``mysql://...``) is left to
+that software and ignored here (``voyagr-wsgi check`` notes it, W506), so an app that already
+sets it keeps starting. Given in code (``BackupSettings(database_url=...)``), any scheme but
+PostgreSQL's is a ConfigurationError naming ``DATABASE_URL``.
 """
 
 from __future__ import annotations
@@ -20,14 +35,18 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import Literal
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .._env import Env
 from ..errors import ConfigurationError
+from ..secret import Secret
 
 __all__ = ["BackupSettings"]
 
 SSE = Literal["AES256", "aws:kms", "none"]
+Engine = Literal["sqlite", "postgresql", ""]
+PG_SCHEMES = ("postgresql", "postgres")
 _MIB = 1024 * 1024
 _SET_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -60,8 +79,25 @@ class BackupSettings:
     backup_set: str = ""
     #: IANA zone the retention buckets follow (a day, an ISO week, a month); UTC by default
     retention_timezone: str = "UTC"
+    #: a PostgreSQL database instead of DATABASE_PATH (libpq URL; its password stays secret)
+    database_url: Secret | None = None
+    pg_bin_dir: str = ""  # pg_dump, pg_restore, psql; "" = PATH, then /usr/lib/postgresql/*/bin
+    verify_restore: bool = False  # PostgreSQL: restore each new backup into a scratch database
 
     def __post_init__(self) -> None:
+        if self.database_url:
+            scheme, sep, _ = self.database_url.reveal().partition("://")
+            if not is_postgres_url(self.database_url.reveal()):
+                got = f"scheme {scheme[:20]!r}" if sep else "no scheme"  # never the rest
+                raise ConfigurationError(
+                    "DATABASE_URL must be a libpq URL starting with postgresql:// or "
+                    f"postgres:// (got {got}); SQLite is DATABASE_PATH"
+                )
+            if self.database_path:
+                raise ConfigurationError(
+                    "DATABASE_PATH and DATABASE_URL are both set: back up either a SQLite "
+                    "file (DATABASE_PATH) or a PostgreSQL database (DATABASE_URL), not both"
+                )
         if self.interval_hours <= 0:
             raise ConfigurationError(f"BACKUP_INTERVAL_HOURS={self.interval_hours!r} must be > 0")
         if self.retention_daily + self.retention_weekly + self.retention_monthly <= 0:
@@ -99,11 +135,23 @@ class BackupSettings:
             ) from exc
 
     @property
+    def engine(self) -> Engine:
+        """``sqlite`` (DATABASE_PATH), ``postgresql`` (DATABASE_URL) or "" (backups off)."""
+        if self.database_url:
+            return "postgresql"
+        return "sqlite" if self.database_path else ""
+
+    @property
     def set_name(self) -> str:
-        """``backup_set``, or the database file's name without its extension."""
+        """``backup_set``, or the database file's name without its extension (SQLite) or
+        the database name in the URL (PostgreSQL)."""
         if self.backup_set:
             return self.backup_set
-        stem = os.path.splitext(os.path.basename(self.database_path))[0]
+        if self.database_url:
+            path = self.database_url.reveal().partition("://")[2].partition("/")[2]
+            stem = unquote(path.partition("?")[0])
+        else:
+            stem = os.path.splitext(os.path.basename(self.database_path))[0]
         cleaned = re.sub(r"[^A-Za-z0-9._-]", "-", stem)[:64]
         return cleaned or "default"
 
@@ -135,6 +183,9 @@ class BackupSettings:
             s3_retry_s=env.float("BACKUP_S3_RETRY_SECONDS", 900.0, minimum=1.0),
             backup_set=env.str("BACKUP_SET"),
             retention_timezone=env.str("BACKUP_RETENTION_TIMEZONE", "UTC"),
+            database_url=postgres_url(env),
+            pg_bin_dir=env.str("PG_BIN_DIR"),
+            verify_restore=env.bool("BACKUP_VERIFY_RESTORE", False),
         )
 
 
@@ -147,3 +198,17 @@ def _sse(env: Env) -> SSE:
     if value.lower() == "none":
         return "none"
     raise ConfigurationError(f"S3_SSE={value!r} is not one of: AES256, aws:kms, none")
+
+
+def postgres_url(env: Env) -> Secret | None:
+    """``DATABASE_URL`` when it names a PostgreSQL database; None otherwise (unset, or
+    another scheme: other software's database, see the module docstring)."""
+    url = env.secret("DATABASE_URL")
+    if url is None or not is_postgres_url(url.reveal()):
+        return None
+    return url
+
+
+def is_postgres_url(url: str) -> bool:
+    scheme, sep, _ = url.partition("://")
+    return bool(sep) and scheme.lower() in PG_SCHEMES

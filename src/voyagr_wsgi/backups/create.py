@@ -1,13 +1,16 @@
 """Create: snapshot -> verify while gzip + SHA-256 stream it -> commit in the local store.
 
-One call of :meth:`Creator.take` makes one backup of ``DATABASE_PATH``:
+One call of :meth:`Creator.take` makes one backup of the database, through its engine
+(:mod:`.engine`):
 
-1. :func:`~voyagr_wsgi.backups.snapshot.take_snapshot` copies the live database through
-   SQLite's online backup API into ``.staging/`` (one consistent read transaction);
-2. :func:`~voyagr_wsgi.backups.snapshot.compress_and_verify` runs ``integrity_check`` and
-   ``foreign_key_check`` on the copy while streaming it once through gzip and SHA-256; a copy
-   that fails is moved to ``quarantine/`` and nothing is kept;
-3. the ``.db.gz`` is renamed into place and the manifest written last
+1. the engine's ``capture`` writes ``<id>.db.gz``, checked before it is kept. For SQLite
+   (``DATABASE_PATH``), :func:`~voyagr_wsgi.backups.snapshot.take_snapshot` copies the live
+   database through SQLite's online backup API into ``.staging/`` (one consistent read
+   transaction), and :func:`~voyagr_wsgi.backups.snapshot.compress_and_verify` runs
+   ``integrity_check`` and ``foreign_key_check`` on the copy while streaming it once through
+   gzip and SHA-256; a copy that fails is moved to ``quarantine/`` and nothing is kept. For
+   PostgreSQL (``DATABASE_URL``) see :mod:`.postgres`;
+2. the ``.db.gz`` is renamed into place and the manifest written last
    (:meth:`~voyagr_wsgi.backups.local.LocalStore.put`): the manifest is the commit marker.
 
 The outcome is recorded in the shared status file: a success clears ``last_error``; a
@@ -28,11 +31,12 @@ import logging
 import os
 
 from ..errors import BackupError
-from ._fs import nospace_error, remove_quietly
+from ._fs import nospace_error
+from .engine import Engine, SqliteEngine
 from .ids import new_id
 from .local import LocalStore
 from .manifest import Manifest
-from .snapshot import Progress, compress_and_verify, take_snapshot
+from .snapshot import Progress
 from .status import StatusFile
 
 __all__ = ["Creator"]
@@ -43,14 +47,16 @@ log = logging.getLogger("voyagr_wsgi.backups")
 class Creator:
     def __init__(
         self,
-        db_path: str,
+        source: str | Engine,  # a SQLite file's path, or an engine
         local: LocalStore,
         *,
         set_name: str,
         status: StatusFile,
         progress: Progress | None = None,
     ) -> None:
-        self.db_path = os.path.abspath(db_path)
+        if isinstance(source, str):
+            source = SqliteEngine(os.path.abspath(source), local)
+        self.engine = source
         self.local = local
         self.set_name = set_name
         self.status = status
@@ -94,16 +100,8 @@ class Creator:
     def _commit(
         self, backup_id: str, now: float, reason: str, pinned: bool, progress: Progress | None
     ) -> Manifest:
-        snap = take_snapshot(self.db_path, self.local.staging, backup_id)
-        try:
-            stored = compress_and_verify(
-                snap,
-                self.local.directory,
-                quarantine_dir=self.local.quarantine,
-                progress=progress,
-            )
-        finally:
-            remove_quietly(snap.path)
+        captured = self.engine.capture(backup_id, self.local, progress)
+        stored = captured.stored
         manifest = Manifest(
             backup_id,
             now,
@@ -111,13 +109,16 @@ class Creator:
             stored.gz_bytes,
             stored.sha256_db,
             stored.sha256_gz,
-            snap.page_size,
-            snap.user_version,
-            snap.schema_sha256,
-            snap.sqlite_version,
+            captured.page_size,
+            captured.user_version,
+            captured.schema_sha256,
+            captured.sqlite_version,
             verified=True,
             pinned=pinned,
             reason=reason,
             backup_set=self.set_name,
+            engine=captured.engine,
+            server_version=captured.server_version,
+            row_counts=captured.row_counts,
         )
         return self.local.put(manifest, stored.path)

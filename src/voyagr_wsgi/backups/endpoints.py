@@ -8,7 +8,8 @@
 - ``POST /api/production/backup/restore/{name}``: queue a restore job (202 + ``Location``).
   ``name`` must match the id pattern (400 otherwise); it never becomes a path or a key. What
   can be told at once is answered at once: a backup of the local store whose schema or
-  ``user_version`` differs from the live database's is 409 (``?force=1`` queues it anyway),
+  ``user_version`` differs from the live database's is 409 (``?force=1`` queues it anyway;
+  for PostgreSQL the comparison runs ``pg_dump --schema-only``, see :mod:`.postgres`),
   an id not in the local store is 404 when there is no S3 store; 409 while busy. Everything
   else (an S3 lookup, the download, verification, the swap) runs in the job;
 - ``GET  /api/production/backup/jobs/{id}``: the job: ``queued``, ``running`` (with

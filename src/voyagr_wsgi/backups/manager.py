@@ -4,6 +4,8 @@ The manager holds no backup logic of its own; it builds the pieces from the sett
 what changes a store or the database under the backup lock, and chains the steps:
 
 - :mod:`~voyagr_wsgi.backups.lock`: one run at a time (:class:`BackupBusy` otherwise);
+- :mod:`~voyagr_wsgi.backups.engine`: the database's engine (SQLite or PostgreSQL), which
+  takes the snapshot and does the restore;
 - :mod:`~voyagr_wsgi.backups.create`: snapshot -> verify + gzip + SHA-256 -> commit;
 - :mod:`~voyagr_wsgi.backups.uploads`: to S3, failures queued and retried;
 - :mod:`~voyagr_wsgi.backups.catalogue`: listing per store and set, pins, retention;
@@ -40,12 +42,12 @@ from ..errors import BackupError
 from .catalogue import Catalogue, policy_of, s3_opener
 from .config import BackupSettings
 from .create import Creator
+from .engine import Engine, open_engine
 from .ids import parse_id
 from .jobs import JobQueue
 from .local import LocalStore
 from .lock import BackupBusy, BackupLock
 from .manifest import Manifest
-from .restore import Restorer
 from .retention import Plan
 from .snapshot import Progress
 from .status import StatusFile
@@ -64,13 +66,17 @@ class BackupManager:
         now: Callable[[], float] = time.time,  # wall clock: backup ids and ages are dates
         progress: Progress | None = None,
     ) -> None:
-        if not settings.database_path:
-            raise BackupError("DATABASE_PATH is not set: there is nothing to back up")
+        if not settings.engine:
+            raise BackupError(
+                "DATABASE_PATH is not set (nor DATABASE_URL): there is nothing to back up"
+            )
         self.settings = settings
         self.set_name = settings.set_name
-        self.db_path = os.path.abspath(settings.database_path)
+        #: the SQLite file ("" for PostgreSQL)
+        self.db_path = os.path.abspath(settings.database_path) if settings.database_path else ""
         self.clock = clock = now
         self.local = LocalStore(settings.backup_dir)
+        self.engine = open_engine(settings, self.local)
         self.status_file = StatusFile(
             os.path.join(self.local.directory, ".voyagr-backup-status.json"), clock=clock
         )
@@ -86,13 +92,13 @@ class BackupManager:
         self.policy = self.catalogue.policy
         self.uploads = UploadQueue(self.catalogue, retry_s=settings.s3_retry_s)
         self.creator = Creator(
-            self.db_path,
+            self.engine,
             self.local,
             set_name=self.set_name,
             status=self.status_file,
             progress=progress,
         )
-        self.restorer = Restorer(self.db_path, self.local)
+        self.restorer: Engine = self.engine  # verify, check_compatible, restore
         self.jobs = JobQueue(os.path.join(self.local.directory, ".jobs"), clock=clock)
 
     @property
@@ -211,5 +217,6 @@ class BackupManager:
                 safety=lambda: self._create("pre-restore", True, retention=False),
                 now=self.clock(),
                 offline=offline,
+                force=force,
                 progress=progress,
             )

@@ -11,12 +11,20 @@ SQL), ``sqlite_version``, ``verified`` (integrity + foreign-key checks passed), 
 (never deleted by retention), ``encryption`` (``none`` locally, the S3 SSE algorithm in S3),
 ``reason`` (``scheduled``, ``manual``, ``pre-restore``), ``format`` (1) and ``backup_set``
 (the database it belongs to: ``BACKUP_SET``; absent in older manifests, read as "").
+
+Engine fields (absent in older manifests, which are SQLite's): ``engine`` (``sqlite`` or
+``postgresql``), ``server_version`` (PostgreSQL's ``server_version_num`` when dumped, "" for
+SQLite) and ``row_counts`` (``{"schema.table": rows}`` from the scratch restore of
+``BACKUP_VERIFY_RESTORE``, else null). For PostgreSQL the data object is the gzipped
+``pg_dump --format=custom`` archive (same name, ``<id>.db.gz``), ``db_bytes``/``sha256_db``
+describe the archive, ``schema_sha256`` hashes its normalised schema-only SQL, and
+``page_size``, ``user_version`` are 0 and ``sqlite_version`` "".
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +55,9 @@ class Manifest:
     reason: str = "manual"
     format: int = FORMAT
     backup_set: str = ""
+    engine: str = "sqlite"
+    server_version: str = ""
+    row_counts: dict[str, int] | None = field(default=None, hash=False)
 
     @property
     def created_at(self) -> datetime:
@@ -98,6 +109,9 @@ class Manifest:
                 reason=_typed(doc, "reason", str),
                 format=_typed(doc, "format", int),
                 backup_set=_typed({"backup_set": "", **doc}, "backup_set", str),
+                engine=_typed({"engine": "sqlite", **doc}, "engine", str),
+                server_version=_typed({"server_version": "", **doc}, "server_version", str),
+                row_counts=_counts(doc.get("row_counts")),
             )
         except (KeyError, TypeError) as exc:
             raise BackupError(f"manifest {expected_id or '?'}: {exc}") from exc
@@ -116,3 +130,14 @@ def _typed(doc: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise TypeError(f"field {key!r} has the wrong type")
     return value
+
+
+def _counts(value: Any) -> dict[str, int] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
+        for k, v in value.items()
+    ):
+        raise TypeError("field 'row_counts' has the wrong type")
+    return dict(value)

@@ -190,12 +190,19 @@ class Restorer:
         safety: Callable[[], Manifest],
         now: float,
         offline: bool = False,
+        force: bool = False,
         progress: Callable[[int], None] | None = None,
     ) -> dict[str, Any]:
         """Verify, take the safety backup, swap; ``{"restored", "safety_backup", ...}``.
 
         ``progress(done)`` is called with the decompressed bytes of the candidate so far.
+        ``force`` changes nothing here (the caller compared the schemas, or chose not to):
+        the swapped-in file is the backup's, schema included.
         """
+        if manifest.engine != "sqlite":
+            raise BackupIncompatible(
+                f"backup {manifest.id} is a {manifest.engine} backup, not a SQLite one"
+            )
         self.check_space(store, manifest)
         candidate = fetch_verified(store, manifest, self.local.staging, progress=progress)
         try:

@@ -26,7 +26,6 @@ from ..errors import BackupError, StorageError
 from .jobs import JobQueue, problem_of
 from .lock import BackupBusy
 from .manager import BackupManager
-from .snapshot import live_size
 
 __all__ = ["JobRunner"]
 
@@ -74,7 +73,7 @@ class JobRunner:
         manager = self.manager
         if job["kind"] == "create":
             try:
-                total = live_size(manager.db_path)
+                total = manager.engine.size()
             except (BackupError, OSError, sqlite3.Error):  # the backup itself tells why
                 total = 0
             made = manager.create(progress=self.queue.reporter(job, "compress", total))

@@ -31,7 +31,7 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
@@ -39,7 +39,15 @@ from urllib.parse import quote
 from ..errors import BackupError, BackupVerificationError
 from ._fs import fsync_dir, nospace_error, remove_quietly
 
-__all__ = ["CHUNK", "Snapshot", "Stored", "compress_and_verify", "db_facts", "take_snapshot"]
+__all__ = [
+    "CHUNK",
+    "Snapshot",
+    "Stored",
+    "compress_and_verify",
+    "db_facts",
+    "gzip_chunks",
+    "take_snapshot",
+]
 
 CHUNK = 1024 * 1024
 GZIP_LEVEL = 6
@@ -209,10 +217,19 @@ def compress_and_verify(
 
 
 def _gzip_file(src: str, dst: str, progress: Progress | None) -> tuple[int, int, str, str]:
+    with open(src, "rb", buffering=0) as fin:
+        return gzip_chunks(iter(lambda: fin.read(CHUNK), b""), dst, progress)
+
+
+def gzip_chunks(
+    chunks: Iterable[bytes], dst: str, progress: Progress | None
+) -> tuple[int, int, str, str]:
+    """Stream ``chunks`` through SHA-256, gzip and SHA-256 into ``dst`` (0600, fsynced):
+    ``(raw bytes, gz bytes, sha256 raw, sha256 gz)``. Every engine's snapshot ends here."""
     sha_db, sha_gz = hashlib.sha256(), hashlib.sha256()
     comp = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # 31 = gzip wrapper, mtime 0
     db_bytes = gz_bytes = 0
-    with open(src, "rb", buffering=0) as fin, open(dst, "wb", buffering=0) as fout:
+    with open(dst, "wb", buffering=0) as fout:
         os.fchmod(fout.fileno(), 0o600)
 
         def put(data: bytes) -> None:
@@ -224,7 +241,7 @@ def _gzip_file(src: str, dst: str, progress: Progress | None) -> tuple[int, int,
                     view = view[fout.write(view) or 0 :]
                 gz_bytes += len(data)
 
-        while chunk := fin.read(CHUNK):
+        for chunk in chunks:
             db_bytes += len(chunk)
             sha_db.update(chunk)
             put(comp.compress(chunk))

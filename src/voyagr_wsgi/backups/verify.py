@@ -41,7 +41,7 @@ from .manifest import Manifest
 from .snapshot import CHUNK, check_database
 from .store import BackupStore
 
-__all__ = ["check_free_space", "fetch_verified", "space_needed"]
+__all__ = ["check_free_space", "fetch_verified", "gunzip_checked", "space_needed"]
 
 MARGIN_BYTES = 1024 * 1024
 MARGIN_RATIO = 0.05
@@ -102,6 +102,21 @@ def fetch_verified(
 def _gunzip_checked(
     source: str, target: str, manifest: Manifest, progress: Callable[[int], None] | None
 ) -> None:
+    with open(target, "wb") as fout:
+        gunzip_checked(source, manifest, fout.write, progress)
+        fout.flush()
+        os.fsync(fout.fileno())
+
+
+def gunzip_checked(
+    source: str,
+    manifest: Manifest,
+    write: Callable[[bytes], object],
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Stream ``source`` decompressed into ``write``, checking size, both SHA-256s and the
+    gzip stream against ``manifest``; :class:`BackupVerificationError` at the end if any
+    failed (``write`` may have had the bytes by then: consumers must wait for the verdict)."""
     size = os.path.getsize(source)
     if size != manifest.gz_bytes:
         raise BackupVerificationError(
@@ -112,7 +127,7 @@ def _gunzip_checked(
     raw = 0
     broken: zlib.error | None = None
     overflow = False  # the output went past the recorded size: stopped there
-    with open(source, "rb", buffering=0) as fin, open(target, "wb") as fout:
+    with open(source, "rb", buffering=0) as fin:
         while chunk := fin.read(CHUNK):
             sha_gz.update(chunk)
             if broken is not None or overflow:
@@ -125,15 +140,13 @@ def _gunzip_checked(
                         overflow = True  # nothing more is written
                         break
                     sha_db.update(data)
-                    fout.write(data)
+                    write(data)
                     limit = min(CHUNK, manifest.db_bytes - raw + 1)
                     data = inflate.decompress(inflate.unconsumed_tail, limit)
                 if progress is not None:
                     progress(min(raw, manifest.db_bytes))
             except zlib.error as exc:
                 broken = exc
-        fout.flush()
-        os.fsync(fout.fileno())
     expands = (
         f"the decompressed data expands beyond the recorded {manifest.db_bytes} bytes "
         "(refused there, nothing more written)"
