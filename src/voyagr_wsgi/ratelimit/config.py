@@ -113,4 +113,3 @@ class RateLimitSettings:
     @property
     def rate(self) -> Rate:
         return Rate(self.requests, self.window_s)
-
