@@ -8,7 +8,8 @@ The layer rows run ``RateLimit`` (10^9 per 60 s, every request allowed) over a p
 memory); *cold*, a new key for every request (``key=`` a counter, on both stores: a round
 trip each on Redis, as before reservations); and the hot client on ``RedisStore(batch=1)``,
 the behaviour before reservations. (2,000 clients in rotation are not cold: each comes back
-every few tens of milliseconds and reserves more than one unit.) Skipped when redis-server is not installed.
+every few tens of milliseconds and reserves more than one unit.) Skipped when redis-server
+is not installed.
 """
 
 from __future__ import annotations
