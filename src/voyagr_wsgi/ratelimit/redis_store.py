@@ -45,6 +45,8 @@ expires, and answers a client it knows to be over its limit from memory until it
   fit (a TAT only grows, so Redis would deny it too); the 429's ``Retry-After`` comes from that
   offset. A ``clear()`` or a restarted, empty Redis is seen by a worker once its cached
   denials run out (at most the client's retry time).
+- **Bounded.** At most ``max_keys`` (100,000) clients have local state in a worker; beyond
+  that the oldest are dropped, with the units they held.
 - **Truthful fields.** The offset handed to the layer is Redis's at the call, less the time
   elapsed since, less ``held x T``: ``RateLimit``'s ``r`` is what Redis had left plus the
   units this worker still holds, never above the burst. A peek (cost 0, ``explain``) always
