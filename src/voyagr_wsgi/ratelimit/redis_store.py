@@ -29,17 +29,22 @@ expires, and answers a client it knows to be over its limit from memory until it
   up to 500 units per call with the default lease.
 - **Never above the limit.** Units are debited on Redis before they are spent, and the debits
   follow GCRA exactly on Redis's clock: between two readings of Redis's clock ``t0 < t1``, at
-  most ``burst + (t1 - t0) / T`` units are debited, so at most that many requests are
-  admitted, over all workers and machines. A grant lives ``lease = min(lease_s, tau / 10)``
-  seconds from the moment its call was sent (``RATE_LIMIT_REDIS_LEASE_SECONDS``, 0.5): a unit
-  is spent at most ``lease`` after Redis debited it, so a window of ``w`` seconds measured
+  most ``burst + (t1 - t0) / T`` units are debited (GCRA's own bound), so at most that many
+  requests are admitted, over all workers and machines. A grant lives
+  ``lease = min(lease_s, tau / 10)`` seconds from the moment its call was sent
+  (``RATE_LIMIT_REDIS_LEASE_SECONDS``, 0.5): a unit is spent at most ``lease`` after Redis
+  debited it, so a window of ``w`` seconds measured
   where requests arrive admits at most ``burst + (w + lease) / T`` (exact GCRA:
   ``burst + w / T``; with ``lease <= tau / 10`` the shift is at most a tenth of the burst).
 - **The bound on under-service.** Units held by workers are debited but not yet spent: at any
-  moment at most ``workers x cap`` per client (over all machines), so a client is denied at
-  most that many requests early. Unspent units are dropped when their grant expires (after
-  ``lease``) and are not given back: a refund sent after the bucket had drained past them
-  would hand them out twice. A dropped unit counts as spent and drains in ``T`` like any other.
+  moment at most ``cap`` per worker (per thread with threaded workers) and client, so over
+  all machines a client is denied at most ``workers x cap`` requests early because of them.
+  Unspent units are dropped when their grant expires and are not given back (a refund sent
+  after the bucket had drained past them would hand them out twice): a dropped unit counts as
+  spent and drains in ``T`` like any other. A grant that expires with units left has lived a
+  whole lease, so a worker drops at most ``cap`` units of a client per lease: at most
+  ``workers x cap`` per lease over the fleet, and little in a steady stream, whose grants
+  are sized to what the worker spent in the previous lease.
 - **Denials from memory.** After Redis denies, the worker denies the same client locally while
   the offset Redis answered, less the time since the call was sent, shows the request cannot
   fit (a TAT only grows, so Redis would deny it too); the 429's ``Retry-After`` comes from that
@@ -59,7 +64,8 @@ per-process memory store decides). Units already held and cached denials are sti
 from memory while Redis is down; everything else fails as described. After a failure the
 store does not try Redis again for ``backoff_s`` (1 s), so an outage costs no timeout per
 request. Failures are counted (``failures``), logged at most once per ``log_every_s`` (60 s)
-and reported by :func:`store_health` as ``ratelimit:store``. ``calls`` counts round trips.
+and reported by :func:`store_health` as ``ratelimit:store``. ``calls`` counts the script
+calls tried (the decisions that were not answered from memory).
 Nothing connects at construction: the pool opens on the first request.
 """
 
