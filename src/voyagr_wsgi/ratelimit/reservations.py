@@ -69,6 +69,7 @@ class Reservations:
         self.batch = batch  # 0: automatic (burst // 16)
         self.lease_s = lease_s
         self._grants: dict[str, Grant] = {}
+        self._sizes: dict[Shape, tuple[int, float]] = {}
         self._lock = threading.Lock()
         self._acquire = self._lock.acquire
         self._release = self._lock.release
@@ -134,18 +135,26 @@ class Reservations:
         grant = self._grants.get(key)
         if grant is None or grant.shape != shape or not grant.spent:
             return cost  # a cold key (or one just denied): exact
-        burst = min(int(tau / t) for t, tau in shape)
-        cap = self.batch or max(1, burst // 16)
-        cap = min(cap, max(1, burst // 2))
+        cap, lease = self._sizes.get(shape) or self._size(shape)
         estimate = 2 * grant.spent
         elapsed = now - grant.reserved_at
         if elapsed > 0.0:
-            estimate = min(estimate, int(grant.spent * self.lease(shape) / elapsed))
+            estimate = min(estimate, int(grant.spent * lease / elapsed))
         return max(cost, min(cap, estimate))
 
     def lease(self, shape: Shape) -> float:
         """How long a grant for ``shape`` lives: ``min(lease_s, tau / 10)`` seconds."""
-        return min(self.lease_s, min(tau for _, tau in shape) / 10)
+        return (self._sizes.get(shape) or self._size(shape))[1]
+
+    def _size(self, shape: Shape) -> tuple[int, float]:
+        """``(cap, lease)`` of a policy shape, computed once (a stack has a few shapes)."""
+        burst = min(int(tau / t) for t, tau in shape)
+        cap = min(self.batch or max(1, burst // 16), max(1, burst // 2))
+        lease = min(self.lease_s, min(tau for _, tau in shape) / 10)
+        if len(self._sizes) >= 4096:
+            self._sizes.clear()
+        self._sizes[shape] = (cap, lease)
+        return cap, lease
 
     def record(
         self,
