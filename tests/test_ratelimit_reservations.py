@@ -23,6 +23,7 @@ from voyagr_wsgi.errors import ConfigurationError, StorageError
 from voyagr_wsgi.ratelimit import Policy, Rate
 from voyagr_wsgi.ratelimit.layer import RateLimit
 from voyagr_wsgi.ratelimit.redis_store import RedisStore
+from voyagr_wsgi.ratelimit.reservations import Reservations
 
 pytestmark = pytest.mark.system
 
@@ -441,3 +442,33 @@ def test_redis_errors_surface_as_storage_errors_after_held_units() -> None:
     with pytest.raises(StorageError):
         decide(store, "x")
     assert store.local.get("x") is None  # nothing recorded for a failed call
+
+
+# -- the local bookkeeping alone (no Redis) -------------------------------------------------
+
+SHAPE = ((HOT.interval, HOT.tolerance),)
+
+
+def test_two_threads_reserving_at_once_keep_both_grants_until_the_earlier_expiry() -> None:
+    local = Reservations(lease_s=0.5)
+    local.record("k", SHAPE, 1, 10.0, True, 5, [0.03])  # thread A: 4 held, expires 10.5
+    local.record("k", SHAPE, 1, 10.2, True, 3, [0.05])  # thread B, before A spent any
+    grant = local.get("k")
+    assert grant is not None and (grant.held, grant.expires) == (6, 10.5)
+    assert all(local.spend("k", HOT.interval, HOT.tolerance, 1, 10.3) for _ in range(6))
+    assert local.spend("k", HOT.interval, HOT.tolerance, 1, 10.3) is None  # ask Redis
+
+
+def test_a_denial_arriving_after_another_threads_grant_keeps_that_grant() -> None:
+    local = Reservations()
+    local.record("k", SHAPE, 1, 10.0, True, 4, [0.02])
+    assert local.record("k", SHAPE, 1, 10.0, False, 0, [60.0]) == [60.0]
+    assert local.spend("k", HOT.interval, HOT.tolerance, 1, 10.1) == (True, pytest.approx(0.0))
+
+
+def test_a_spend_past_the_lease_drops_the_units_and_asks_again() -> None:
+    local = Reservations(lease_s=0.5)
+    local.record("k", SHAPE, 1, 10.0, True, 9, [0.054])
+    assert local.spend("k", HOT.interval, HOT.tolerance, 1, 10.49) is not None
+    assert local.spend("k", HOT.interval, HOT.tolerance, 1, 10.5) is None
+    assert local.get("k").held == 0  # type: ignore[union-attr]
