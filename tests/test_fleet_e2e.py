@@ -5,6 +5,7 @@ the same Redis. Scheduled backups: one per interval slot across the fleet, also 
 SIGKILL of the holder's whole machine (master and workers), which the other machine replaces
 within the lease TTL plus a retry, and across a restart of redis-server (empty: the lease is
 re-established with a higher epoch). Alerts: one Slack message for a condition both see.
+Rate limits: one client alternating between the machines gets one budget.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ratelimit_helpers import RedisServer
 from test_alert_support import Receiver, serve
 from test_backup_support import listed, make_db
 from voyagr_wsgi.lease import redis_client
+from voyagr_wsgi.ratelimit import Policy, Rate
 
 pytestmark = [pytest.mark.slow, pytest.mark.system, pytest.mark.timeout(180)]
 
@@ -212,3 +214,68 @@ def test_two_machines_one_backup_per_slot_one_message_and_failover(
         time.sleep(1.0)  # evaluations after the takeover: still the one message
     firing = [r for r in receiver.requests if b"FIRING" in r.body]
     assert len(firing) == 1, [r.body[:200] for r in receiver.requests]
+
+
+def test_two_machines_share_one_rate_limit_on_redis(tmp_path: Path) -> None:
+    """One client alternating between two machines (2 workers each) gets one budget: 20/60s
+    is exact (cold keys reserve one unit), 200/1h reserves in batches and still never admits
+    more than GCRA allows on Redis's clock, nor strands more than workers x cap units."""
+    redis_srv = RedisServer(free_port())
+    redis_srv.start()
+    client = redis_client(redis_srv.url)
+    with ExitStack() as stack:
+        stack.callback(redis_srv.stop)
+        stack.callback(client.close)
+        ports = []
+        for name in ("a", "b"):
+            env = {
+                "VOYAGR_STATE_DIR": str(tmp_path / name / "state"),
+                "RATE_LIMIT_STORAGE": redis_srv.url,
+                "RATE_LIMIT_REQUESTS": "20",
+                "RATE_LIMIT_WINDOW_SECONDS": "60",
+                "RATE_LIMIT_ROUTES": "/batched=200/3600s",
+                "BACKUP_ENABLED": "false",
+                "ALERTS_ENABLED": "false",
+            }
+            (tmp_path / name).mkdir()
+            server = stack.enter_context(
+                gunicorn(
+                    "stack_app:application",
+                    port=free_port(),
+                    env=env,
+                    workers=2,
+                    log_dir=str(tmp_path / name),
+                )
+            )
+            ports.append(server.port)
+
+        def redis_us() -> int:
+            seconds, micros = client.time()
+            return int(seconds) * 1_000_000 + int(micros)
+
+        def script_calls() -> int:
+            return int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+
+        def hammer(path: str, n: int, rate: Rate) -> tuple[list[int], int]:
+            """Alternate machines: the codes, and the most GCRA admits between two readings of
+            Redis's clock (the burst plus one unit per interval elapsed)."""
+            policy = Policy.build("p", rate)
+            t0 = redis_us()
+            codes = [get(ports[i % 2], path).status for i in range(n)]
+            elapsed = (redis_us() - t0) / 1e6
+            return codes, int((elapsed + policy.tolerance) / policy.interval)
+
+        codes, most = hammer("/", 30, Rate(20, 60.0))
+        assert codes.count(200) <= most
+        assert codes[:20] == [200] * 20  # exact: a burst of 20 reserves one unit per call
+        assert codes[-5:] == [429] * 5
+        limited = get(ports[0], "/")
+        assert limited.status == 429 and int(limited.headers["retry-after"]) >= 1
+
+        calls = script_calls()
+        codes, most = hammer("/batched", 280, Rate(200, 3600.0))
+        admitted = codes.count(200)
+        assert admitted <= most, (admitted, most)
+        assert admitted >= 200 - 4 * (200 // 16)  # at most workers x cap units stranded
+        assert script_calls() - calls < admitted / 2  # reservations: fewer calls than requests
+        assert codes[-20:] == [429] * 20

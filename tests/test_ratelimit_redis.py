@@ -73,8 +73,12 @@ def test_redis_killed_mid_test_then_back_on_the_same_port(
         assert checks.evaluate().status == "pass"
 
         server.kill()
+        # the limited client is denied from memory until its retry time: no round trip
+        limited = call(app, make_environ())
+        assert (limited.code, limited.header("Retry-After"), store.failures) == (429, "30", 0)
+        other = "198.51.100.8"  # a client this worker holds nothing for: Redis must decide
         with caplog.at_level(logging.ERROR, logger="voyagr_wsgi.ratelimit"):
-            results = [call(app, make_environ()) for _ in range(5)]
+            results = [call(app, make_environ(remote=other)) for _ in range(5)]
         assert [r.status for r in results] == [status] * 5
         assert all(r.header("RateLimit") is None for r in results)
         if failure == "closed":
@@ -91,7 +95,7 @@ def test_redis_killed_mid_test_then_back_on_the_same_port(
 
         server.start()  # a new, empty server on the same port
         clock.advance(1.5)  # past the back-off: the next request tries Redis again
-        assert [call(app, make_environ()).code for _ in range(3)] == [200, 200, 429]
+        assert [call(app, make_environ(remote=other)).code for _ in range(3)] == [200, 200, 429]
         assert checks.evaluate().status == "pass" and checks.evaluate().ready
     finally:
         store.close()
@@ -158,6 +162,7 @@ def test_local_failure_policy_keeps_limiting_in_process_while_redis_is_down(
     try:
         assert [call(app, make_environ()).code for _ in range(3)] == [200, 200, 429]
         server.kill()
+        clock.advance(30.0)  # past the client's retry time: its cached denial is over
         # the process's own store starts empty: the quota again, then 429 (not unlimited)
         results = [call(app, make_environ()) for _ in range(4)]
         assert [r.code for r in results] == [200, 200, 429, 429]

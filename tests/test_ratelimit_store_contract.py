@@ -2,7 +2,9 @@
 
 Each store is driven through ``advance(seconds)``: the memory store's fake clock moves; on
 Redis every stored TAT is moved back by the same amount (Redis's own clock cannot be faked),
-which is the same thing for GCRA. Decisions are compared with the pure model ``gcra.step``.
+which is the same thing for GCRA, and the RedisStore's local clock (its leases and cached
+denials) moves forward. Decisions are compared with the pure model ``gcra.step``. Redis runs
+twice: with reservations (the default) and with ``batch=1`` (a round trip per decision).
 """
 
 from __future__ import annotations
@@ -38,21 +40,23 @@ def redis_srv() -> Iterator[RedisServer]:
         server.stop()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis batch=1"])
 def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
+    clock = FakeClock()
     if request.param == "memory":
-        clock = FakeClock()
         store = MemoryStore(now=clock)
         yield Harness(store, clock.advance, lambda: len(store), "memory")
         return
     from voyagr_wsgi.ratelimit.redis_store import RedisStore
 
     server: RedisServer = request.getfixturevalue("redis_srv")
-    rstore = RedisStore(server.url)
+    batch = 1 if request.param == "redis batch=1" else 0
+    rstore = RedisStore(server.url, now=clock, batch=batch)
     rstore.clear()
     client = rstore._client
 
     def advance(seconds: float) -> None:
+        clock.advance(seconds)
         for key in client.scan_iter(match="vy:rl:*"):
             tat = client.get(key)
             if tat is not None:

@@ -9,6 +9,8 @@ small Flask app (``flask``, ``flask-memory``) and the repo's demo, JSON over SQL
     .venv/bin/python benchmarks/wrk/run.py                      # 2 rounds x 20 s per variant
     .venv/bin/python benchmarks/wrk/run.py --duration 60 --rounds 1   # the 60 s memory run
     .venv/bin/python benchmarks/wrk/run.py --variants bare,memory,no-metrics,no-ratelimit
+    .venv/bin/python benchmarks/wrk/run.py --variants bare,memory,redis,redis-before \
+        --before-src ../before/src               # the Redis stack of another checkout too
 
 Each variant gets a fresh gunicorn (``--workers``, default 2) with benchmarks/wrk/gunicorn.conf.py
 (the voyagr hooks, no access log) and ``wrk -t1 -c16 -dNs``. The rate limit is set far above
@@ -18,6 +20,9 @@ after a warm-up and at the end of the timed run, and the workers' CPU time (user
 bare app's (the bare app, or for the pairs the Flask app or the demo without the stack), worker
 CPU microseconds per request and the capacity it leaves (the bare app's CPU per request / the
 variant's), errors, RSS start -> end per worker.
+
+The workers import voyagr_wsgi from this checkout's ``src/`` (``--before-src``: the
+``*-before`` variants from another checkout's, e.g. a worktree of an earlier commit).
 
 The machine has 2 cores shared by gunicorn and wrk (and anything else running): absolute
 numbers are indicative; compare with the bare app measured in the same run, alternately.
@@ -54,7 +59,6 @@ COMMON_ENV = {
     "RATE_LIMIT_REQUESTS": "100000000",
     "RATE_LIMIT_WINDOW_SECONDS": "60",
     "BACKUP_ENABLED": "false",
-    "PYTHONPATH": HERE,
 }
 
 
@@ -79,6 +83,7 @@ class Sample:
     rss_start: list[int] = field(default_factory=list)
     rss_end: list[int] = field(default_factory=list)
     cpu_us: float = 0.0  # worker CPU time (user + system) per request, microseconds
+    redis_calls: int = -1  # script calls Redis served during the timed run (-1: no Redis)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -87,6 +92,20 @@ def cpu_seconds(pid: int) -> float:
         fields = handle.read().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return sum(int(fields[i]) for i in (11, 12)) / ticks
+
+
+def script_calls(url: str) -> int:
+    """EVALSHA + EVAL calls Redis has served (``INFO commandstats``), -1 without Redis."""
+    if not url.startswith("redis://"):
+        return -1
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "eval"))
 
 
 def parse_wrk(output: str) -> tuple[float, int, int, int, float]:
@@ -129,6 +148,8 @@ def run_variant(
         )
         workers = server.workers()
         rss_start = [rss_kib(pid) for pid in workers]
+        redis_url = env.get("RATE_LIMIT_STORAGE", "")
+        calls_start = script_calls(redis_url)
         cpu_start = sum(cpu_seconds(pid) for pid in workers)
         done = subprocess.run(
             [args.wrk, "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--latency", url],
@@ -136,15 +157,19 @@ def run_variant(
             capture_output=True,
             text=True,
         )
-        rss_end = [rss_kib(pid) if pid in server.workers() else 0 for pid in workers]
         cpu_used = sum(cpu_seconds(pid) for pid in workers) - cpu_start
+        calls_end = script_calls(redis_url)
+        rss_end = [rss_kib(pid) if pid in server.workers() else 0 for pid in workers]
     sample = Sample(*parse_wrk(done.stdout), rss_start=rss_start, rss_end=rss_end)
     sample.cpu_us = 1e6 * cpu_used / max(1, sample.requests)
+    if calls_start >= 0:
+        sample.redis_calls = calls_end - calls_start
     print(
         f"  {name:<22} {sample.rps:>9.0f} req/s  non-2xx {sample.non_2xx}  "
         f"socket errors {sample.socket_errors}  p99 {sample.p99_ms:.1f} ms  "
         f"worker CPU {sample.cpu_us:.0f} us/req  "
-        f"RSS KiB {rss_start} -> {rss_end}",
+        + (f"Redis calls {sample.redis_calls}  " if sample.redis_calls >= 0 else "")
+        + f"RSS KiB {rss_start} -> {rss_end}",
         flush=True,
     )
     return sample
@@ -160,6 +185,8 @@ def main() -> int:
     parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
     parser.add_argument("--redis-server", default=shutil.which("redis-server") or "")
     parser.add_argument("--variants", default="bare,headers,memory,redis")
+    parser.add_argument("--src", default=os.path.join(ROOT, "src"), help="voyagr_wsgi to run")
+    parser.add_argument("--before-src", default="", help="the src/ of the *-before variants")
     args = parser.parse_args()
     chosen = args.variants.split(",")
     results: dict[str, list[Sample]] = {name: [] for name in chosen}
@@ -182,15 +209,29 @@ def main() -> int:
                 "bench_app:application",
                 {"RATE_LIMIT_STORAGE": f"redis://127.0.0.1:{redis_port}/0"},
             ),
+            # the same two stacks from another checkout (--before-src)
+            "memory-before": (
+                "bench_app:application",
+                {"RATE_LIMIT_STORAGE": "memory", "PYTHONPATH": f"{HERE}:{args.before_src}"},
+            ),
+            "redis-before": (
+                "bench_app:application",
+                {
+                    "RATE_LIMIT_STORAGE": f"redis://127.0.0.1:{redis_port}/0",
+                    "PYTHONPATH": f"{HERE}:{args.before_src}",
+                },
+            ),
             # ablations: the memory stack without one area (--variants bare,memory,no-metrics)
             **{
                 f"no-{name}": ("bench_app:application", {"RATE_LIMIT_STORAGE": "memory", **off})
                 for name, off in ABLATIONS.items()
             },
         }
+        if any(name.endswith("-before") for name in chosen) and not args.before_src:
+            parser.error("the *-before variants need --before-src")
         redis_ctx = (
             redis_server(args.redis_server, redis_port, workdir)
-            if "redis" in chosen and args.redis_server
+            if any(name.startswith("redis") for name in chosen) and args.redis_server
             else None
         )
         if redis_ctx is not None:
@@ -201,7 +242,12 @@ def main() -> int:
                 for name in chosen:
                     app, extra = variants[name]
                     state = os.path.join(workdir, f"state-{name}-{round_no}")
-                    env = {**COMMON_ENV, **extra, "VOYAGR_STATE_DIR": state}
+                    env = {
+                        **COMMON_ENV,
+                        "PYTHONPATH": f"{HERE}:{args.src}",
+                        **extra,
+                        "VOYAGR_STATE_DIR": state,
+                    }
                     path = "/api/routes" if name.startswith("demo") else "/"
                     results[name].append(run_variant(name, app, env, args, workdir, path))
                     time.sleep(1)
@@ -218,6 +264,8 @@ def print_table(results: dict[str, list[Sample]], args: argparse.Namespace) -> N
         "headers": "bare app + the stack's response headers (static)",
         "memory": "full stack, memory store",
         "redis": "full stack, Redis store",
+        "memory-before": "full stack, memory store (--before-src)",
+        "redis-before": "full stack, Redis store (--before-src)",
         "flask": "Flask app (one JSON route)",
         "flask-memory": "Flask app + full stack, memory store",
         "demo": "demo app (JSON over SQLite, GET /api/routes)",
@@ -244,9 +292,9 @@ def print_table(results: dict[str, list[Sample]], args: argparse.Namespace) -> N
     print(
         "| variant | req/s (median) | runs | % of its bare app | worker CPU us/req | "
         "CPU: % of its bare app's capacity | non-2xx | socket errors | p99 ms | "
-        "worker RSS KiB start -> end |"
+        "worker RSS KiB start -> end | Redis calls per 1,000 requests |"
     )
-    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
     for name, samples in results.items():
         rps = statistics.median(s.rps for s in samples)
         bare, bare_cpu = median_of(baseline(name), "rps"), median_of(baseline(name), "cpu_us")
@@ -256,10 +304,12 @@ def print_table(results: dict[str, list[Sample]], args: argparse.Namespace) -> N
         rss = ", ".join(f"{a} -> {b}" for a, b in zip(last.rss_start, last.rss_end, strict=True))
         cpu = statistics.median(s.cpu_us for s in samples)
         capacity = f"{100 * bare_cpu / cpu:.1f} %" if bare_cpu else "-"
+        per_k = [1000 * s.redis_calls / max(1, s.requests) for s in samples if s.redis_calls >= 0]
+        calls = f"{statistics.median(per_k):.1f}" if per_k else "-"
         print(
             f"| {labels[name]} | {rps:.0f} | {runs} | {ratio} | {cpu:.0f} | {capacity} | "
             f"{sum(s.non_2xx for s in samples)} | {sum(s.socket_errors for s in samples)} | "
-            f"{statistics.median(s.p99_ms for s in samples):.1f} | {rss} |"
+            f"{statistics.median(s.p99_ms for s in samples):.1f} | {rss} | {calls} |"
         )
 
 

@@ -5,7 +5,8 @@ The pieces, split by role (see each module's docs):
 - :mod:`.spec`: ``"100/60s"`` -> :class:`Rate`; :mod:`.gcra`: the pure algorithm
   (:class:`Policy`);
 - :mod:`.store`: the :class:`Store` Protocol; :mod:`.memory`: :class:`MemoryStore` (bounded,
-  per process); :mod:`.redis_store`: :class:`RedisStore` (shared, Lua on Redis's clock);
+  per process); :mod:`.redis_store`: :class:`RedisStore` (shared, Lua on Redis's clock,
+  with worker-local reservations: :mod:`.reservations`);
 - :mod:`.layer`: the WSGI layer :class:`RateLimit` (also ``voyagr_wsgi.layers.RateLimit``);
   :mod:`.rules`: per-route :class:`Rule`; :mod:`.keys`: client keys (IPv6 /64) and the
   allow-list; :mod:`.responses`: the RateLimit fields and the 429 / 503 bodies;

@@ -52,7 +52,12 @@ def build_layer(settings: Settings, context: BuildContext | None = None) -> Rate
                 extra="redis")  # fmt: skip
         from .redis_store import RedisStore, store_health
 
-        store = RedisStore(section.storage, prefix=section.redis_prefix)
+        store = RedisStore(
+            section.storage,
+            prefix=section.redis_prefix,
+            batch=section.redis_batch,
+            lease_s=section.redis_lease_s,
+        )
         if context is not None:
             context.health.add(store_health(store, section.redis_failure))
     if context is not None:

@@ -5,7 +5,11 @@ Variables (documented in ``docs/env/30-ratelimit.env``):
 - ``RATE_LIMIT_ENABLED`` (true), ``RATE_LIMIT_REQUESTS`` (100) per
   ``RATE_LIMIT_WINDOW_SECONDS`` (60), ``RATE_LIMIT_BURST`` (empty = the quota);
 - ``RATE_LIMIT_STORAGE``: ``memory`` (default) or ``redis://host:port/db`` (``rediss://``);
-- ``RATE_LIMIT_REDIS_FAILURE``: ``open`` (default: let requests through) or ``closed`` (503);
+- ``RATE_LIMIT_REDIS_FAILURE``: ``open`` (default: let requests through), ``closed`` (503) or
+  ``local`` (each process limits alone);
+- ``RATE_LIMIT_REDIS_PREFIX`` (``vy:rl:``); ``RATE_LIMIT_REDIS_BATCH`` (0: automatic,
+  ``burst // 16``; 1: a round trip per request) and ``RATE_LIMIT_REDIS_LEASE_SECONDS`` (0.5):
+  the reservations of :class:`~.redis_store.RedisStore`;
 - ``RATE_LIMIT_MAX_KEYS`` (1000000), ``RATE_LIMIT_IPV6_PREFIX`` (64);
 - ``RATE_LIMIT_HEADERS`` (true), ``RATE_LIMIT_LEGACY_HEADERS`` (false);
 - ``RATE_LIMIT_EXEMPT_PATHS`` (``/static/*,/favicon.ico``), ``RATE_LIMIT_ALLOW`` (CIDRs),
@@ -38,6 +42,8 @@ class RateLimitSettings:
     storage: str = "memory"  # or a redis:// URL
     redis_failure: Literal["open", "closed", "local"] = "open"
     redis_prefix: str = "vy:rl:"  # key prefix: one per app sharing a Redis
+    redis_batch: int = 0  # most units one worker reserves per call; 0: burst // 16
+    redis_lease_s: float = 0.5  # seconds a reservation lives (at most a tenth of the burst)
     max_keys: int = 1_000_000
     ipv6_prefix: int = 64
     headers: bool = True
@@ -82,6 +88,10 @@ class RateLimitSettings:
                 "RATE_LIMIT_REDIS_FAILURE", "open", ("open", "closed", "local")
             ),
             redis_prefix=redis_prefix,
+            redis_batch=env.int("RATE_LIMIT_REDIS_BATCH", 0, minimum=0),
+            redis_lease_s=env.float(
+                "RATE_LIMIT_REDIS_LEASE_SECONDS", 0.5, minimum=0.01, maximum=60.0
+            ),
             max_keys=env.int("RATE_LIMIT_MAX_KEYS", 1_000_000, minimum=1),
             ipv6_prefix=env.int("RATE_LIMIT_IPV6_PREFIX", 64, minimum=1, maximum=128),
             headers=env.bool("RATE_LIMIT_HEADERS", True),
@@ -103,4 +113,3 @@ class RateLimitSettings:
     @property
     def rate(self) -> Rate:
         return Rate(self.requests, self.window_s)
-
