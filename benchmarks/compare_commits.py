@@ -3,12 +3,12 @@
     .venv/bin/python benchmarks/compare_commits.py 54f7787 [HEAD] [--pairs 8]
 
 Each commit is checked out into a temporary git worktree; then fresh interpreters, one per
-commit in turn (A B, B A, A B...), each time the default stack (the same stack as
-``instructions.py``: trusted proxy, allowed hosts, ENFORCE_HTTPS, a limit never reached, 2,000
-rotating clients) over 15 rounds of 10,000 requests, keeping the median round. Alternating
-spreads whatever else the machine does over both commits; the table gives each commit's median
-and best over the pairs, and the median of the paired differences. Not collected by
-``make bench``: it needs git and two checkouts.
+commit in turn (A B, B A, A B...), each time the default stack (``instructions.STACK``:
+trusted proxy, allowed hosts, ENFORCE_HTTPS, a limit never reached, 2,000 rotating clients)
+over 15 rounds of 10,000 requests, keeping the median round. Alternating spreads whatever else
+the machine does over both commits; the table gives each commit's median and best over the
+pairs, and the median of the paired differences. Not collected by ``make bench``: it needs git
+and two checkouts.
 """
 
 from __future__ import annotations
@@ -21,37 +21,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-CHILD = r"""
-import json, statistics, sys, time
-from voyagr_wsgi import compose
-from voyagr_wsgi.settings import Settings
-SETTINGS = Settings.from_env({
-    "TRUSTED_PROXIES": "10.0.0.0/8", "ALLOWED_HOSTS": "example.com", "ENFORCE_HTTPS": "true",
-    "RATE_LIMIT_REQUESTS": "1000000000", "VOYAGR_STATE_DIR": "/tmp/voyagr-compare",
-})
-def bare(environ, start_response):
-    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "31")])
-    return [b'{"ok":true,"data":[1,2,3,4,5]}\n']
-stack = compose(bare, SETTINGS)
-envs = [{
-    "REQUEST_METHOD": "GET", "PATH_INFO": "/users/7", "SCRIPT_NAME": "", "QUERY_STRING": "",
-    "SERVER_NAME": "example.com", "SERVER_PORT": "443", "SERVER_PROTOCOL": "HTTP/1.1",
-    "HTTP_HOST": "example.com", "REMOTE_ADDR": "10.0.0.1",
-    "HTTP_X_FORWARDED_FOR": f"198.51.{i // 250}.{i % 250 + 1}", "HTTP_X_FORWARDED_PROTO": "https",
-    "wsgi.url_scheme": "http", "wsgi.input": None, "wsgi.errors": sys.stderr,
-    "wsgi.version": (1, 0), "wsgi.multithread": False, "wsgi.multiprocess": True,
-    "wsgi.run_once": False} for i in range(2000)]
-def sr(status, headers, exc_info=None):
-    return None
+from instructions import STACK  # this folder is sys.path[0] when run as a script
+
+CHILD = STACK + r"""
+import json, statistics, time
 def one_round(count=10000):
     t0 = time.perf_counter()
-    for k in range(count):
-        body = stack(dict(envs[k % 2000]), sr)
-        for _ in body:
-            pass
-        close = getattr(body, "close", None)
-        if close:
-            close()
+    run(count)
     return (time.perf_counter() - t0) / count * 1e6
 one_round()
 rounds = [one_round() for _ in range(15)]

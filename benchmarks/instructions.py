@@ -21,12 +21,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-CHILD = r"""
-import itertools, sys, time
-n = int(sys.argv[1])
-# frozen clocks, still C calls: no time slot rolls over mid-run, so two runs count the same
-time.monotonic = time.perf_counter = itertools.repeat(1000.0).__next__
-time.time = itertools.repeat(1_767_225_600.0).__next__
+#: the default stack over 2,000 rotating clients and ``run(count)`` (shared with
+#: compare_commits.py)
+STACK = r"""
+import sys
 from voyagr_wsgi import compose
 from voyagr_wsgi.settings import Settings
 SETTINGS = Settings.from_env({
@@ -55,6 +53,15 @@ def run(count):
         close = getattr(body, "close", None)
         if close:
             close()
+"""
+
+CHILD = r"""
+import itertools, sys, time
+n = int(sys.argv[1])
+# frozen clocks, still C calls: no time slot rolls over mid-run, so two runs count the same
+time.monotonic = time.perf_counter = itertools.repeat(1000.0).__next__
+time.time = itertools.repeat(1_767_225_600.0).__next__
+""" + STACK + """
 run(2000)
 run(n)
 """
