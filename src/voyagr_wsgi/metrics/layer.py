@@ -283,16 +283,20 @@ class _Call(list[bytes]):
     ttfb: float
 
     def start_response(self, status: str, headers: Any, exc_info: Any = None) -> Any:
+        # slot members read into locals before calling them: CPython 3.11 does not specialise
+        # a method lookup on a slot (see voyagr_wsgi._layer.direct_call)
         if self.ttfb < 0:
-            self.ttfb = self.clock() - self.t0
+            clock = self.clock
+            self.ttfb = clock() - self.t0
         self.status = status
         self.headers = headers
         header = self.header
         if header is not None:
             headers = [*headers, header]
+        sr = self.sr
         if exc_info is None:
-            return self.sr(status, headers)
-        return self.sr(status, headers, exc_info)
+            return sr(status, headers)
+        return sr(status, headers, exc_info)
 
     def wrap(self, body: Iterable[bytes]) -> Iterable[bytes]:
         """What the server gets for a body that is not a list."""
@@ -339,7 +343,8 @@ class _Call(list[bytes]):
         if self.done:
             return
         self.done = True
-        end = self.clock()
+        clock = self.clock  # a local, as in start_response
+        end = clock()
         duration = end - self.t0
         layer = self.layer
         environ = self.environ
@@ -371,8 +376,8 @@ class _Call(list[bytes]):
         if self.counted:
             if exc is not None:
                 layer.registry.record_exception(exc, route)
-            layer.observe(method, route, status, duration, ttfb, exc is not None or status >= 500,
-                          end)  # fmt: skip
+            observe = layer.observe
+            observe(method, route, status, duration, ttfb, exc is not None or status >= 500, end)
         if layer.access_log and _log_enabled(INFO):
             rid = self.header[1] if self.header is not None else None
             headers, body = getattr(self, "headers", None), getattr(self, "body", None)
