@@ -208,13 +208,15 @@ class RateLimit(Layer):
         if not allowed:
             self._count_denied(compiled)
             return compiled.denied(offset, cost, start_response, legacy=self._legacy)
-        compiled.allowed()
+        tick = compiled.allowed  # slot members read into locals before the call: a method
+        tick()  # lookup on a slot is not specialised (voyagr_wsgi._layer.direct_call)
         if not self._headers:
             nxt = self._next
             return nxt(environ, start_response)
         # RateLimit: r = units left now, t = whole seconds until r next grows (draft -11);
         # compiled.fields(left, reset), its cache hit inline
-        left, reset = compiled.state(offset)
+        state = compiled.state
+        left, reset = state(offset)
         extra = compiled.cache.get(left + reset * (compiled.burst + 1))
         if extra is None:
             extra = compiled.fields(left, reset)
