@@ -283,14 +283,23 @@ def test_two_machines_share_one_rate_limit_on_redis(tmp_path: Path) -> None:
         codes, most = hammer("/", 30, Rate(20, 60.0))
         assert codes.count(200) <= most
         assert codes[:20] == [200] * 20  # exact: a burst of 20 reserves one unit per call
-        assert codes[-5:] == [429] * 5
+        # then only what refilled meanwhile (one unit per 3 s), never a unit held back
+        assert codes[20:].count(200) <= most - 20, (codes, most)
         limited = get(ports[0], "/")
         assert limited.status == 429 and int(limited.headers["retry-after"]) >= 1
 
         calls = script_calls()
+        batched = redis_us()
         codes, most = hammer("/batched", 280, Rate(200, 3600.0))
         admitted = codes.count(200)
         assert admitted <= most, (admitted, most)
         assert admitted >= 200 - 4 * (200 // 16)  # at most workers x cap units stranded
         assert script_calls() - calls < admitted / 2  # reservations: fewer calls than requests
-        assert codes[-20:] == [429] * 20
+        assert 429 in codes[-20:]
+        # a worker spends the units it still holds within a lease (0.5 s), so a few 200s may
+        # come between the 429s at the end; past the lease the bucket on Redis is empty and
+        # only what refills passes (one unit per 18 s since the bucket emptied, at the latest)
+        time.sleep(0.6)
+        tail, _ = hammer("/batched", 10, Rate(200, 3600.0))
+        refilled = 1 + int((redis_us() - batched) / 1e6 / (3600 / 200))
+        assert tail.count(200) <= refilled, (tail, codes)
