@@ -61,6 +61,12 @@ class BackupIncompatible(BackupError):
     """The backup's schema or ``user_version`` differs from the live database's: restoring
     it under the running code needs ``force``; nothing was touched."""
 
+    #: how every engine's schema refusal ends (one wording for SQLite and PostgreSQL)
+    FORCE_HINT = (
+        "(a migration between them?); nothing was changed. Restore it anyway with force "
+        "(--force, ?force=1) if the code that will run expects the backup's schema"
+    )
+
 
 class StorageError(VoyagrError):
     """A backend (Redis, S3, SMTP, an HTTP endpoint) failed."""

@@ -119,9 +119,7 @@ class PgRestorer:
         if live != manifest.schema_sha256:
             raise BackupIncompatible(
                 f"backup {manifest.id} has schema {manifest.schema_sha256[:12]}, the live "
-                f"database schema {live[:12]} (a migration between them?); nothing was changed. "
-                "Restore it anyway with force (--force, ?force=1) if the code that will run "
-                "expects the backup's schema"
+                f"database schema {live[:12]} {BackupIncompatible.FORCE_HINT}"
             )
 
     def restore(

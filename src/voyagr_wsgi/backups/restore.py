@@ -177,9 +177,7 @@ class Restorer:
             raise BackupIncompatible(
                 f"backup {manifest.id} has user_version {manifest.user_version} and schema "
                 f"{manifest.schema_sha256[:12]}, the live database user_version {user_version} "
-                f"and schema {schema[:12]} (a migration between them?); nothing was changed. "
-                "Restore it anyway with force (--force, ?force=1) if the code that will run "
-                "expects the backup's schema"
+                f"and schema {schema[:12]} {BackupIncompatible.FORCE_HINT}"
             )
 
     def restore(
