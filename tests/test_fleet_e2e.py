@@ -43,6 +43,17 @@ def receiver() -> Iterator[Receiver]:
     yield from serve()
 
 
+def machine(stack: ExitStack, tmp_path: Path, name: str, env: dict[str, str]) -> Gunicorn:
+    """One "machine": a gunicorn master with 2 workers, its own folder (state, logs) under
+    ``tmp_path / name``, stopped when ``stack`` closes."""
+    (tmp_path / name).mkdir()
+    env = {"VOYAGR_STATE_DIR": str(tmp_path / name / "state"), **env}
+    server = gunicorn(
+        "stack_app:application", port=free_port(), env=env, workers=2, log_dir=str(tmp_path / name)
+    )
+    return stack.enter_context(server)
+
+
 def backups(*folders: Path) -> list[str]:
     """The ids of every committed backup in the local folders."""
     return sorted(i for f in folders for i in listed(f))
@@ -130,9 +141,7 @@ def test_two_machines_one_backup_per_slot_one_message_and_failover(
         claims = ClaimWatcher(redis_srv.url)
         stack.callback(claims.close)
         for name in ("a", "b"):
-            (tmp_path / name).mkdir()
             env = {
-                "VOYAGR_STATE_DIR": str(tmp_path / name / "state"),
                 "SERVICES_LEASE_URL": redis_srv.url,
                 "SERVICES_LEASE_SECONDS": str(LEASE_S),
                 "DATABASE_PATH": str(tmp_path / "app.db"),
@@ -156,15 +165,7 @@ def test_two_machines_one_backup_per_slot_one_message_and_failover(
                 "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
                 "AWS_CONFIG_FILE": "/nonexistent",
             }
-            machines[name] = stack.enter_context(
-                gunicorn(
-                    "stack_app:application",
-                    port=free_port(),
-                    env=env,
-                    workers=2,
-                    log_dir=str(tmp_path / name),
-                )
-            )
+            machines[name] = machine(stack, tmp_path, name, env)
         folders = [tmp_path / "a" / "backups", tmp_path / "b" / "backups"]
 
         # one holder per lease, in one worker of one machine
@@ -244,7 +245,6 @@ def test_two_machines_share_one_rate_limit_on_redis(tmp_path: Path) -> None:
         ports = []
         for name in ("a", "b"):
             env = {
-                "VOYAGR_STATE_DIR": str(tmp_path / name / "state"),
                 "RATE_LIMIT_STORAGE": redis_srv.url,
                 "RATE_LIMIT_REQUESTS": "20",
                 "RATE_LIMIT_WINDOW_SECONDS": "60",
@@ -252,17 +252,7 @@ def test_two_machines_share_one_rate_limit_on_redis(tmp_path: Path) -> None:
                 "BACKUP_ENABLED": "false",
                 "ALERTS_ENABLED": "false",
             }
-            (tmp_path / name).mkdir()
-            server = stack.enter_context(
-                gunicorn(
-                    "stack_app:application",
-                    port=free_port(),
-                    env=env,
-                    workers=2,
-                    log_dir=str(tmp_path / name),
-                )
-            )
-            ports.append(server.port)
+            ports.append(machine(stack, tmp_path, name, env).port)
 
         def redis_us() -> int:
             seconds, micros = client.time()
