@@ -25,7 +25,7 @@ from voyagr_wsgi.layers._paths import PathPatterns
 from voyagr_wsgi.metrics.registry import Registry
 from voyagr_wsgi.problem import json_response
 from voyagr_wsgi.ratelimit import MemoryStore, Rule
-from voyagr_wsgi.request import PATH, app_path, normalize_path, request_path
+from voyagr_wsgi.request import PATH, app_path, normalize_path, prefix_needle, request_path
 
 #: spellings of /login a client can send; what a server delivers in PATH_INFO
 LOGIN_SPELLINGS = [
@@ -378,3 +378,13 @@ def test_normalised_paths_have_no_empty_or_dot_segments_and_are_stable(parts: li
 def test_probe_at_the_root_answers_every_spelling(path: str) -> None:
     result = call(Probe(hello_app, prefix="/"), make_environ(path))
     assert result.code == 200 and result.body == b'{"status":"pass"}'
+
+
+@pytest.mark.parametrize(
+    ("prefix", "needle"),
+    [("/api/production/", "production"), ("/ops/", "ops"), ("/", ""), ("/a/b", "b")],
+)
+def test_prefix_needle_is_the_last_segment(prefix: str, needle: str) -> None:
+    assert prefix_needle(prefix) == needle
+    for spelling in (prefix + "x", "/" + prefix + "x", "/q/.." + prefix + "./x"):
+        assert needle in spelling

@@ -61,7 +61,7 @@ from ._wsgi import Environ, StartResponse, WSGIApplication
 from .counters import Counters
 from .errors import ConfigurationError
 from .problem import ProblemError, Response, prepare, send
-from .request import client_ip, is_loopback_ip, normalize_path
+from .request import client_ip, is_loopback_ip, normalize_path, prefix_needle
 from .request_body import MAX_BODY
 from .secret import Secret, bearer_token
 
@@ -141,9 +141,7 @@ class Admin(Layer):
         self.counters = counters if counters is not None else Counters()
         self.token = bearer_token(token, "VOYAGR_ADMIN_TOKEN (Admin token=)")
         self.prefix = prefix
-        #: the prefix's last segment: normalising keeps or drops whole segments, never makes
-        #: one, so a path without it is not under the prefix (one ``in`` per request)
-        self._needle = prefix.rstrip("/").rpartition("/")[2]
+        self._needle = prefix_needle(prefix)  # in every spelling of a path under the prefix
         self.routes = tuple(routes)
         self.max_body = max_body
         self._too_large = (

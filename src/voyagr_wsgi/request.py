@@ -54,6 +54,7 @@ __all__ = [
     "is_loopback_host",
     "is_loopback_ip",
     "normalize_path",
+    "prefix_needle",
     "request_path",
     "scheme",
 ]
@@ -153,6 +154,15 @@ def normalize_path(path: str) -> str:
     if kept and segments[-1] in ("", ".", ".."):
         result += "/"
     return result
+
+
+def prefix_needle(prefix: str) -> str:
+    """What every spelling of a path under ``prefix`` contains: its last segment
+    (``/api/production/`` -> ``production``; ``""`` for ``/``, which every path contains).
+
+    Normalising keeps or drops whole segments and never makes one, so a path without it cannot
+    normalise to anything under the prefix: one ``in`` per request instead of normalising."""
+    return prefix.rstrip("/").rpartition("/")[2]
 
 
 def request_path(environ: Environ) -> str:

@@ -46,7 +46,7 @@ from ..admin import PREFIX, is_authorized
 from ..errors import ConfigurationError
 from ..health import Health, HealthReport, Status
 from ..problem import prepare, prepare_json
-from ..request import normalize_path
+from ..request import normalize_path, prefix_needle
 from ..secret import Secret, bearer_token
 
 __all__ = ["Probe"]
@@ -87,9 +87,7 @@ class Probe(Layer):
         self.token = bearer_token(token, "VOYAGR_ADMIN_TOKEN (Probe token=)")
         self.prefix = prefix
         self._routes = {prefix + name: name for name in _NAMES}
-        #: the prefix's last segment: normalising keeps or drops whole segments, never makes
-        #: one, so a path without it normalises to no endpoint (one ``in`` per request)
-        self._needle = prefix.rstrip("/").rpartition("/")[2]
+        self._needle = prefix_needle(prefix)  # in every spelling of an endpoint's path
 
     def _report(self) -> HealthReport:
         return self.health.evaluate() if self.health is not None else HealthReport("pass")
